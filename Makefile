@@ -1,0 +1,42 @@
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+# Debian fonts: CJK glyphs for rendering samples, tests and explanation plots.
+FONT_PACKAGES = fonts-wqy-microhei fonts-noto-cjk fonts-dejavu-core fonts-liberation2 fonts-arphic-uming fonts-arphic-ukai
+
+.PHONY: install install-dev install-train fonts run test bench bench-setup weights clean
+
+install:
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+
+install-dev: install fonts
+	$(PIP) install -q -r requirements-dev.txt
+
+install-train: install fonts
+	$(PIP) install -q -r requirements-train.txt
+
+fonts:
+	@if ! fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk"; then \
+		if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FONT_PACKAGES) >/dev/null) || echo "warning: could not install CJK fonts"; \
+		else echo "warning: no CJK font found; install: sudo apt-get install $(FONT_PACKAGES)"; fi; \
+	fi
+
+run: install
+	$(PYTHON) app.py
+
+test: install-dev
+	OMP_NUM_THREADS=2 $(PYTHON) -m pytest -q tests
+
+bench: install-dev
+	$(PYTHON) -m ocr.bench
+
+bench-setup: install-train
+	$(PIP) install -q -r requirements-bench.txt
+
+# Rebuild the weights from scratch (see weights/README.md)
+weights: install-train
+	$(PYTHON) -m ocr.convert --out weights/crnn_init.pt
+	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train --init weights/crnn_init.pt --out weights/crnn.pt --minutes 85 --unfreeze-after 1500
+
+clean:
+	rm -rf .pytest_cache runs

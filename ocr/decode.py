@@ -1,0 +1,506 @@
+"""CTC decoding that keeps, for every read character, where and how sure it was.
+
+The recogniser emits one softmax distribution per time step (``STRIDE_X``
+input pixels). A plain string throws away what the demo needs to explain a
+reading, so every decoder here returns a :class:`LineDecoding` whose
+:class:`CharSpan` s carry the frames that produced the character, the pixel
+range those frames cover in the original image, a confidence computed from the
+character's own frames, and the runner-up characters.
+
+* :func:`greedy_decode` / :func:`greedy_decode_batch` – best path, used on
+  every request, so the batch version does one numpy ``argmax`` and only loops
+  in python over runs of frames.
+* :func:`beam_search_decode` – CTC prefix beam search with an optional
+  language-model hook (:class:`CharNgramScorer`, :class:`LexiconScorer`); off
+  by default. Its spans come from :func:`forced_align` (Viterbi alignment of
+  the chosen labels), so character boxes stay meaningful.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .charset import BLANK, Charset
+from .model import STRIDE_X
+
+__all__ = [
+    "CharSpan",
+    "LineDecoding",
+    "greedy_decode",
+    "greedy_decode_batch",
+    "beam_search_decode",
+    "forced_align",
+    "CharNgramScorer",
+    "LexiconScorer",
+]
+
+_NEG_INF = -math.inf
+_LOG_FLOOR = 1e-30  # log(0) guard: keeps Viterbi/beam arithmetic finite
+
+
+@dataclass
+class CharSpan:
+    """One decoded character and the evidence for it.
+
+    ``index`` is the character's *class index* in the charset (the CTC output
+    an explainer attributes), not its position in the text – that is the
+    span's position in :attr:`LineDecoding.chars`.
+
+    ``confidence`` is the mean, over the character's own frames only
+    (``t_start..t_end``; blank frames around it never count), of the
+    probability of this class. The mean rather than the max so that a
+    character held confidently for one frame but doubtfully for the others
+    does not look certain.
+
+    ``t_start``/``t_end`` are inclusive time steps; ``x_start``/``x_end`` the
+    pixel range ``[t_start*STRIDE_X, (t_end+1)*STRIDE_X)`` of the normalised
+    line mapped back to the original image (times ``scale``, clipped to the
+    image width). ``candidates`` are the top runner-up characters with their
+    probabilities averaged over the same frames (blank and the chosen
+    character excluded), best first.
+    """
+
+    char: str
+    index: int
+    confidence: float
+    t_start: int
+    t_end: int
+    x_start: float
+    x_end: float
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class LineDecoding:
+    """A decoded line.
+
+    ``confidence`` is the geometric mean of the character confidences: one
+    doubtful character pulls the line down more than an arithmetic mean
+    would, and it does not shrink merely because the line is long (as a
+    product would). A line read as empty gets the mean blank probability of
+    its valid frames (how sure the model is that nothing is there); a line
+    with no valid frames gets 0.0. Always in [0, 1].
+    """
+
+    text: str
+    confidence: float
+    chars: list[CharSpan]
+
+
+# ---------------------------------------------------------------------------
+# shared helpers
+
+
+def _clip01(x: float) -> float:
+    """Float rounding (float32 rows summing to 1.0000001) must not leak out."""
+    return float(min(1.0, max(0.0, x)))
+
+
+def _n_valid(total: int, valid_steps: int | None) -> int:
+    if valid_steps is None:
+        return total
+    return int(min(max(int(valid_steps), 0), total))
+
+
+def _as_probs(probs: np.ndarray, ndim: int) -> np.ndarray:
+    arr = np.asarray(probs)
+    if arr.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-D probability array, got shape {arr.shape}")
+    return arr
+
+
+def _x_range(t_start: int, t_end: int, scale: float, image_width: float | None) -> tuple[float, float]:
+    """Frame range -> pixel range of the original image."""
+    x0 = t_start * STRIDE_X * scale
+    x1 = (t_end + 1) * STRIDE_X * scale
+    hi = math.inf if image_width is None else float(image_width)
+    return float(min(max(x0, 0.0), hi)), float(min(max(x1, 0.0), hi))
+
+
+def _make_span(
+    probs: np.ndarray,
+    cls: int,
+    t_start: int,
+    t_end: int,
+    charset: Charset,
+    scale: float,
+    image_width: float | None,
+    top_k: int,
+    confidence: float | None = None,
+) -> CharSpan:
+    """Build a span from the frames ``t_start..t_end`` that emitted ``cls``."""
+    frames = probs[t_start : t_end + 1]
+    avg = frames.mean(axis=0, dtype=np.float64)
+    if confidence is None:
+        confidence = float(avg[cls])
+    candidates: list[tuple[str, float]] = []
+    k = min(top_k, avg.shape[0] - 2)
+    if k > 0:
+        avg[BLANK] = -1.0
+        avg[cls] = -1.0
+        idx = np.argpartition(-avg, k - 1)[:k]
+        idx = idx[np.argsort(-avg[idx], kind="stable")]
+        candidates = [(charset.char(int(i)), _clip01(avg[i])) for i in idx]
+    x0, x1 = _x_range(t_start, t_end, scale, image_width)
+    return CharSpan(
+        char=charset.char(cls),
+        index=int(cls),
+        confidence=_clip01(confidence),
+        t_start=int(t_start),
+        t_end=int(t_end),
+        x_start=x0,
+        x_end=x1,
+        candidates=candidates,
+    )
+
+
+def _line(chars: list[CharSpan], probs: np.ndarray) -> LineDecoding:
+    """Assemble the line and its confidence (see :class:`LineDecoding`)."""
+    text = "".join(c.char for c in chars)
+    if chars:
+        logs = [math.log(max(c.confidence, _LOG_FLOOR)) for c in chars]
+        conf = math.exp(sum(logs) / len(logs))
+    elif probs.shape[0]:
+        conf = float(probs[:, BLANK].mean(dtype=np.float64))
+    else:
+        conf = 0.0
+    return LineDecoding(text=text, confidence=_clip01(conf), chars=chars)
+
+
+def _decode_path(
+    probs: np.ndarray,
+    path: np.ndarray,
+    best_p: np.ndarray,
+    charset: Charset,
+    scale: float,
+    image_width: float | None,
+    top_k: int,
+) -> LineDecoding:
+    """Collapse a best path (already cut to the valid frames) into spans.
+
+    Runs of equal classes are found with numpy; python only loops over runs.
+    """
+    n = path.shape[0]
+    if n == 0:
+        return _line([], probs[:0])
+    change = np.flatnonzero(path[1:] != path[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change - 1, [n - 1]))
+    classes = path[starts]
+    conf = np.add.reduceat(best_p.astype(np.float64), starts) / (ends - starts + 1)
+    chars = [
+        _make_span(probs, int(c), int(s), int(e), charset, scale, image_width, top_k, float(m))
+        for c, s, e, m in zip(classes, starts, ends, conf)
+        if c != BLANK
+    ]
+    return _line(chars, probs)
+
+
+# ---------------------------------------------------------------------------
+# greedy
+
+
+def greedy_decode(
+    probs: np.ndarray,
+    charset: Charset,
+    *,
+    scale: float = 1.0,
+    image_width: float | None = None,
+    valid_steps: int | None = None,
+    top_k: int = 3,
+) -> LineDecoding:
+    """Best-path CTC decoding of one line, ``probs`` of shape [T, C] (softmax).
+
+    Repeats are merged, blanks dropped, so a character repeated across a
+    blank yields two characters. Frames from ``valid_steps`` on (batch
+    padding) are ignored.
+    """
+    p = _as_probs(probs, 2)
+    p = p[: _n_valid(p.shape[0], valid_steps)]
+    path = p.argmax(axis=1)
+    best_p = np.take_along_axis(p, path[:, None], axis=1)[:, 0]
+    return _decode_path(p, path, best_p, charset, scale, image_width, top_k)
+
+
+def greedy_decode_batch(
+    probs: np.ndarray,
+    charset: Charset,
+    scales: Sequence[float] | None = None,
+    widths: Sequence[float | None] | None = None,
+    valid_steps: Sequence[int | None] | None = None,
+    *,
+    top_k: int = 3,
+) -> list[LineDecoding]:
+    """Greedy decoding of a padded batch [B, T, C] with one argmax for all lines.
+
+    ``scales``/``widths``/``valid_steps`` are per line (original width over
+    resized width, original width, number of real frames); ``None`` means
+    1.0 / no clipping / all frames. Gives exactly what :func:`greedy_decode`
+    gives line by line.
+    """
+    p = _as_probs(probs, 3)
+    b, t, _ = p.shape
+    scales = [1.0] * b if scales is None else list(scales)
+    widths = [None] * b if widths is None else list(widths)
+    valid = [None] * b if valid_steps is None else list(valid_steps)
+    if not (len(scales) == len(widths) == len(valid) == b):
+        raise ValueError("scales, widths and valid_steps need one entry per line")
+    paths = p.argmax(axis=2)
+    best_p = np.take_along_axis(p, paths[:, :, None], axis=2)[:, :, 0]
+    out = []
+    for i in range(b):
+        n = _n_valid(t, valid[i])
+        out.append(
+            _decode_path(p[i, :n], paths[i, :n], best_p[i, :n], charset, float(scales[i]), widths[i], top_k)
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------
+# forced alignment
+
+
+def forced_align(probs: np.ndarray, labels: Sequence[int]) -> list[tuple[int, int]]:
+    """Viterbi CTC alignment: the best frame path that reads exactly ``labels``.
+
+    Returns ``(t_start, t_end)`` (inclusive) of the frames emitting each label,
+    in order, or ``[]`` when the labels cannot fit the frames (each label needs
+    a frame, plus a blank between equal neighbours) – and for no labels.
+    Python loops over frames only; the states are handled with numpy.
+    """
+    p = _as_probs(probs, 2)
+    labels = [int(x) for x in labels]
+    if any(x == BLANK for x in labels):
+        raise ValueError("labels must not contain the blank class")
+    n_t, n_l = p.shape[0], len(labels)
+    if n_l == 0:
+        return []
+    repeats = sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+    if n_t < n_l + repeats:
+        return []
+
+    ext = np.zeros(2 * n_l + 1, dtype=np.int64)  # blank, l1, blank, l2, ..., blank
+    ext[1::2] = labels
+    n_s = ext.shape[0]
+    # a skip s-2 -> s is allowed into a label state whose label differs from the previous label
+    can_skip = np.zeros(n_s, dtype=bool)
+    can_skip[3::2] = ext[3::2] != ext[1:-2:2]
+    lp = np.log(np.maximum(p[:, ext].astype(np.float64), _LOG_FLOOR))
+
+    back = np.zeros((n_t, n_s), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    score = np.full(n_s, _NEG_INF)
+    score[0] = lp[0, 0]
+    score[1] = lp[0, 1]
+    for t in range(1, n_t):
+        stay = score
+        step = np.concatenate(([_NEG_INF], score[:-1]))
+        skip = np.where(can_skip, np.concatenate(([_NEG_INF, _NEG_INF], score[:-2])), _NEG_INF)
+        cand = np.stack((stay, step, skip))
+        choice = cand.argmax(axis=0)
+        back[t] = choice
+        score = cand[choice, np.arange(n_s)] + lp[t]
+
+    ends = (n_s - 1, n_s - 2)
+    s = max(ends, key=lambda e: score[e])
+    if not np.isfinite(score[s]):
+        return []
+    states = np.empty(n_t, dtype=np.int64)
+    for t in range(n_t - 1, -1, -1):
+        states[t] = s
+        s -= int(back[t, s])
+    spans: list[tuple[int, int]] = []
+    for k in range(n_l):
+        frames = np.flatnonzero(states == 2 * k + 1)
+        if frames.size == 0:  # cannot happen for a finite path; be safe
+            return []
+        spans.append((int(frames[0]), int(frames[-1])))
+    return spans
+
+
+# ---------------------------------------------------------------------------
+# beam search
+
+Scorer = Callable[[str, str], float]
+
+
+def _frame_candidates(p: np.ndarray, threshold: float, max_candidates: int) -> np.ndarray:
+    """Non-blank classes worth extending with at one frame (at least the best one)."""
+    q = p.copy()
+    q[BLANK] = -1.0
+    k = min(max_candidates, q.shape[0] - 1)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-q, k - 1)[:k]
+    idx = idx[np.argsort(-q[idx], kind="stable")]
+    keep = idx[q[idx] > threshold]
+    return keep if keep.size else idx[:1]
+
+
+def beam_search_decode(
+    probs: np.ndarray,
+    charset: Charset,
+    *,
+    beam_width: int = 8,
+    scorer: Scorer | None = None,
+    scorer_weight: float = 0.5,
+    valid_steps: int | None = None,
+    scale: float = 1.0,
+    image_width: float | None = None,
+    top_k: int = 3,
+    prune_threshold: float = 1e-3,
+    max_candidates: int = 16,
+) -> LineDecoding:
+    """CTC prefix beam search (log space) with an optional language-model hook.
+
+    Each prefix keeps the log-probability of ending in a blank and in a
+    non-blank. Per frame only the classes above ``prune_threshold`` (at most
+    ``max_candidates``) are tried as extensions. ``scorer(prefix_text,
+    next_char)`` returns a log-domain bonus added, times ``scorer_weight``,
+    whenever a character is appended.
+
+    Unlike best path, prefixes sum over paths, so even ``beam_width=1`` can
+    differ from greedy on flat distributions; on peaked ones they agree.
+    Character spans come from :func:`forced_align` of the chosen labels, so
+    confidences and boxes mean the same as for greedy decoding.
+    """
+    if beam_width < 1:
+        raise ValueError("beam_width must be >= 1")
+    p = _as_probs(probs, 2)
+    p = p[: _n_valid(p.shape[0], valid_steps)]
+    lp = np.log(np.maximum(p.astype(np.float64), _LOG_FLOOR))
+
+    texts: dict[tuple[int, ...], str] = {(): ""}
+    bonus_cache: dict[tuple[tuple[int, ...], int], float] = {}
+
+    def bonus(prefix: tuple[int, ...], c: int) -> float:
+        if scorer is None:
+            return 0.0
+        key = (prefix, c)
+        if key not in bonus_cache:
+            bonus_cache[key] = scorer_weight * float(scorer(texts[prefix], charset.char(c)))
+        return bonus_cache[key]
+
+    lae = np.logaddexp
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
+    for t in range(lp.shape[0]):
+        row = lp[t]
+        cands = _frame_candidates(p[t], prune_threshold, max_candidates)
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [_NEG_INF, _NEG_INF])
+        for prefix, (pb, pnb) in beams.items():
+            total = lae(pb, pnb)
+            cur = nxt[prefix]
+            cur[0] = lae(cur[0], total + row[BLANK])
+            last = prefix[-1] if prefix else None
+            if last is not None:  # repeat of the last char collapses into it (never pruned)
+                cur[1] = lae(cur[1], pnb + row[last])
+            for c in cands:
+                c = int(c)
+                ext = prefix + (c,)
+                if ext not in texts:
+                    texts[ext] = texts[prefix] + charset.char(c)
+                # after a non-blank, the same char only starts a new one via a blank
+                src = pb if c == last else total
+                tgt = nxt[ext]
+                tgt[1] = lae(tgt[1], src + row[c] + bonus(prefix, c))
+        ranked = sorted(nxt.items(), key=lambda kv: lae(kv[1][0], kv[1][1]), reverse=True)
+        beams = {k: (v[0], v[1]) for k, v in ranked[:beam_width]}
+
+    best = max(beams.items(), key=lambda kv: lae(kv[1][0], kv[1][1]))[0]
+    spans = forced_align(p, list(best)) if best else []
+    chars = [
+        _make_span(p, c, s, e, charset, scale, image_width, top_k)
+        for c, (s, e) in zip(best, spans)
+    ]
+    line = _line(chars, p)
+    if best and not spans:  # unalignable only if a scorer made it so: keep the text, no boxes
+        line.text = texts[best]
+    return line
+
+
+# ---------------------------------------------------------------------------
+# scorers for the beam-search hook
+
+
+class CharNgramScorer:
+    """Character n-gram model with additive smoothing and back-off to shorter contexts.
+
+    Returns ``log(P(c | context) * V)``: the log-likelihood ratio against a
+    uniform model over the ``V`` known symbols, so likely characters gain,
+    unlikely ones lose, and longer readings are not penalised per character.
+    """
+
+    _BOS = "\x02"
+
+    def __init__(self, counts: dict[str, Counter[str]], n: int, alpha: float, vocab: set[str]) -> None:
+        self.counts = counts
+        self.totals = {ctx: sum(c.values()) for ctx, c in counts.items()}
+        self.n = n
+        self.alpha = alpha
+        self.vocab_size = len(vocab) + 1  # + one bucket for unseen characters
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], n: int = 3, alpha: float = 0.1) -> "CharNgramScorer":
+        if n < 1 or alpha <= 0:
+            raise ValueError("need n >= 1 and alpha > 0")
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
+        vocab: set[str] = set()
+        for text in texts:
+            padded = cls._BOS * (n - 1) + text
+            vocab.update(text)
+            for i in range(n - 1, len(padded)):
+                for k in range(n):  # every order 0..n-1, for back-off
+                    counts[padded[i - k : i]][padded[i]] += 1
+        return cls(dict(counts), n, alpha, vocab)
+
+    def __call__(self, prefix: str, next_char: str) -> float:
+        history = (self._BOS * (self.n - 1) + prefix)[-(self.n - 1) :] if self.n > 1 else ""
+        for k in range(len(history), -1, -1):
+            ctx = history[len(history) - k :]
+            if ctx in self.counts:
+                prob = (self.counts[ctx][next_char] + self.alpha) / (
+                    self.totals[ctx] + self.alpha * self.vocab_size
+                )
+                return math.log(prob * self.vocab_size)
+        return 0.0  # no data at all: neutral
+
+
+class LexiconScorer:
+    """Bonus when the last whitespace-separated token plus ``next_char`` is in a word trie.
+
+    Appending a space after a complete lexicon word also earns the bonus;
+    anything else gets ``penalty`` (0 by default: the lexicon only prefers,
+    never forbids).
+    """
+
+    _END = ""
+
+    def __init__(self, words: Iterable[str], bonus: float = 1.0, penalty: float = 0.0) -> None:
+        self.trie: dict = {}
+        for word in words:
+            node = self.trie
+            for ch in word:
+                node = node.setdefault(ch, {})
+            node[self._END] = {}
+        self.bonus = bonus
+        self.penalty = penalty
+
+    def _node(self, token: str) -> dict | None:
+        node = self.trie
+        for ch in token:
+            node = node.get(ch)
+            if node is None:
+                return None
+        return node
+
+    def __call__(self, prefix: str, next_char: str) -> float:
+        parts = prefix.split()
+        token = parts[-1] if parts and not prefix[-1:].isspace() else ""
+        if next_char.isspace():
+            node = self._node(token) if token else None
+            return self.bonus if node is not None and self._END in node else (self.penalty if token else 0.0)
+        return self.bonus if self._node(token + next_char) is not None else self.penalty

@@ -1,0 +1,168 @@
+"""The line recogniser: weights loaded once, batched inference with width bucketing.
+
+    rec = Recognizer.load()
+    results = rec.recognize([line_image, ...])   # numpy / PIL / path / bytes
+
+Lines are sorted by width and run in batches of similar widths, so a batch of
+32 lines pays for little padding and costs far less than 32 single calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ocr.charset import Charset
+from ocr.decode import CharSpan, greedy_decode_batch
+from ocr.errors import ModelLoadError
+from ocr.imageio import load_image
+from ocr.lineprep import PreparedLine, batch_tensor, prepare_line
+from ocr.model import CRNN, CRNNConfig
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "crnn.pt"
+DEFAULT_CHARSET = WEIGHTS_DIR / "charset.txt"
+CHECKSUMS = WEIGHTS_DIR / "SHA256SUMS"
+
+
+@dataclass
+class LineResult:
+    text: str
+    confidence: float
+    chars: list[CharSpan] = field(default_factory=list)
+    width: int = 0  # of the input image, pixels
+    height: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "chars": [
+                {"char": c.char, "confidence": round(c.confidence, 4), "t_start": c.t_start, "t_end": c.t_end,
+                 "x_start": round(c.x_start, 1), "x_end": round(c.x_end, 1),
+                 "candidates": [[ch, round(p, 4)] for ch, p in c.candidates]}
+                for c in self.chars
+            ],
+        }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, checksums: Path = CHECKSUMS) -> None:
+    """Refuse a weights file whose SHA-256 differs from the one recorded beside it."""
+    if not checksums.exists():
+        return
+    expected = {}
+    for line in checksums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            expected[parts[1].lstrip("*")] = parts[0]
+    want = expected.get(path.name)
+    if want and sha256_of(path) != want:
+        raise ModelLoadError(f"weights file {path} is corrupt (SHA-256 differs from {checksums.name})")
+
+
+def load_crnn(weights: Path, verify: bool = True) -> CRNN:
+    if not weights.exists():
+        raise ModelLoadError(f"weights file not found: {weights} (see weights/README.md to rebuild it)")
+    if verify:
+        verify_checksum(weights)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=False)
+        model = CRNN(CRNNConfig(**state["config"]))
+        model.load_state_dict(state["state_dict"])
+    except Exception as exc:  # any unreadable/foreign file is the same failure for the user
+        raise ModelLoadError(f"weights file {weights} could not be loaded: {exc.__class__.__name__}") from exc
+    return model.eval()
+
+
+class Recognizer:
+    """Reads text lines. Thread-safe: inference holds a lock around the shared model."""
+
+    def __init__(self, model: CRNN, charset: Charset, *, threads: int | None = None, batch_size: int = 32,
+                 max_width_ratio: float = 1.6) -> None:
+        if charset.num_classes != model.config.num_classes:
+            raise ModelLoadError(f"charset has {charset.num_classes} classes, model {model.config.num_classes}")
+        self.model = model.eval()
+        self.charset = charset
+        self.batch_size = batch_size
+        self.max_width_ratio = max_width_ratio
+        self._lock = threading.Lock()
+        if threads:
+            torch.set_num_threads(threads)
+
+    @classmethod
+    def load(cls, weights: Path | str | None = None, charset: Path | str | None = None, *,
+             threads: int | None = None, **kwargs: Any) -> "Recognizer":
+        weights = Path(weights) if weights else DEFAULT_WEIGHTS
+        charset_path = Path(charset) if charset else DEFAULT_CHARSET
+        if not charset_path.exists():
+            raise ModelLoadError(f"charset file not found: {charset_path}")
+        return cls(load_crnn(weights), Charset.load(charset_path), threads=threads, **kwargs)
+
+    # ------------------------------------------------------------ batching
+
+    def _buckets(self, prepared: list[PreparedLine]) -> list[list[int]]:
+        """Indices grouped into batches of similar width (sorted; a batch never spans a
+        width ratio above ``max_width_ratio`` or exceeds ``batch_size``)."""
+        order = sorted(range(len(prepared)), key=lambda i: prepared[i].width)
+        batches: list[list[int]] = []
+        for i in order:
+            if (batches and len(batches[-1]) < self.batch_size
+                    and prepared[i].width <= self.max_width_ratio * prepared[batches[-1][0]].width):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
+
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor) -> np.ndarray:
+        with self._lock:
+            return self.model(batch).softmax(-1).numpy()
+
+    def probabilities(self, images: Sequence[Any]) -> list[tuple[np.ndarray, PreparedLine]]:
+        """Per-line frame probabilities [T_valid, C] and the prepared input, in input order."""
+        prepared = [prepare_line(load_image(img)) for img in images]
+        out: list[tuple[np.ndarray, PreparedLine] | None] = [None] * len(prepared)
+        for idx in self._buckets(prepared):
+            probs = self._forward(batch_tensor([prepared[i] for i in idx]))
+            for row, i in enumerate(idx):
+                out[i] = (probs[row, : prepared[i].steps], prepared[i])
+        return out  # type: ignore[return-value]
+
+    def recognize(self, images: Sequence[Any]) -> list[LineResult]:
+        rgbs = [load_image(img) for img in images]
+        if not rgbs:
+            return []
+        prepared = [prepare_line(rgb) for rgb in rgbs]
+        results: list[LineResult | None] = [None] * len(rgbs)
+        for idx in self._buckets(prepared):
+            probs = self._forward(batch_tensor([prepared[i] for i in idx]))
+            decoded = greedy_decode_batch(
+                probs, self.charset,
+                scales=[prepared[i].scale for i in idx],
+                widths=[rgbs[i].shape[1] for i in idx],
+                valid_steps=[min(prepared[i].steps, probs.shape[1]) for i in idx],
+            )
+            for line, i in zip(decoded, idx):
+                h, w = rgbs[i].shape[:2]
+                results[i] = LineResult(line.text, line.confidence, line.chars, w, h)
+        return results  # type: ignore[return-value]
+
+    def recognize_one(self, image: Any) -> LineResult:
+        return self.recognize([image])[0]

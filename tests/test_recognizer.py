@@ -1,0 +1,172 @@
+"""The recognition core: converter parity, reading rendered lines, batching, bad inputs, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ocr.errors import InvalidImageError, OCRError
+from ocr.synth import render_text
+
+LINES_ZH = ["发票代码", "价税合计", "北京科技有限公司", "金额"]
+LINES_EN = ["TOTAL 128.50", "Thank you", "INVOICE 2024"]
+
+
+def test_charset_is_data_with_blank_at_zero(charset):
+    assert charset.num_classes == 6906
+    assert charset.char(0) == ""
+    for char in " ¥€$%°，。：（）发票金额税":
+        assert char in charset, char
+    assert charset.encode("a\U0001F600b") == charset.encode("ab")  # outside the charset: dropped
+
+
+def test_converter_matches_onnxruntime():
+    import onnxruntime as ort
+    from ocr.convert import default_onnx_path, tiny_from_onnx
+
+    path = default_onnx_path()
+    model = tiny_from_onnx(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for width in (64, 200):
+        x = np.random.default_rng(width).uniform(-1, 1, (2, 3, 48, width)).astype(np.float32)
+        expected = session.run(None, {"x": x})[0]
+        with torch.no_grad():
+            got = model(torch.from_numpy(x)).numpy()
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_crnn_starts_exactly_at_the_pretrained_head():
+    from ocr.convert import crnn_from_onnx, default_onnx_path, tiny_from_onnx
+
+    crnn, tiny = crnn_from_onnx(default_onnx_path()), tiny_from_onnx(default_onnx_path())
+    x = torch.rand(1, 3, 48, 96) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(crnn(x).softmax(-1), tiny(x), atol=1e-6)
+
+
+def test_model_shapes(recognizer):
+    model = recognizer.model
+    x = torch.zeros(2, 3, 48, 160)
+    with torch.no_grad():
+        assert model.features(x).shape == (2, 20, 160)
+        assert model(x).shape == (2, 20, 6906)
+
+
+@pytest.mark.parametrize("text", LINES_ZH)
+def test_reads_rendered_chinese_line(recognizer, cjk_font, text):
+    line = render_text(text, cjk_font, 36)
+    assert recognizer.recognize_one(line.image).text == text
+
+
+@pytest.mark.parametrize("text", LINES_EN)
+def test_reads_rendered_english_line(recognizer, latin_font, text):
+    line = render_text(text, latin_font, 36)
+    assert recognizer.recognize_one(line.image).text == text
+
+
+def test_char_spans_fall_on_their_glyphs(recognizer, cjk_font):
+    line = render_text("价税合计", cjk_font, 40)
+    result = recognizer.recognize_one(line.image)
+    assert result.text == "价税合计"
+    for span, (x1, _, x2, _) in zip(result.chars, line.char_boxes):
+        centre = (span.x_start + span.x_end) / 2
+        assert x1 - 8 <= centre <= x2 + 8
+        assert 0.0 <= span.confidence <= 1.0
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_batch_equals_single_calls(recognizer, cjk_font, latin_font):
+    images = [render_text(t, cjk_font, s).image for t in LINES_ZH for s in (28, 44)]
+    images += [render_text(t, latin_font, s).image for t in LINES_EN for s in (24, 40)]
+    batched = recognizer.recognize(images)
+    single = [recognizer.recognize_one(img) for img in images]
+    assert [r.text for r in batched] == [r.text for r in single]
+    for b, s in zip(batched, single):
+        assert abs(b.confidence - s.confidence) < 0.15  # right-padding shifts edge frames slightly
+
+
+def test_input_kinds_agree(recognizer, cjk_font):
+    rgb = render_text("金额", cjk_font, 36).image
+    gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    deep = (gray.astype(np.uint16) * 257)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    for image in (rgb, gray, rgba, deep, Image.fromarray(rgb), buf.getvalue()):
+        assert recognizer.recognize_one(image).text == "金额"
+
+
+def test_bad_inputs_give_clear_errors_or_sensible_results(recognizer, tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"this is not an image at all")
+    for bad in (empty, junk, b"", tmp_path / "missing.png"):
+        with pytest.raises(InvalidImageError):
+            recognizer.recognize_one(bad)
+    tiny = recognizer.recognize_one(np.zeros((1, 1, 3), np.uint8))
+    assert tiny.text == "" or len(tiny.text) <= 2
+    wide = recognizer.recognize_one(np.full((30, 10000, 3), 255, np.uint8))
+    assert wide.text.strip() == ""
+    assert 0.0 <= wide.confidence <= 1.0
+
+
+def _make_manifest(tmp_path, font, texts):
+    (tmp_path / "images").mkdir()
+    rows = []
+    for i, text in enumerate(texts):
+        Image.fromarray(render_text(text, font, 36).image).save(tmp_path / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png\t{text}")
+    manifest = tmp_path / "labels.tsv"
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return manifest
+
+
+def test_manifest_cli_round_trip(tmp_path, cjk_font, capsys):
+    from ocr.__main__ import main as ocr_main
+    from ocr.evaluate import main as evaluate_main
+
+    texts = ["发票代码", "价税合计", "金额"]
+    manifest = _make_manifest(tmp_path, cjk_font, texts)
+    (tmp_path / "images" / "9.png").write_bytes(b"broken")
+    with manifest.open("a", encoding="utf-8") as f:
+        f.write("images/9.png\t坏\n")
+    preds = tmp_path / "preds.tsv"
+    assert ocr_main(["recognize", "--manifest", str(manifest), "--out", str(preds)]) == 0
+    rows = [line.split("\t") for line in preds.read_text(encoding="utf-8").splitlines()]
+    assert [r[0] for r in rows] == ["images/0.png", "images/1.png", "images/2.png", "images/9.png"]
+    assert [r[1] for r in rows] == texts + [""]
+    assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
+    capsys.readouterr()
+    evaluate_main([str(manifest), "--protocol", "zh", "--preds", str(preds), "--json"])
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["line_accuracy"] == pytest.approx(0.75)
+
+
+def test_cli_reports_bad_image_without_traceback(tmp_path, capsys):
+    from ocr.__main__ import main as ocr_main
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    assert ocr_main(["recognize", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+
+
+def test_corrupt_weights_refused(tmp_path):
+    from ocr.errors import ModelLoadError
+    from ocr.recognizer import load_crnn
+
+    bad = tmp_path / "crnn.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError):
+        load_crnn(bad, verify=False)
+    with pytest.raises(ModelLoadError):
+        load_crnn(tmp_path / "absent.pt")
+    assert issubclass(ModelLoadError, OCRError)
