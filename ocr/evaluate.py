@@ -275,6 +275,9 @@ def score_pages(pred_pages: Sequence[dict], label_pages: Sequence[dict], protoco
         n_skipped += len(skipped)
         n_ignored += page_ignored
 
+    if without_preds:
+        log.warning("%d of %d labelled pages have no predictions; all their boxes count as missed",
+                    without_preds, len(labels_by_image))
     precision = matched / n_preds if n_preds else 0.0
     recall = matched / n_labels if n_labels else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -430,7 +433,8 @@ def _run_pipeline(label_pages: list[dict], base: Path) -> list[dict]:
     from ocr.errors import OCRError
     from ocr.imageio import load_image
 
-    pipeline = OCRPipeline()
+    # OCRPipeline() is the documented constructor; prefer a load() factory if it has one.
+    pipeline = OCRPipeline.load() if callable(getattr(OCRPipeline, "load", None)) else OCRPipeline()
     pred_pages = []
     for i, page in enumerate(label_pages, 1):
         lines = []
@@ -456,8 +460,10 @@ def _run_pipeline(label_pages: list[dict], base: Path) -> list[dict]:
 
 def _require_file(path: str) -> Path:
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise _CLIError(f"file not found: {path}")
+    if p.is_dir():
+        raise _CLIError(f"a directory, not a file: {path}")
     return p
 
 
@@ -519,7 +525,7 @@ def format_table(result: dict[str, Any]) -> str:
         rows = [
             ("pages", result["pages"]),
             ("protocol", result["protocol"]),
-            ("page count", result["n_pages"]),
+            ("page count", f"{result['n_pages']} (without predictions: {result['pages_without_predictions']})"),
             ("label boxes", f"{result['n_labels']} (skipped: {result['n_skipped_labels']})"),
             ("predicted lines", f"{result['n_preds']} (ignored on skipped boxes: {result['n_ignored_preds']})"),
             ("matched", result["matched"]),
