@@ -67,7 +67,7 @@ def recognize_manifest(manifest: Path, out: Path, recognizer, batch: int = 64) -
 def cmd_recognize(args: argparse.Namespace) -> int:
     from ocr.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.weights, threads=args.threads)
+    recognizer = Recognizer.load(args.weights, threads=args.threads, engine=args.engine, decoder=args.decoder)
     if args.manifest:
         if not args.out:
             raise SystemExit("--manifest needs --out")
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, help="predictions TSV for --manifest")
     rec.add_argument("--weights", type=Path, default=None)
     rec.add_argument("--json", action="store_true")
+    rec.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto")
+    rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")
     page.add_argument("images", nargs="*", type=Path)

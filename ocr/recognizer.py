@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ocr.charset import Charset
-from ocr.decode import CharSpan, greedy_decode_batch
+from ocr.decode import CharSpan, beam_search_decode, greedy_decode_batch
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.lineprep import PreparedLine, batch_tensor, prepare_line
@@ -134,7 +134,8 @@ class Recognizer:
     """
 
     def __init__(self, model: CRNN, charset: Charset, *, threads: int | None = None, batch_size: int = 32,
-                 max_width_ratio: float = 1.6, engine: OnnxEngine | None = None) -> None:
+                 max_width_ratio: float = 1.6, engine: OnnxEngine | None = None,
+                 decoder: str = "greedy", beam_width: int = 8) -> None:
         if charset.num_classes != model.config.num_classes:
             raise ModelLoadError(f"charset has {charset.num_classes} classes, model {model.config.num_classes}")
         self.model = model.eval()
@@ -143,6 +144,10 @@ class Recognizer:
         self.max_width_ratio = max_width_ratio
         self._lock = threading.Lock()
         self.engine = engine
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be 'greedy' or 'beam', not {decoder!r}")
+        self.decoder = decoder  # greedy by default: beam search is measured in weights/README.md first
+        self.beam_width = beam_width
         if threads:
             torch.set_num_threads(threads)
 
@@ -204,12 +209,14 @@ class Recognizer:
         results: list[LineResult | None] = [None] * len(rgbs)
         for idx in self._buckets(prepared):
             probs = self._forward(batch_tensor([prepared[i] for i in idx]))
-            decoded = greedy_decode_batch(
-                probs, self.charset,
-                scales=[prepared[i].scale for i in idx],
-                widths=[rgbs[i].shape[1] for i in idx],
-                valid_steps=[min(prepared[i].steps, probs.shape[1]) for i in idx],
-            )
+            steps = [min(prepared[i].steps, probs.shape[1]) for i in idx]
+            if self.decoder == "beam":
+                decoded = [beam_search_decode(probs[row, : steps[row]], self.charset, beam_width=self.beam_width,
+                                              scale=prepared[i].scale, image_width=rgbs[i].shape[1])
+                           for row, i in enumerate(idx)]
+            else:
+                decoded = greedy_decode_batch(probs, self.charset, scales=[prepared[i].scale for i in idx],
+                                              widths=[rgbs[i].shape[1] for i in idx], valid_steps=steps)
             for line, i in zip(decoded, idx):
                 h, w = rgbs[i].shape[:2]
                 results[i] = LineResult(line.text, line.confidence, line.chars, w, h)

@@ -1,0 +1,492 @@
+"""Text-line detection: where on a page are the lines of text?
+
+    det = TextDetector.load()
+    result = det.detect(rgb)                  # DetectionResult(boxes, prob_map, seconds)
+    for box in sort_reading_order(result.boxes):
+        line = crop_line(rgb, box)            # upright crop, ready for the recogniser
+
+``TextDetector`` runs PP-OCRv6-tiny's DB network (``ocr.det_model``) and
+PaddleOCR's DB post-processing, rewritten without pyclipper/shapely:
+
+1. resize so the longer side is at most ``limit_side`` and both sides are
+   multiples of 32; BGR, ``(x/255 - mean) / std``;
+2. probability map -> ``map > thresh`` -> outer contours;
+3. each contour -> minimum-area rectangle; rectangles with a short side under
+   3 px are dropped; score = mean probability inside the rectangle, dropped
+   under ``box_thresh``;
+4. the network predicts *shrunk* text regions, so each rectangle is grown
+   ("unclipped") by ``d = area * unclip_ratio / perimeter`` on every side. For
+   a rectangle this is exactly what PaddleOCR's pyclipper round-join offset
+   followed by a new minimum-area rectangle gives: width and height + 2d;
+5. corners mapped back to the original image and clipped to it.
+
+``ClassicalDetector`` is a plain-OpenCV fallback for clean scans (binarise,
+smear characters into lines with a wide horizontal closing, connected components).
+
+Page orientation: ``candidate_rotations`` looks at the shape of the detected
+lines to tell upright/upside-down pages (``[0, 180]``) from sideways ones
+(``[90, 270]``); telling 0 from 180 needs the recogniser, so the caller tries
+the candidates (``rotate``) and keeps the one read with the best confidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ocr.det_model import MEAN_BGR, STD_BGR, STRIDE, DetModel
+from ocr.errors import ModelLoadError
+from ocr.imageio import load_image
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_DET_WEIGHTS = WEIGHTS_DIR / "det.pt"
+
+# PP-OCRv6-tiny det inference.yml (PostProcess): thresh 0.2, box_thresh 0.4, unclip_ratio 1.4
+DEFAULT_LIMIT_SIDE = 960
+DEFAULT_THRESH = 0.2
+DEFAULT_BOX_THRESH = 0.4
+DEFAULT_UNCLIP_RATIO = 1.4
+MAX_CANDIDATES = 3000
+MIN_SIZE = 3  # px, short side of a box in the network's resolution
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class TextBox:
+    points: np.ndarray  # 4x2 float32, clockwise from top-left: TL, TR, BR, BL (image x, y)
+    score: float
+
+    @property
+    def aabb(self) -> tuple[float, float, float, float]:
+        """Axis-aligned bounds (x1, y1, x2, y2)."""
+        x1, y1 = self.points.min(axis=0)
+        x2, y2 = self.points.max(axis=0)
+        return float(x1), float(y1), float(x2), float(y2)
+
+    def as_list(self) -> list[float]:
+        """[x1, y1, x2, y2, x3, y3, x4, y4]."""
+        return [float(v) for v in self.points.reshape(-1)]
+
+    @property
+    def width(self) -> float:
+        """Length of the longer of the top and bottom edges."""
+        p = self.points
+        return float(max(np.linalg.norm(p[1] - p[0]), np.linalg.norm(p[2] - p[3])))
+
+    @property
+    def height(self) -> float:
+        """Length of the longer of the left and right edges."""
+        p = self.points
+        return float(max(np.linalg.norm(p[3] - p[0]), np.linalg.norm(p[2] - p[1])))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        cx, cy = self.points.mean(axis=0)
+        return float(cx), float(cy)
+
+
+@dataclass
+class DetectionResult:
+    boxes: list[TextBox]
+    prob_map: np.ndarray  # float32 HxW of the original image, in [0, 1]
+    seconds: float
+
+
+class Detector(Protocol):
+    def detect(self, rgb: np.ndarray, *, limit_side: int = ..., box_thresh: float = ..., thresh: float = ...,
+               unclip_ratio: float = ...) -> DetectionResult: ...
+
+
+# ---------------------------------------------------------------- geometry helpers
+
+def order_points(rect: tuple) -> np.ndarray:
+    """Corners of a ``cv2.minAreaRect`` rectangle as TL, TR, BR, BL (PaddleOCR's ``get_mini_boxes`` order)."""
+    pts = sorted(cv2.boxPoints(rect).tolist(), key=lambda p: p[0])
+    left, right = pts[:2], pts[2:]
+    tl, bl = (left[0], left[1]) if left[1][1] > left[0][1] else (left[1], left[0])
+    tr, br = (right[0], right[1]) if right[1][1] > right[0][1] else (right[1], right[0])
+    return np.array([tl, tr, br, bl], dtype=np.float32)
+
+
+def unclip_rect(rect: tuple, ratio: float) -> tuple:
+    """Grow a rotated rectangle by ``area * ratio / perimeter`` on every side.
+
+    Same result as offsetting its polygon with round joins (pyclipper) and
+    taking the minimum-area rectangle of the outcome.
+    """
+    (cx, cy), (w, h), angle = rect
+    perimeter = 2.0 * (w + h)
+    d = w * h * ratio / perimeter if perimeter > 0 else 0.0
+    return (cx, cy), (w + 2 * d, h + 2 * d), angle
+
+
+def _box_score(prob: np.ndarray, points: np.ndarray) -> float:
+    """Mean probability inside the quadrilateral ``points`` (PaddleOCR's 'fast' score)."""
+    h, w = prob.shape
+    x1 = int(np.clip(np.floor(points[:, 0].min()), 0, w - 1))
+    x2 = int(np.clip(np.ceil(points[:, 0].max()), 0, w - 1))
+    y1 = int(np.clip(np.floor(points[:, 1].min()), 0, h - 1))
+    y2 = int(np.clip(np.ceil(points[:, 1].max()), 0, h - 1))
+    mask = np.zeros((y2 - y1 + 1, x2 - x1 + 1), np.uint8)
+    shifted = points - np.array([x1, y1], np.float32)
+    cv2.fillPoly(mask, [shifted.astype(np.int32)], 1)
+    return float(cv2.mean(prob[y1:y2 + 1, x1:x2 + 1], mask)[0])
+
+
+def db_boxes(prob: np.ndarray, *, thresh: float = DEFAULT_THRESH, box_thresh: float = DEFAULT_BOX_THRESH,
+             unclip_ratio: float = DEFAULT_UNCLIP_RATIO,
+             max_candidates: int = MAX_CANDIDATES) -> list[tuple[np.ndarray, float]]:
+    """DB post-processing of one probability map: [(4x2 corners in map pixels, score)]."""
+    bitmap = (prob > thresh).astype(np.uint8) * 255
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for contour in contours[:max_candidates]:
+        rect = cv2.minAreaRect(contour)
+        if min(rect[1]) < MIN_SIZE:
+            continue
+        score = _box_score(prob, order_points(rect))
+        if score < box_thresh:
+            continue
+        grown = unclip_rect(rect, unclip_ratio)
+        if min(grown[1]) < MIN_SIZE + 2:
+            continue
+        out.append((order_points(grown), score))
+    return out
+
+
+def detection_size(height: int, width: int, limit_side: int = DEFAULT_LIMIT_SIDE) -> tuple[int, int]:
+    """(h, w) the network sees: longer side <= ``limit_side`` (shrunk, never enlarged),
+    both sides rounded to multiples of 32, at least 32."""
+    ratio = min(1.0, limit_side / max(height, width, 1))
+    cap = max(STRIDE, limit_side // STRIDE * STRIDE)
+
+    def side(n: int) -> int:
+        return min(cap, max(STRIDE, int(round(n * ratio / STRIDE)) * STRIDE))
+
+    return side(height), side(width)
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
+    return load_image(image, max_pixels=None)
+
+
+_SCALE = (1.0 / (255.0 * np.array(STD_BGR))).astype(np.float32)
+_SHIFT = (-np.array(MEAN_BGR) / np.array(STD_BGR)).astype(np.float32)
+
+
+def to_input(rgb: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 RGB -> [1,3,H,W] float32: BGR, (x/255 - mean) / std, per PP-OCR's inference.yml.
+
+    The tensor is a channels-last view of an HxWx3 array (no transpose copy).
+    """
+    bgr = rgb[:, :, ::-1].astype(np.float32)
+    bgr *= _SCALE
+    bgr += _SHIFT
+    return torch.from_numpy(bgr).permute(2, 0, 1).unsqueeze(0)
+
+
+def _finish_boxes(raw: list[tuple[np.ndarray, float]], sx: float, sy: float, width: int,
+                  height: int) -> list[TextBox]:
+    """Scale corners to the original image, clip them to it, drop boxes that end up tiny."""
+    boxes = []
+    for points, score in raw:
+        pts = points * np.array([sx, sy], np.float32)
+        pts[:, 0] = np.clip(pts[:, 0], 0, width - 1)
+        pts[:, 1] = np.clip(pts[:, 1], 0, height - 1)
+        box = TextBox(pts.astype(np.float32), float(score))
+        if box.width <= MIN_SIZE or box.height <= MIN_SIZE:
+            continue
+        boxes.append(box)
+    return boxes
+
+
+# ---------------------------------------------------------------- the DB detector
+
+def load_det_model(weights: Path) -> DetModel:
+    if not weights.exists():
+        raise ModelLoadError(f"detector weights not found: {weights} "
+                             "(rebuild with `python -m ocr.convert_det --out weights/det.pt`)")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model = DetModel()
+        model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
+    except Exception as exc:  # any unreadable/foreign file is the same failure for the user
+        raise ModelLoadError(f"detector weights {weights} could not be loaded: {exc.__class__.__name__}") from exc
+    return model.eval()
+
+
+class TextDetector:
+    """PP-OCRv6-tiny DB text detector. Thread-safe: inference holds a lock around the shared model."""
+
+    def __init__(self, model: DetModel, *, threads: int | None = None) -> None:
+        # channels-last runs the depthwise/1x1 convolutions about 1.6x faster on CPU (same results)
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+        if threads:
+            torch.set_num_threads(threads)
+
+    @classmethod
+    def load(cls, weights: Path | str | None = DEFAULT_DET_WEIGHTS, threads: int | None = None) -> "TextDetector":
+        return cls(load_det_model(Path(weights) if weights else DEFAULT_DET_WEIGHTS), threads=threads)
+
+    def probability(self, rgb: np.ndarray, limit_side: int = DEFAULT_LIMIT_SIDE) -> np.ndarray:
+        """The network's text probability at detection resolution (see ``detection_size``)."""
+        h, w = rgb.shape[:2]
+        th, tw = detection_size(h, w, limit_side)
+        resized = cv2.resize(rgb, (tw, th)) if (th, tw) != (h, w) else rgb
+        with self._lock, torch.inference_mode():
+            images = to_input(resized).contiguous(memory_format=torch.channels_last)
+            return self.model(images)[0, 0].contiguous().numpy()
+
+    def detect(self, rgb: np.ndarray, *, limit_side: int = DEFAULT_LIMIT_SIDE, box_thresh: float = DEFAULT_BOX_THRESH,
+               thresh: float = DEFAULT_THRESH, unclip_ratio: float = DEFAULT_UNCLIP_RATIO) -> DetectionResult:
+        started = time.perf_counter()
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        prob = self.probability(rgb, limit_side)
+        raw = db_boxes(prob, thresh=thresh, box_thresh=box_thresh, unclip_ratio=unclip_ratio)
+        boxes = _finish_boxes(raw, w / prob.shape[1], h / prob.shape[0], w, h)
+        prob_full = prob if prob.shape == (h, w) else cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        prob_full = np.clip(prob_full, 0.0, 1.0).astype(np.float32)
+        return DetectionResult(boxes, prob_full, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- classical fallback
+
+class ClassicalDetector:
+    """Plain-OpenCV line finder for clean scans (dark text on a light, even background,
+    or the reverse): no network, no training, predictable.
+
+    Otsu (or adaptive) binarisation -> horizontal closing about 1.2 character
+    heights wide, which smears the characters of a line (and the words, whose
+    gaps are narrower) into one blob without joining lines or distant columns
+    -> connected components -> axis-aligned boxes; fragments much flatter than
+    a line (i dots, accents, split strokes of 三) are merged into the line
+    they touch. ``prob_map`` is the closed line mask (0/1). ``score`` is the
+    fraction of the box the mask covers. The keyword arguments of ``detect``
+    exist for interface compatibility with ``TextDetector``; only
+    ``limit_side`` is used (very large pages are processed at about twice that).
+    """
+
+    def __init__(self, *, adaptive: bool = False, min_contrast: int = 24) -> None:
+        self.adaptive = adaptive
+        self.min_contrast = min_contrast
+
+    @classmethod
+    def load(cls, weights: Path | str | None = None, threads: int | None = None) -> "ClassicalDetector":
+        return cls()
+
+    def binarize(self, gray: np.ndarray) -> np.ndarray:
+        """Text pixels = 255."""
+        if self.adaptive:
+            block = max(15, (min(gray.shape) // 20) | 1)
+            ink = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, block, 10)
+        else:
+            _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+        if np.count_nonzero(ink) > ink.size // 2:  # light text on a dark background
+            ink = 255 - ink
+        return ink
+
+    def detect(self, rgb: np.ndarray, *, limit_side: int = DEFAULT_LIMIT_SIDE, box_thresh: float = DEFAULT_BOX_THRESH,
+               thresh: float = DEFAULT_THRESH, unclip_ratio: float = DEFAULT_UNCLIP_RATIO) -> DetectionResult:
+        started = time.perf_counter()
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, 2.0 * limit_side / max(h, w))
+        if scale < 1.0:
+            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        empty = DetectionResult([], np.zeros((h, w), np.float32), 0.0)
+        if int(gray.max()) - int(gray.min()) < self.min_contrast:
+            empty.seconds = time.perf_counter() - started
+            return empty
+        ink = self.binarize(gray)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        heights = stats[1:, cv2.CC_STAT_HEIGHT][stats[1:, cv2.CC_STAT_AREA] >= 4]
+        heights = heights[heights >= 3]
+        if heights.size == 0:
+            empty.seconds = time.perf_counter() - started
+            return empty
+        char_h = float(np.median(heights))
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(round(1.2 * char_h))), 1))
+        # pad before closing so lines touching the border are not eroded away
+        k = kernel.shape[1]
+        padded = cv2.copyMakeBorder(ink, 0, 0, k, k, cv2.BORDER_CONSTANT, value=0)
+        mask = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[:, k:-k]
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        rects = [list(map(int, stats[i, :4])) for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= 4]
+        rects = _merge_fragments(rects)
+        boxes = []
+        sx, sy = w / gray.shape[1], h / gray.shape[0]
+        for x, y, bw, bh in rects:
+            if bw < MIN_SIZE or bh < MIN_SIZE:
+                continue
+            score = float(np.count_nonzero(mask[y:y + bh, x:x + bw])) / float(bw * bh)
+            pad = max(1.0, 0.15 * bh)
+            x1, y1 = max(0.0, (x - pad) * sx), max(0.0, (y - pad) * sy)
+            x2, y2 = min(w - 1.0, (x + bw + pad) * sx), min(h - 1.0, (y + bh + pad) * sy)
+            pts = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+            boxes.append(TextBox(pts, score))
+        prob = mask.astype(np.float32) / 255.0
+        if prob.shape != (h, w):
+            prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_NEAREST)
+        return DetectionResult(boxes, prob, time.perf_counter() - started)
+
+
+def _merge_fragments(rects: list[list[int]]) -> list[list[int]]:
+    """Merge boxes much flatter than the median line into an overlapping-in-x line box
+    that is vertically close (within half the median line height)."""
+    if len(rects) < 2:
+        return rects
+    line_h = float(np.median([r[3] for r in rects]))
+    rects = sorted(rects, key=lambda r: -r[3])  # tallest first: lines absorb fragments
+    merged = True
+    while merged:
+        merged = False
+        for i, small in enumerate(rects):
+            if small[3] >= 0.6 * line_h:
+                continue
+            sx1, sy1, sx2, sy2 = small[0], small[1], small[0] + small[2], small[1] + small[3]
+            for j, big in enumerate(rects):
+                if j == i:
+                    continue
+                bx1, by1, bx2, by2 = big[0], big[1], big[0] + big[2], big[1] + big[3]
+                overlap_x = min(sx2, bx2) - max(sx1, bx1)
+                gap_y = max(by1 - sy2, sy1 - by2, 0)
+                if overlap_x > 0 and gap_y <= 0.5 * line_h:
+                    x1, y1, x2, y2 = min(sx1, bx1), min(sy1, by1), max(sx2, bx2), max(sy2, by2)
+                    rects[j] = [x1, y1, x2 - x1, y2 - y1]
+                    del rects[i]
+                    merged = True
+                    break
+            if merged:
+                break
+    return rects
+
+
+# ---------------------------------------------------------------- crops and order
+
+def crop_line(rgb: np.ndarray, box: TextBox) -> np.ndarray:
+    """The quadrilateral rectified to an upright HxWx3 crop.
+
+    Width = the longer of the top/bottom edges, height = the longer of the
+    left/right edges. A crop at least 1.5x taller than wide is a vertical line:
+    it is turned 90 degrees counter-clockwise so it reads left to right (as PaddleOCR does).
+    """
+    pts = np.asarray(box.points, np.float32).reshape(4, 2)
+    width = max(1, int(round(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[3] - pts[2])))))
+    height = max(1, int(round(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))))
+    dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    try:
+        if abs(cv2.contourArea(pts)) < 1.0:
+            raise cv2.error("degenerate quadrilateral")
+        matrix = cv2.getPerspectiveTransform(pts, dst)
+        if not np.all(np.isfinite(matrix)):
+            raise cv2.error("degenerate quadrilateral")
+        crop = cv2.warpPerspective(rgb, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    except cv2.error:  # collinear corners: fall back to the axis-aligned bounds
+        x1, y1, x2, y2 = (int(round(v)) for v in box.aabb)
+        crop = rgb[max(0, y1):max(y1 + 1, y2 + 1), max(0, x1):max(x1 + 1, x2 + 1)]
+        crop = cv2.resize(crop, (width, height)) if crop.size else np.zeros((height, width, 3), rgb.dtype)
+    if crop.shape[0] >= 1.5 * crop.shape[1]:
+        crop = np.rot90(crop)
+    return np.ascontiguousarray(crop)
+
+
+def sort_reading_order(boxes: Sequence[TextBox]) -> list[TextBox]:
+    """Top to bottom, then left to right within a row.
+
+    Boxes are taken by vertical centre; a box joins the current row while its
+    centre is within half the median box height of the row's mean centre.
+    Rows are not split into columns: in a two-column page the two columns'
+    lines at the same height interleave (left, right, left, right, ...).
+    """
+    boxes = list(boxes)
+    if len(boxes) < 2:
+        return boxes
+    med = float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
+    tol = 0.5 * med
+    rows: list[list[TextBox]] = []
+    row_cy: list[float] = []
+    for box in sorted(boxes, key=lambda b: b.center[1]):
+        cy = box.center[1]
+        if rows and abs(cy - row_cy[-1]) <= tol:
+            rows[-1].append(box)
+            row_cy[-1] = float(np.mean([b.center[1] for b in rows[-1]]))
+        else:
+            rows.append([box])
+            row_cy.append(cy)
+    return [box for row in rows for box in sorted(row, key=lambda b: b.aabb[0])]
+
+
+# ---------------------------------------------------------------- page orientation
+
+ROTATIONS = (0, 90, 180, 270)
+
+
+def rotate(rgb: np.ndarray, angle: int) -> np.ndarray:
+    """``rgb`` turned counter-clockwise by ``angle`` degrees (0, 90, 180 or 270)."""
+    angle %= 360
+    if angle == 0:
+        return rgb
+    codes = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+    if angle not in codes:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, not {angle}")
+    return cv2.rotate(np.ascontiguousarray(rgb), codes[angle])
+
+
+def candidate_rotations(rgb: np.ndarray, detector: Detector, *, limit_side: int = 640,
+                        min_elongation: float = 1.5) -> list[int]:
+    """Rotations (for ``rotate``) worth trying, most likely first.
+
+    The page is detected once; every box at least ``min_elongation`` times
+    longer than thick votes "horizontal" or "vertical", weighted by its length
+    (near-square boxes, e.g. single characters, do not vote). Horizontal lines
+    -> ``[0, 180]`` (upright or upside down), vertical lines -> ``[90, 270]``
+    (sideways either way). No voting boxes -> all four; no boxes at all -> ``[0]``.
+    The caller decides among the candidates, e.g. by recognition confidence.
+    """
+    boxes = detector.detect(rgb, limit_side=limit_side).boxes
+    if not boxes:
+        return [0]
+    horizontal = vertical = 0.0
+    for box in boxes:
+        w, h = box.width, box.height
+        if max(w, h) < min_elongation * max(min(w, h), 1e-6):
+            continue
+        if w >= h:
+            horizontal += w
+        else:
+            vertical += h
+    if horizontal == vertical == 0.0:
+        return list(ROTATIONS)
+    return [0, 180] if horizontal >= vertical else [90, 270]
+
+
+def detect_orientation(rgb: np.ndarray, detector: Detector,
+                       score: Callable[[np.ndarray], float] | None = None) -> int:
+    """The rotation (for ``rotate``) that makes the page's text upright, in {0, 90, 180, 270}.
+
+    Without ``score`` only the layout is used, so the answer is 0 or 90: it can
+    tell sideways pages but not upside-down ones. With ``score(rotated_rgb)``
+    (higher = better, e.g. the mean recognition confidence of its lines) each
+    of ``candidate_rotations`` is scored and the best kept.
+    """
+    candidates = candidate_rotations(rgb, detector)
+    if score is None or len(candidates) == 1:
+        return candidates[0]
+    return max(candidates, key=lambda angle: score(rotate(rgb, angle)))
