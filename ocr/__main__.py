@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from ocr.errors import OCRError
 
@@ -76,18 +76,25 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         return 0
     if not args.images:
         raise SystemExit("give image files, or --manifest LABELS.tsv --out PREDS.tsv")
+    return _print_each(args.images, recognizer.recognize_one, args.json,
+                       lambda path, res: f"{path}\t{res.text}\t{res.confidence:.3f}")
+
+
+def _print_each(paths: list[Path], read: Callable[[Path], Any], as_json: bool,
+                as_text: Callable[[Path, Any], str]) -> int:
+    """Read every path, printing one result (or one error line) each; 1 if any failed."""
     status = 0
-    for path in args.images:
+    for path in paths:
         try:
-            res = recognizer.recognize_one(path)
+            result = read(path)
         except OCRError as exc:
             print(f"{path}\terror: {exc}", file=sys.stderr)
             status = 1
             continue
-        if args.json:
-            print(json.dumps({"image": str(path), **res.to_dict()}, ensure_ascii=False))
+        if as_json:
+            print(json.dumps({"image": str(path), **result.to_dict()}, ensure_ascii=False))
         else:
-            print(f"{path}\t{res.text}\t{res.confidence:.3f}")
+            print(as_text(path, result))
     return status
 
 
@@ -117,19 +124,7 @@ def cmd_page(args: argparse.Namespace) -> int:
         return 0
     if not args.images:
         raise SystemExit("give image files, or --pages PAGE.jsonl --out PREDS.jsonl")
-    status = 0
-    for path in args.images:
-        try:
-            result = pipeline.run(path)
-        except OCRError as exc:
-            print(f"{path}\terror: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        if args.json:
-            print(json.dumps({"image": str(path), **result.to_dict()}, ensure_ascii=False))
-        else:
-            print(result.text)
-    return status
+    return _print_each(args.images, pipeline.run, args.json, lambda path, result: result.text)
 
 
 def build_parser() -> argparse.ArgumentParser:

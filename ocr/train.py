@@ -143,10 +143,12 @@ class ValidationSet:
 def param_groups(model: CRNN, cfg: TrainConfig, backbone_trainable: bool) -> list[dict]:
     for p in list(model.backbone.parameters()) + list(model.neck.parameters()):
         p.requires_grad_(backbone_trainable)
-    groups = [
-        {"params": list(model.lstm.parameters()) + list(model.context_proj.parameters()), "lr": cfg.lr_lstm},
-        {"params": list(model.feature_proj.parameters()) + list(model.classifier.parameters()), "lr": cfg.lr_head},
-    ]
+    head = list(model.feature_proj.parameters()) + list(model.classifier.parameters())
+    for p in head:
+        p.requires_grad_(cfg.lr_head > 0)  # lr 0: the pretrained head stays exactly as ported
+    groups = [{"params": list(model.lstm.parameters()) + list(model.context_proj.parameters()), "lr": cfg.lr_lstm}]
+    if cfg.lr_head > 0:
+        groups.append({"params": head, "lr": cfg.lr_head})
     if backbone_trainable:
         groups.append({"params": list(model.backbone.parameters()) + list(model.neck.parameters()),
                        "lr": cfg.lr_backbone})
@@ -221,7 +223,7 @@ def train(cfg: TrainConfig) -> None:
         loss = cfg.kd_weight * loss_kd + cfg.ctc_weight * loss_ctc
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 5.0)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"] if p.requires_grad], 5.0)
         optimizer.step()
         step += 1
         losses.append((loss_kd.item(), loss_ctc.item()))
@@ -264,11 +266,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--teacher", choices=["small", "none"], default="small")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr-lstm", type=float, default=1e-3)
+    parser.add_argument("--lr-head", type=float, default=1e-4, help="0 freezes the pretrained CTC head")
+    parser.add_argument("--ctc-weight", type=float, default=0.2)
+    parser.add_argument("--val-every", type=int, default=400)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(TrainConfig(init=args.init, out=args.out, workdir=args.workdir, charset=args.charset,
                       minutes=args.minutes, batch_size=args.batch_size, unfreeze_after=args.unfreeze_after,
-                      threads=args.threads, teacher=args.teacher, seed=args.seed))
+                      threads=args.threads, teacher=args.teacher, seed=args.seed, lr_lstm=args.lr_lstm,
+                      lr_head=args.lr_head, ctc_weight=args.ctc_weight, val_every=args.val_every))
 
 
 if __name__ == "__main__":
