@@ -1,0 +1,145 @@
+"""CTC alignment views: what every time step voted for, and where each character's frames sit.
+
+A CTC reading is a path through per-frame distributions. Showing the top-k
+per frame, with the blank as an explicit label, shows where characters were
+uncertain (a runner-up close behind), where the blank won between
+characters, and which frames -- hence which image columns -- produced each
+character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ocr.charset import BLANK, Charset
+from ocr.decode import CharSpan, LineDecoding, greedy_decode
+from ocr.imageio import load_image
+from ocr.lineprep import PreparedLine
+from ocr.model import STRIDE_X
+
+#: how the blank class is labelled in tables and plots
+BLANK_LABEL = "<blank>"
+
+
+@dataclass
+class FrameTopK:
+    """Top-k classes of every frame: ``classes``/``probs`` are ``[T, k]``, best first."""
+
+    classes: np.ndarray
+    probs: np.ndarray
+    labels: list[list[str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"labels": self.labels, "probs": np.round(self.probs, 4).tolist(), "classes": self.classes.tolist()}
+
+
+@dataclass
+class AlignmentMatrix:
+    """Probability of each shown class at each frame: ``matrix`` is ``[rows, T]``, row 0 the blank.
+
+    Rows are the classes that reach any frame's top-k, ordered by the frame
+    where they peak, so a clean reading shows as a staircase.
+    """
+
+    matrix: np.ndarray
+    classes: list[int]
+    labels: list[str]
+
+
+@dataclass
+class LineAlignment:
+    """Everything the alignment view needs for one line."""
+
+    decoding: LineDecoding
+    probs: np.ndarray  # [T_valid, C] softmax
+    prepared: PreparedLine
+    image_size: tuple[int, int]  # (height, width) of the original image
+    topk: FrameTopK
+    matrix: AlignmentMatrix
+    frame_columns: np.ndarray  # [T_valid, 2] image column range of every frame
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _label(charset: Charset, cls: int) -> str:
+    return BLANK_LABEL if cls == BLANK else charset.char(cls)
+
+
+def frame_topk(probs: np.ndarray, charset: Charset, k: int = 5) -> FrameTopK:
+    """Per-frame top-``k`` (blank included as a label), as ``[T, k]`` matrices."""
+    p = np.asarray(probs, dtype=np.float32)
+    k = max(1, min(int(k), p.shape[1]))
+    if p.shape[0] == 0:
+        return FrameTopK(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32), [])
+    idx = np.argpartition(-p, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(p, idx, axis=1), axis=1, kind="stable")
+    classes = np.take_along_axis(idx, order, axis=1)
+    top = np.take_along_axis(p, classes, axis=1)
+    labels = [[_label(charset, int(c)) for c in row] for row in classes]
+    return FrameTopK(classes.astype(np.int64), top.astype(np.float32), labels)
+
+
+def alignment_matrix(probs: np.ndarray, charset: Charset, k: int = 5, max_rows: int = 48,
+                     min_prob: float = 0.01) -> AlignmentMatrix:
+    """Blank plus every class in some frame's top-``k`` with probability >= ``min_prob`` (at most ``max_rows``)."""
+    p = np.asarray(probs, dtype=np.float32)
+    topk = frame_topk(p, charset, k)
+    seen = {int(c) for c, q in zip(topk.classes.ravel(), topk.probs.ravel()) if q >= min_prob and c != BLANK}
+    if len(seen) > max_rows - 1:  # keep the strongest
+        seen = set(sorted(seen, key=lambda c: -float(p[:, c].max()))[: max_rows - 1])
+    ordered = sorted(seen, key=lambda c: (int(p[:, c].argmax()), -float(p[:, c].max())))
+    classes = [BLANK] + ordered
+    matrix = p[:, classes].T.copy() if p.shape[0] else np.zeros((len(classes), 0), np.float32)
+    return AlignmentMatrix(matrix.astype(np.float32), classes, [_label(charset, c) for c in classes])
+
+
+def frame_columns(steps: int, scale: float, image_width: float | None = None) -> np.ndarray:
+    """Image column range ``[x0, x1)`` of each frame: frame ``t`` covers ``STRIDE_X`` prepared pixels."""
+    t = np.arange(int(steps), dtype=np.float64)
+    cols = np.stack([t * STRIDE_X * scale, (t + 1) * STRIDE_X * scale], axis=1)
+    if image_width is not None:
+        cols = np.clip(cols, 0.0, float(image_width))
+    return cols.astype(np.float32)
+
+
+def char_rows(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]]:
+    """Table rows, one per read character: position, class, confidence, frames, columns, runner-ups."""
+    return [
+        {
+            "index": i,
+            "char": c.char,
+            "class_index": c.index,
+            "confidence": round(float(c.confidence), digits),
+            "t_start": c.t_start,
+            "t_end": c.t_end,
+            "x_start": round(float(c.x_start), 1),
+            "x_end": round(float(c.x_end), 1),
+            "candidates": [[ch, round(float(p), digits)] for ch, p in c.candidates],
+        }
+        for i, c in enumerate(chars)
+    ]
+
+
+def align_line(recognizer: Any, image: Any, k: int = 5) -> LineAlignment:
+    """Run the recogniser once and build every alignment view of the line.
+
+    Decodes with the same greedy decoder and arguments as
+    ``Recognizer.recognize``, so text, spans and confidences are the ones
+    the recogniser reports.
+    """
+    rgb = load_image(image)
+    probs, prepared = recognizer.probabilities([rgb])[0]
+    h, w = rgb.shape[:2]
+    decoding = greedy_decode(probs, recognizer.charset, scale=prepared.scale, image_width=w)
+    return LineAlignment(
+        decoding=decoding,
+        probs=probs,
+        prepared=prepared,
+        image_size=(h, w),
+        topk=frame_topk(probs, recognizer.charset, k),
+        matrix=alignment_matrix(probs, recognizer.charset, k),
+        frame_columns=frame_columns(probs.shape[0], prepared.scale, w),
+        rows=char_rows(decoding.chars),
+    )
