@@ -57,6 +57,16 @@ class LineResult:
         }
 
 
+#: a line whose gray levels span less than this holds no ink (flat paper, a 1x1 image)
+BLANK_SPREAD = 12
+
+
+def is_blank(rgb: np.ndarray) -> bool:
+    gray = rgb.mean(axis=2) if rgb.ndim == 3 else rgb
+    lo, hi = np.percentile(gray, (1, 99))
+    return float(hi - lo) < BLANK_SPREAD
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -205,9 +215,14 @@ class Recognizer:
         rgbs = [load_image(img) for img in images]
         if not rgbs:
             return []
-        prepared = [prepare_line(rgb) for rgb in rgbs]
         results: list[LineResult | None] = [None] * len(rgbs)
-        for idx in self._buckets(prepared):
+        for i, rgb in enumerate(rgbs):
+            if is_blank(rgb):  # nothing drawn: say so instead of letting the model guess at noise
+                results[i] = LineResult("", 1.0, [], rgb.shape[1], rgb.shape[0])
+        todo = [i for i in range(len(rgbs)) if results[i] is None]
+        prepared = {i: prepare_line(rgbs[i]) for i in todo}
+        for bucket in self._buckets([prepared[i] for i in todo]):
+            idx = [todo[b] for b in bucket]
             probs = self._forward(batch_tensor([prepared[i] for i in idx]))
             steps = [min(prepared[i].steps, probs.shape[1]) for i in idx]
             if self.decoder == "beam":

@@ -170,3 +170,9 @@ def test_corrupt_weights_refused(tmp_path):
     with pytest.raises(ModelLoadError):
         load_crnn(tmp_path / "absent.pt")
     assert issubclass(ModelLoadError, OCRError)
+
+
+def test_blank_lines_read_as_nothing(recognizer):
+    for image in (np.full((48, 300, 3), 255, np.uint8), np.full((40, 200), 30, np.uint8)):
+        result = recognizer.recognize_one(image)
+        assert result.text == "" and result.chars == []
