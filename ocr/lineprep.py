@@ -17,6 +17,10 @@ from ocr.model import INPUT_HEIGHT, STRIDE_X
 #: widest normalised line (px); wider lines are squeezed horizontally to fit
 MAX_WIDTH = 3200
 MIN_WIDTH = 16
+#: batches are right-padded to at least this width: the pretrained CNN was trained and
+#: exported on 3x48x320 inputs (PP-OCRv6 inference.yml, RecResizeImg), and its
+#: squeeze-excite blocks average over the whole width, so narrower inputs shift them
+PAD_MIN_WIDTH = 320
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,9 @@ def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = M
     return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w)
 
 
-def batch_tensor(lines: list[PreparedLine], pad_to: int | None = None) -> torch.Tensor:
-    """Stack prepared lines, zero-padding on the right to the widest (or ``pad_to``)."""
-    width = max(pad_to or 0, max(line.width for line in lines))
+def batch_tensor(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> torch.Tensor:
+    """Stack prepared lines, zero-padding on the right to the widest (at least ``pad_to``)."""
+    width = max(pad_to, max(line.width for line in lines))
     width = int(math.ceil(width / STRIDE_X) * STRIDE_X)
     out = np.zeros((len(lines), 3, lines[0].tensor.shape[1], width), np.float32)
     for i, line in enumerate(lines):
