@@ -219,6 +219,9 @@ def load_det_model(weights: Path) -> DetModel:
     if not weights.exists():
         raise ModelLoadError(f"detector weights not found: {weights} "
                              "(rebuild with `python -m ocr.convert_det --out weights/det.pt`)")
+    from ocr.recognizer import verify_checksum
+
+    verify_checksum(weights)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model = DetModel()

@@ -75,8 +75,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, checksums: Path = CHECKSUMS) -> None:
-    """Refuse a weights file whose SHA-256 differs from the one recorded beside it."""
+def verify_checksum(path: Path, checksums: Path | None = None) -> None:
+    """Refuse a weights file whose SHA-256 differs from the one recorded beside it (SHA256SUMS)."""
+    checksums = checksums or path.parent / CHECKSUMS.name
     if not checksums.exists():
         return
     expected = {}

@@ -176,3 +176,22 @@ def test_blank_lines_read_as_nothing(recognizer):
     for image in (np.full((48, 300, 3), 255, np.uint8), np.full((40, 200), 30, np.uint8)):
         result = recognizer.recognize_one(image)
         assert result.text == "" and result.chars == []
+
+
+def test_weights_match_their_recorded_checksums(tmp_path):
+    import shutil
+
+    from ocr.errors import ModelLoadError
+    from ocr.recognizer import CHECKSUMS, DEFAULT_WEIGHTS, load_crnn, verify_checksum
+
+    for name in ("crnn.pt", "crnn.onnx", "det.pt", "charset.txt"):
+        verify_checksum(CHECKSUMS.parent / name)
+    shutil.copy(DEFAULT_WEIGHTS, tmp_path / "crnn.pt")
+    shutil.copy(CHECKSUMS, tmp_path / "SHA256SUMS")
+    with (tmp_path / "crnn.pt").open("r+b") as f:  # one flipped byte deep inside the tensors
+        f.seek(4_000_000)
+        byte = f.read(1)
+        f.seek(4_000_000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        load_crnn(tmp_path / "crnn.pt")
