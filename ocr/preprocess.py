@@ -608,7 +608,7 @@ def _number(where: str, value: Any, lo: float, hi: float, *, integer: bool = Fal
             raise ValueError(f"{where} must be {kind} in {interval}, got {value!r}") from None
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{where} must be {kind} in {interval}, got {value!r}") from None
     if not math.isfinite(x) or x > hi or x < lo or (lo_open and x == lo):
         raise ValueError(f"{where} must be {kind} in {interval}, got {value!r}")
@@ -725,7 +725,7 @@ class NormalizeConfig:
         self.multiple = _number("normalize_size.multiple", self.multiple, 1, 256, integer=True)
         self.max_width = _number("normalize_size.max_width", self.max_width, 16, 16384, integer=True)
         if self.fixed is not None:
-            if isinstance(self.fixed, str) or not hasattr(self.fixed, "__len__") or len(self.fixed) != 2:
+            if isinstance(self.fixed, (str, dict)) or not hasattr(self.fixed, "__len__") or len(self.fixed) != 2:
                 raise ValueError(f"normalize_size.fixed must be (height, width) or null, got {self.fixed!r}")
             fh = _number("normalize_size.fixed height", self.fixed[0], 4, 512, integer=True)
             fw = _number("normalize_size.fixed width", self.fixed[1], 1, 16384, integer=True)
