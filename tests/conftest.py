@@ -11,6 +11,17 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@pytest.fixture(scope="module")
+def one_opencv_thread():
+    """Another job may own the second core: keep OpenCV's thread pool to one thread in a module."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(before)
+
+
 @pytest.fixture(scope="session")
 def recognizer():
     from ocr.recognizer import Recognizer

@@ -15,15 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def similar(a: str, b: str) -> float:
@@ -47,30 +42,10 @@ def service():
 @pytest.fixture(scope="module")
 def server(service):
     """The real combined app (REST + mounted Gradio) under uvicorn on a free local port."""
-    import uvicorn
-
     from demo.app import build_app
 
-    port = free_port()
-    config = uvicorn.Config(build_app(service), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
-        srv.should_exit = True
-        pytest.fail("the app did not start")
-    yield url
-    srv.should_exit = True
-    thread.join(30)
+    with serve(build_app(service)) as (url, _):
+        yield url
 
 
 def test_blocks_build(service):

@@ -18,13 +18,7 @@ TEXT = "价税合计"
 IMAGE_DIAGNOSES = {"low_contrast", "blur", "background_lines", "watermark_or_colour", "crowded"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_opencv_thread():
-    """Another job owns the second core: keep OpenCV's thread pool to one thread here."""
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(before)
+pytestmark = pytest.mark.usefixtures("one_opencv_thread")
 
 
 @pytest.fixture(scope="module")

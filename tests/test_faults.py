@@ -21,17 +21,12 @@ from PIL import Image
 
 from ocr.api import OCRService, create_api
 from ocr.errors import ModelLoadError
+from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights" / "crnn.pt"
 OCR = "/api/v1/ocr"
 EXPLAIN = "/api/v1/explain"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def png_b64(rgb: np.ndarray) -> str:

@@ -25,13 +25,7 @@ from ocr.preprocess import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_opencv_thread():
-    """Another job owns the second core: keep OpenCV's thread pool to one thread here."""
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(before)
+pytestmark = pytest.mark.usefixtures("one_opencv_thread")
 
 
 # -- synthetic images ---------------------------------------------------------

@@ -23,23 +23,12 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from ocr.api import MAX_IMAGE_BYTES, OCRService, create_api
+from support import free_port, png_bytes, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 WEIGHTS = ROOT / "weights" / "crnn.pt"
 OCR = "/api/v1/ocr"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -56,30 +45,11 @@ def client(service):
 @pytest.fixture(scope="module")
 def served(service):
     """The real combined app (REST + mounted Gradio) under uvicorn on 127.0.0.1; yields (url, port, app)."""
-    import uvicorn
-
     from demo.app import build_app
 
     app = build_app(service)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
-        srv.should_exit = True
-        pytest.fail("the app did not start")
-    yield url, port, app
-    srv.should_exit = True
-    thread.join(30)
+    with serve(app) as (url, port):
+        yield url, port, app
 
 
 def gradio_blocks(app):

