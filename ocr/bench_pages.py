@@ -1,0 +1,919 @@
+"""Page-level (end-to-end) benchmark: our pipeline beside RapidOCR, plus a preprocessing ablation.
+
+    python -m ocr.bench_pages [--sets NAME[:PROTOCOL] ...] [--systems crnn rapidocr] [--quick]
+                              [--threads 2] [--ablation] [--json] [--out BENCHMARKS.md]
+                              [--eval-root DIR] [--preds-dir DIR]
+
+Systems (one that cannot run is reported as missing, with the reason):
+
+* ``crnn``: this project's :class:`ocr.pipeline.OCRPipeline` (DB detector + CRNN
+  recogniser), built exactly as ``OCRPipeline.load(threads=t)`` does, but reading a
+  copy of ``weights/`` taken when the benchmark starts (a training job may replace
+  ``weights/crnn.pt`` while it runs). Timed with ``use_cache=False``; default
+  preprocessing (``auto``) and ``auto_rotate=True``;
+* ``rapidocr``: RapidOCR 3.x as shipped (PP-OCRv6 small det + rec, PP-OCR mobile
+  direction classifier, the package's default config), forced to the models bundled
+  in ``rapidocr/models`` (it is never allowed to download), onnxruntime intra-op
+  threads set to ``--threads``.
+
+Sets: the page sets of ``../shared/eval`` (INDEX.md: ``en_receipts_sroie_pages``
+scored with protocol ``upper``, ``zh_web_mtwi_pages`` with ``zh``) and the project's
+``examples/index.jsonl`` (``examples``, protocol ``zh``). ``--sets NAME:PROTOCOL``
+names any other ``EVAL_ROOT/NAME/page.jsonl``. ``--quick``: the first 5 pages of each.
+
+Figures (scored by :func:`ocr.evaluate.score_pages`, the protocol of INDEX.md):
+end-to-end char and line accuracy, detection precision / recall / F1 at IoU 0.5,
+median and p90 seconds per page at ``--threads`` (image decoding not included, the
+same decoded RGB array goes to both systems), the rapidocr / crnn time ratio per set,
+model load time and peak RSS (``ru_maxrss``). Each system runs in its own fresh
+subprocess (``--worker``), one after the other, so thread pools and memory never mix;
+``--ablation`` adds a third one: our pipeline with preprocessing ``off``, ``auto`` and
+each page step (denoise, contrast, binarize, deskew) forced on alone in ``manual``
+mode, and how often ``auto`` applied each step.
+
+The markdown section is written between ``<!-- bench:pages:start -->`` and
+``<!-- bench:pages:end -->`` of ``--out`` (default ``BENCHMARKS.md`` of the project;
+with ``--quick`` nothing is written unless ``--out`` is given; ``--out -`` never
+writes). Everything outside the markers is kept byte for byte. ``--json`` prints
+every figure as one JSON object on stdout; progress goes to stderr.
+
+The eval data is read to measure only: nothing of it is written anywhere but the
+figures (and, only with ``--preds-dir``, the predictions, to a directory you choose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from ocr.evaluate import read_jsonl, score_pages
+
+log = logging.getLogger("ocr.bench_pages")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EVAL_ROOT = ROOT.parent / "shared" / "eval"
+DEFAULT_OUT = ROOT / "BENCHMARKS.md"
+WEIGHTS_DIR = ROOT / "weights"
+EXAMPLES_INDEX = ROOT / "examples" / "index.jsonl"
+
+MARK_START = "<!-- bench:pages:start -->"
+MARK_END = "<!-- bench:pages:end -->"
+
+#: page sets of ../shared/eval/INDEX.md and their scoring protocol
+KNOWN_SETS: dict[str, str] = {"en_receipts_sroie_pages": "upper", "zh_web_mtwi_pages": "zh"}
+EXAMPLES_SET = "examples"
+DEFAULT_SETS = ("en_receipts_sroie_pages", "zh_web_mtwi_pages", EXAMPLES_SET)
+SYSTEMS = ("crnn", "rapidocr")
+QUICK_PAGES = 5
+WORKER_TIMEOUT_S = 3 * 3600
+
+#: the page steps of the ablation, in pipeline order
+ABLATION_STEPS = ("denoise", "contrast", "binarize", "deskew")
+_ALL_OFF = {"grayscale": False, "denoise": False, "contrast": False, "binarize": False, "deskew": False,
+            "normalize_size": False}
+#: ablation label -> ``ocr.preprocess.config_from_dict`` input
+ABLATION_CONFIGS: dict[str, dict[str, Any]] = {
+    "off": {"mode": "off"},
+    "auto": {"mode": "auto"},
+    **{step: {"mode": "manual", **_ALL_OFF, step: True} for step in ABLATION_STEPS},
+}
+
+RAPIDOCR_MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
+                   "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
+
+
+# -- sets -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSet:
+    name: str
+    protocol: str
+    path: str  # the page.jsonl; images are relative to its folder
+
+
+def resolve_set(spec: str, eval_root: Path) -> PageSet:
+    """``NAME`` or ``NAME:PROTOCOL`` -> the page set (``examples`` is the project's own)."""
+    name, _, protocol = spec.partition(":")
+    if name == EXAMPLES_SET:
+        path = EXAMPLES_INDEX
+    else:
+        path = eval_root / name / "page.jsonl"
+    if not protocol:
+        protocol = "zh" if name == EXAMPLES_SET else KNOWN_SETS.get(name, "")
+        if not protocol:
+            protocol = "upper" if name.startswith("en_") else "zh"
+            log.warning("set %s is not in INDEX.md: scored with protocol %s (name it NAME:PROTOCOL to choose)",
+                        name, protocol)
+    if protocol not in ("zh", "upper", "alnum"):
+        raise ValueError(f"unknown protocol {protocol!r} for set {name}")
+    return PageSet(name, protocol, str(path))
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+
+
+def current_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return None
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated quantile (numpy's default), ``q`` in [0, 1]."""
+    xs = sorted(values)
+    if not xs:
+        return None
+    pos = (len(xs) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# -- systems (inside a worker) -----------------------------------------------------------
+
+
+class CRNNSystem:
+    """This project's pipeline; ``weights``: a snapshot dir holding crnn.pt/.onnx and charset.txt."""
+
+    name = "crnn"
+
+    def __init__(self, threads: int, weights: dict[str, str] | None = None) -> None:
+        self.threads = threads
+        self.weights = weights
+        self.pipeline = None
+
+    def load(self) -> None:
+        from ocr.detect import TextDetector
+        from ocr.pipeline import OCRPipeline
+        from ocr.recognizer import Recognizer
+
+        if self.weights:
+            # the same as OCRPipeline.load(threads=t), on a copy of the weights taken at the start
+            rec = Recognizer.load(self.weights["crnn"], self.weights["charset"], threads=self.threads)
+            det = TextDetector.load(threads=self.threads)
+            self.pipeline = OCRPipeline(rec, det)
+        else:
+            self.pipeline = OCRPipeline.load(threads=self.threads)
+
+    def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
+        result = self.pipeline.run(rgb, preprocess=preprocess, use_cache=False)
+        lines = [{"box": [float(v) for v in ln.box], "text": ln.text, "confidence": float(ln.confidence)}
+                 for ln in result.lines]
+        extra = {"timings": {k: float(v) for k, v in result.timings.items()}, "rotation": result.rotation,
+                 "applied": list(result.preprocess.applied) if result.preprocess is not None else []}
+        return lines, extra
+
+    def describe(self) -> dict[str, Any]:
+        rec = self.pipeline.recognizer
+        return {"engine": rec.engine_name, "detector": type(self.pipeline.detector).__name__,
+                "preprocess": self.pipeline.preprocess.mode, "weights": self.weights,
+                "threads": self.threads, "torch_threads": _torch_threads()}
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+class RapidOCRSystem:
+    name = "rapidocr"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.engine = None
+        self.model_paths: dict[str, str] = {}
+
+    def load(self) -> None:
+        import rapidocr
+        from rapidocr import RapidOCR
+        from rapidocr.utils import download_file
+
+        def _offline(*args: Any, **kwargs: Any):
+            raise RuntimeError("rapidocr tried to download a file; this benchmark runs offline on its bundled models")
+
+        download_file.DownloadFile._make_http_request = classmethod(_offline)  # never download
+        models = Path(rapidocr.__file__).resolve().parent / "models"
+        params: dict[str, Any] = {"Global.log_level": "warning",
+                                  "EngineConfig.onnxruntime.intra_op_num_threads": self.threads}
+        for section, filename in RAPIDOCR_MODELS.items():
+            path = models / filename
+            if not path.exists():
+                raise FileNotFoundError(f"bundled model {path} is missing")
+            params[f"{section}.model_path"] = str(path)
+            self.model_paths[section] = str(path)
+        self.engine = RapidOCR(params=params)
+        # models load lazily on first use: load them now so load time is load time
+        self.engine._load_det_model()
+        if self.engine.use_cls:
+            self.engine._load_cls_model()
+        self.engine._load_rec_model()
+
+    def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
+        import numpy as np
+
+        out = self.engine(np.ascontiguousarray(rgb[:, :, ::-1]))  # an ndarray is taken as BGR
+        boxes, txts, scores = getattr(out, "boxes", None), getattr(out, "txts", None), getattr(out, "scores", None)
+        lines = []
+        if boxes is not None and txts is not None:
+            for box, text, score in zip(boxes, txts, scores if scores is not None else [None] * len(txts)):
+                lines.append({"box": [float(v) for v in np.asarray(box, dtype=float).reshape(-1)], "text": str(text),
+                              "confidence": None if score is None else float(score)})
+        return lines, {}
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.engine.cfg
+        return {
+            "version": _version("rapidocr"), "models": {k: Path(v).name for k, v in self.model_paths.items()},
+            "use_cls": bool(cfg.Global.use_cls), "text_score": float(cfg.Global.text_score),
+            "max_side_len": int(cfg.Global.max_side_len),
+            "det_limit": f"{cfg.Det.limit_type}:{cfg.Det.limit_side_len}",
+            "intra_op_num_threads": int(cfg.EngineConfig.onnxruntime.intra_op_num_threads),
+            "threads": self.threads,
+        }
+
+
+def make_system(name: str, threads: int, weights: dict[str, str] | None) -> Any:
+    if name == "crnn":
+        return CRNNSystem(threads, weights)
+    if name == "rapidocr":
+        return RapidOCRSystem(threads)
+    raise ValueError(f"unknown system {name!r}")
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    system: str
+    threads: int
+    sets: list[dict[str, str]]  # PageSet as dicts
+    limit: int | None
+    result_path: str
+    ablation: bool = False  # run the preprocessing ablation instead of the plain measurement
+    weights: dict[str, str] | None = None
+    preds_dir: str | None = None
+    log_level: int = logging.INFO
+
+
+def _load_pages(page_set: PageSet, limit: int | None) -> list[dict]:
+    pages = read_jsonl(page_set.path)
+    return pages[:limit] if limit else pages
+
+
+def _per_page(pred: dict, label: dict, protocol: str) -> dict[str, Any]:
+    s = score_pages([pred], [label], protocol)
+    return {k: s[k] for k in ("n_labels", "n_preds", "matched", "chars", "edits")}
+
+
+def _summarise(pred_pages: list[dict], label_pages: list[dict], protocol: str, seconds: list[float]) -> dict[str, Any]:
+    scores = score_pages(pred_pages, label_pages, protocol)
+    return {
+        "scores": {k: (_r(v) if isinstance(v, float) else v) for k, v in scores.items()},
+        "n_pages": len(label_pages),
+        "median_s": _r(quantile(seconds, 0.5)), "p90_s": _r(quantile(seconds, 0.9)),
+        "mean_s": _r(sum(seconds) / len(seconds)) if seconds else None, "total_s": _r(sum(seconds), 3),
+        "max_s": _r(max(seconds)) if seconds else None,
+    }
+
+
+def _write_preds(job: Job, tag: str, page_set: PageSet, pred_pages: list[dict]) -> None:
+    if not job.preds_dir:
+        return
+    out = Path(job.preds_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{tag}__{page_set.name}.jsonl", "w", encoding="utf-8") as f:
+        for page in pred_pages:
+            f.write(json.dumps(page, ensure_ascii=False) + "\n")
+
+
+def _measure_set(system: Any, page_set: PageSet, pages: list[dict], job: Job) -> dict[str, Any]:
+    from ocr.imageio import load_image
+
+    base = Path(page_set.path).parent
+    preds, seconds, per_page, stages, applied, rotations = [], [], [], {}, {}, {}
+    for i, page in enumerate(pages, 1):
+        lines: list[dict] = []
+        page_s = None
+        try:
+            rgb = load_image(base / page["image"])
+        except Exception as e:  # noqa: BLE001 - an unreadable page is scored as empty, and said so
+            log.warning("%s: %s; scored as a page with no predictions", page["image"], e)
+        else:
+            t = time.perf_counter()
+            lines, extra = system.read(rgb)
+            page_s = time.perf_counter() - t
+            seconds.append(page_s)
+            for stage, v in extra.get("timings", {}).items():
+                stages.setdefault(stage, []).append(v)
+            for step in extra.get("applied", []):
+                applied[step] = applied.get(step, 0) + 1
+            if extra.get("rotation"):
+                rotations[str(extra["rotation"])] = rotations.get(str(extra["rotation"]), 0) + 1
+        pred = {"image": page["image"], "lines": lines}
+        preds.append(pred)
+        row = {"image": page["image"], "seconds": _r(page_s)}
+        row.update(_per_page(pred, page, page_set.protocol))
+        per_page.append(row)
+        if i % 10 == 0 or i == len(pages):
+            log.info("%s: %d / %d pages (median %.2f s/page)", page_set.name, i, len(pages),
+                     quantile(seconds, 0.5) or 0.0)
+    _write_preds(job, system.name, page_set, preds)
+    out = _summarise(preds, pages, page_set.protocol, seconds)
+    out["protocol"] = page_set.protocol
+    if stages:
+        out["stage_median_s"] = {k: _r(quantile(v, 0.5)) for k, v in stages.items()}
+    if applied or system.name == "crnn":
+        out["auto_applied"] = applied
+    if rotations:
+        out["rotated_pages"] = rotations
+    out["pages"] = per_page
+    return out
+
+
+def _ablate_set(system: CRNNSystem, page_set: PageSet, pages: list[dict], job: Job) -> dict[str, Any]:
+    from ocr.imageio import load_image
+    from ocr.preprocess import config_from_dict
+
+    configs = {label: config_from_dict(d) for label, d in ABLATION_CONFIGS.items()}
+    base = Path(page_set.path).parent
+    preds = {label: [] for label in configs}
+    seconds = {label: [] for label in configs}
+    applied = {label: {} for label in configs}
+    for i, page in enumerate(pages, 1):
+        try:
+            rgb = load_image(base / page["image"])
+        except Exception as e:  # noqa: BLE001
+            log.warning("%s: %s; scored as a page with no predictions", page["image"], e)
+            rgb = None
+        for label, cfg in configs.items():
+            lines: list[dict] = []
+            if rgb is not None:
+                t = time.perf_counter()
+                lines, extra = system.read(rgb, preprocess=cfg)
+                seconds[label].append(time.perf_counter() - t)
+                for step in extra.get("applied", []):
+                    applied[label][step] = applied[label].get(step, 0) + 1
+            preds[label].append({"image": page["image"], "lines": lines})
+        if i % 10 == 0 or i == len(pages):
+            log.info("ablation %s: %d / %d pages", page_set.name, i, len(pages))
+    out: dict[str, Any] = {"protocol": page_set.protocol, "n_pages": len(pages), "configs": {}}
+    for label in configs:
+        _write_preds(job, f"crnn-pre-{label}", page_set, preds[label])
+        entry = _summarise(preds[label], pages, page_set.protocol, seconds[label])
+        entry["applied"] = applied[label]
+        entry["config"] = ABLATION_CONFIGS[label]
+        out["configs"][label] = entry
+    return out
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    system = make_system(job.system, job.threads, job.weights)
+    rss_before = current_rss_mb()
+    t = time.perf_counter()
+    system.load()
+    load_s = time.perf_counter() - t
+    rss_loaded = current_rss_mb()
+    log.info("%s loaded in %.2f s (threads %d)", job.system, load_s, job.threads)
+    result: dict[str, Any] = {"system": job.system, "threads": job.threads, "load_s": _r(load_s, 3),
+                              "rss_before_load_mb": rss_before, "rss_after_load_mb": rss_loaded,
+                              "info": system.describe(), "sets": {}}
+    sets = [PageSet(**s) for s in job.sets]
+    loaded = {s.name: _load_pages(s, job.limit) for s in sets}
+
+    # warm-up: the first call pays for lazy initialisation; it is reported, not counted
+    from ocr.imageio import load_image
+
+    first = next(((s, ps[0]) for s in sets for ps in [loaded[s.name]] if ps), None)
+    if first is not None:
+        try:
+            rgb = load_image(Path(first[0].path).parent / first[1]["image"])
+            t = time.perf_counter()
+            system.read(rgb)
+            result["first_call_s"] = _r(time.perf_counter() - t, 3)
+        except Exception as e:  # noqa: BLE001
+            log.warning("warm-up failed: %s", e)
+
+    for s in sets:
+        log.info("%s%s on %s (%d pages)", job.system, " ablation" if job.ablation else "", s.name,
+                 len(loaded[s.name]))
+        if job.ablation:
+            result["sets"][s.name] = _ablate_set(system, s, loaded[s.name], job)
+        else:
+            result["sets"][s.name] = _measure_set(system, s, loaded[s.name], job)
+    result["rss_peak_mb"] = round(maxrss_mb(), 1)
+    result["torch_imported"] = "torch" in sys.modules
+    return result
+
+
+def worker_main(job_path: str) -> int:
+    job = Job(**json.loads(Path(job_path).read_text(encoding="utf-8")))
+    tag = f"{job.system}{'-ablation' if job.ablation else ''}/t{job.threads}"
+    logging.basicConfig(level=job.log_level, stream=sys.stderr,
+                        format=f"%(asctime)s [{tag}] %(message)s", datefmt="%H:%M:%S")
+    try:
+        result = run_job(job)
+    except Exception as e:  # noqa: BLE001 - reported as the system's reason for missing
+        log.error("worker failed:\n%s", traceback.format_exc())
+        result = {"error": f"{type(e).__name__}: {e}"}
+    Path(job.result_path).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+# -- orchestration (parent) ------------------------------------------------------------------
+
+
+def availability(system: str) -> str | None:
+    """Why ``system`` cannot run here, or None if it can (checked without importing heavy modules)."""
+    import importlib.util
+
+    if system == "crnn":
+        if importlib.util.find_spec("torch") is None:
+            return "torch is not installed"
+        for name in ("crnn.pt", "charset.txt", "det.pt"):
+            if not (WEIGHTS_DIR / name).exists():
+                return f"weights/{name} is missing"
+        return None
+    if system == "rapidocr":
+        spec = importlib.util.find_spec("rapidocr")
+        if spec is None:
+            return "rapidocr is not installed"
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed"
+        models = Path(spec.origin).parent / "models"
+        missing = [f for f in (RAPIDOCR_MODELS["Det"], RAPIDOCR_MODELS["Rec"]) if not (models / f).exists()]
+        if missing:
+            return f"bundled model(s) missing from {models}: {', '.join(missing)}"
+        return None
+    return f"unknown system {system!r}"
+
+
+def spawn_worker(job: Job, tmp: Path) -> dict[str, Any]:
+    tag = f"{job.system}{'-ablation' if job.ablation else ''}"
+    job_path = tmp / f"{tag}.job.json"
+    job_path.write_text(json.dumps(asdict(job)), encoding="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ocr.bench_pages", "--worker", str(job_path)], cwd=ROOT,
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker timed out after {WORKER_TIMEOUT_S} s"}
+    result_path = Path(job.result_path)
+    if not result_path.exists():
+        return {"error": f"worker exited with status {proc.returncode} and wrote no result"}
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def snapshot_weights(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Copy the recogniser weights (and their ONNX export) so every worker reads the same files.
+
+    The copies get a new name so ``weights/SHA256SUMS`` (if any) cannot refuse them.
+    """
+    dst = tmp / "weights"
+    dst.mkdir(exist_ok=True)
+    src = WEIGHTS_DIR / "crnn.pt"
+    shutil.copy2(src, dst / "crnn_snapshot.pt")
+    onnx = src.with_suffix(".onnx")
+    if onnx.exists():
+        shutil.copy2(onnx, dst / "crnn_snapshot.onnx")
+    shutil.copy2(WEIGHTS_DIR / "charset.txt", dst / "charset.txt")
+    mtime = datetime.fromtimestamp(src.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    info = {"path": "weights/crnn.pt", "sha256": sha256_of(dst / "crnn_snapshot.pt"), "mtime": mtime,
+            "onnx_export": onnx.exists()}
+    return {"crnn": str(dst / "crnn_snapshot.pt"), "charset": str(dst / "charset.txt")}, info
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu, ram_gb = platform.processor() or platform.machine(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
+                break
+    except OSError:
+        pass
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:
+        nproc = os.cpu_count()
+    return {
+        "nproc": nproc, "cpu_count": os.cpu_count(), "cpu": cpu, "ram_gb": ram_gb,
+        "python": platform.python_version(), "torch": _version("torch"), "onnxruntime": _version("onnxruntime"),
+        "rapidocr": _version("rapidocr"), "numpy": _version("numpy"),
+        "opencv": _version("opencv-python-headless") or _version("opencv-python"),
+        "loadavg_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def add_ratios(data: dict[str, Any], reference: str = "crnn", other: str = "rapidocr") -> None:
+    """Per set: ``other`` time / ``reference`` time, on the median, the p90 and the total."""
+    ref, oth = data["systems"].get(reference, {}), data["systems"].get(other, {})
+    ratios: dict[str, Any] = {}
+    for name, entry in oth.get("sets", {}).items():
+        base = ref.get("sets", {}).get(name)
+        if not base:
+            continue
+        r = {}
+        for key in ("median_s", "p90_s", "total_s"):
+            if entry.get(key) and base.get(key):
+                r[key] = round(entry[key] / base[key], 3)
+        ratios[name] = r
+    data["time_ratio"] = {"what": f"{other} / {reference}", "sets": ratios}
+
+
+def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int, limit: int | None,
+                  ablation: bool, preds_dir: str | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    data: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_facts(), "threads": threads, "limit": limit,
+        "sets": {}, "systems": {}, "missing": {},
+    }
+    present: list[PageSet] = []
+    for s in sets:
+        if not Path(s.path).exists():
+            data["sets"][s.name] = {"protocol": s.protocol, "missing": f"{s.path} not found"}
+            log.warning("set %s: %s not found; skipped", s.name, s.path)
+            continue
+        n = len(read_jsonl(s.path))
+        data["sets"][s.name] = {"protocol": s.protocol, "path": _short_path(Path(s.path)), "pages_total": n,
+                                "pages_used": min(n, limit) if limit else n}
+        present.append(s)
+    with tempfile.TemporaryDirectory(prefix="ocr_bench_pages_") as tmp_name:
+        tmp = Path(tmp_name)
+        weights = None
+        need_crnn = "crnn" in systems or ablation
+        if need_crnn and availability("crnn") is None:
+            weights, data["crnn_weights"] = snapshot_weights(tmp)
+        plan = [(name, False) for name in systems] + ([("crnn", True)] if ablation else [])
+        for name, is_ablation in plan:
+            reason = availability(name)
+            key = "crnn_ablation" if is_ablation else name
+            if reason:
+                log.warning("%s: missing (%s)", key, reason)
+                data["missing"][key] = reason
+                continue
+            log.info("running %s in a fresh worker process", key)
+            t = time.perf_counter()
+            job = Job(system=name, threads=threads, sets=[asdict(s) for s in present], limit=limit,
+                      result_path=str(tmp / f"{key}.result.json"), ablation=is_ablation,
+                      weights=weights if name == "crnn" else None, preds_dir=preds_dir,
+                      log_level=log.getEffectiveLevel())
+            result = spawn_worker(job, tmp)
+            result["worker_wall_s"] = round(time.perf_counter() - t, 1)
+            if "error" in result:
+                log.warning("%s failed: %s", key, result["error"])
+                data["missing"][key] = result["error"]
+                continue
+            if is_ablation:
+                data["ablation"] = result
+            else:
+                data["systems"][name] = result
+    add_ratios(data)
+    if data.get("crnn_weights"):
+        src = WEIGHTS_DIR / "crnn.pt"
+        data["crnn_weights"]["changed_during_run"] = (not src.exists()
+                                                      or sha256_of(src) != data["crnn_weights"]["sha256"])
+    data["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    data["wall_s"] = round(time.perf_counter() - started, 1)
+    return data
+
+
+# -- markdown ----------------------------------------------------------------------------------
+
+
+def _short_path(path: Path) -> str:
+    path = path.resolve()
+    for base, label in ((ROOT, ""), (ROOT.parent, "../")):
+        try:
+            return label + str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 0:
+        return f"0.0 (raw {100 * value:.1f})"  # INDEX.md: clamp at 0 for display only
+    return f"{100 * value:.1f}"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _delta(value: float | None, base: float | None) -> str:
+    if value is None or base is None:
+        return ""
+    return f" ({100 * (value - base):+.1f})"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def render_section(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    lines = ["## Page-level benchmark (end to end)", ""]
+    lines.append(f"Command: `{data.get('command', 'python -m ocr.bench_pages')}`  ")
+    lines.append(f"Date: {data['date']} · wall time {data['wall_s'] / 60:.1f} min"
+                 + (f" · **quick run: first {data['limit']} pages of each set**" if data.get("limit") else ""))
+    lines.append("")
+    lines.append(f"Machine: nproc {m['nproc']}, {m['cpu']}, {m.get('ram_gb')} GB RAM; Python {m['python']}, "
+                 f"torch {m['torch']}, onnxruntime {m['onnxruntime']}, rapidocr {m['rapidocr']}, "
+                 f"numpy {m.get('numpy')}, OpenCV {m.get('opencv')}. Load average "
+                 f"{'/'.join(str(v) for v in m['loadavg_start'])} at the start, "
+                 f"{'/'.join(str(v) for v in m.get('loadavg_end', []))} at the end.")
+    lines.append("")
+    lines.append("> The machine is shared and noisy (a training job and other people's tests run beside "
+                 "the benchmark), so absolute seconds move from run to run. Compare latency as the ratio "
+                 "between systems measured in the same run, not across runs.")
+    lines.append("")
+    w = data.get("crnn_weights")
+    crnn_info = data["systems"].get("crnn", {}).get("info", {})
+    rapid_info = data["systems"].get("rapidocr", {}).get("info", {})
+    lines.append(f"Systems, each in its own fresh process at {data['threads']} thread(s) "
+                 f"(`OMP_NUM_THREADS`, torch and onnxruntime intra-op threads):")
+    lines.append("")
+    crnn_desc = ("- **crnn**: this project's `OCRPipeline` (DB detector + CRNN recogniser"
+                 + (f", recogniser on {crnn_info['engine']}" if crnn_info.get("engine") else "")
+                 + "), default `auto` preprocessing, `auto_rotate=True`, `use_cache=False`")
+    if w:
+        crnn_desc += (f"; weights/crnn.pt sha256 {w['sha256'][:12]}… (mtime {w['mtime']}, copied at the start"
+                      + (", **changed by training during the run**" if w.get("changed_during_run") else "") + ")")
+    lines.append(crnn_desc + ".")
+    if rapid_info:
+        lines.append(f"- **rapidocr**: RapidOCR {rapid_info.get('version')} as shipped: "
+                     f"{', '.join(rapid_info.get('models', {}).values())} (bundled, offline), "
+                     f"direction classifier {'on' if rapid_info.get('use_cls') else 'off'}, det "
+                     f"`{rapid_info.get('det_limit')}`, max side {rapid_info.get('max_side_len')}, "
+                     f"text score ≥ {rapid_info.get('text_score')}.")
+    else:
+        lines.append("- **rapidocr**: RapidOCR (PP-OCRv6 small det + rec, bundled models).")
+    for key, reason in data.get("missing", {}).items():
+        lines.append(f"- **{key}**: missing — {reason}")
+    lines.append("")
+    lines.append("Scoring: `ocr.evaluate.score_pages`, exactly ../shared/eval/INDEX.md (boxes matched one-to-one "
+                 "at IoU ≥ 0.5 of the axis-aligned boxes; a missed label is an empty prediction, an unmatched "
+                 "prediction adds its length to the errors). Accuracies and P/R/F1 in %. Seconds per page exclude "
+                 "image decoding (both systems get the same decoded array).")
+    lines.append("")
+
+    # main table
+    header = ["set (protocol, pages)", "system", "char acc", "line acc", "det P", "det R", "det F1",
+              "median s/page", "p90 s/page"]
+    rows = []
+    for set_name, set_info in data["sets"].items():
+        if "missing" in set_info:
+            rows.append([f"{set_name}", "—", f"missing: {set_info['missing']}", "", "", "", "", "", ""])
+            continue
+        label = f"{set_name} ({set_info['protocol']}, {set_info['pages_used']})"
+        for sys_name in SYSTEMS:
+            entry = data["systems"].get(sys_name, {}).get("sets", {}).get(set_name)
+            if entry is None:
+                continue
+            s = entry["scores"]
+            rows.append([label, sys_name, _pct(s["char_accuracy"]), _pct(s["line_accuracy"]), _pct(s["precision"]),
+                         _pct(s["recall"]), _pct(s["f1"]), _num(entry["median_s"]), _num(entry["p90_s"])])
+            label = ""
+        ratio = data.get("time_ratio", {}).get("sets", {}).get(set_name)
+        if ratio:
+            rows.append(["", "*time rapidocr / crnn*", "", "", "", "", "",
+                         f"*{_num(ratio.get('median_s'))}×*", f"*{_num(ratio.get('p90_s'))}×*"])
+    lines.append("### Accuracy and speed per set")
+    lines.append("")
+    lines += _table(header, rows)
+    lines.append("")
+
+    # load / memory
+    rows = []
+    for sys_name in SYSTEMS:
+        e = data["systems"].get(sys_name)
+        if not e:
+            continue
+        info = e.get("info", {})
+        runtime = (f"torch + {info.get('engine')}" if sys_name == "crnn" else "onnxruntime")
+        rows.append([sys_name, runtime, _num(e.get("load_s")), _num(e.get("first_call_s")),
+                     _num(e.get("rss_after_load_mb"), 0), _num(e.get("rss_peak_mb"), 0)])
+    if rows:
+        lines.append("### Load time and memory")
+        lines.append("")
+        lines += _table(["system", "runtime", "load s", "first page s (warm-up)", "RSS after load MB",
+                         "peak RSS MB (ru_maxrss)"], rows)
+        lines.append("")
+        lines.append("Load: constructing the system with every model loaded (RapidOCR loads lazily; its "
+                     "det, cls and rec models are forced). Peak RSS: `ru_maxrss` of the worker at the end, "
+                     "after every page of every set (the largest page dominates).")
+        lines.append("")
+        stage = {n: e.get("stage_median_s") for n, e in data["systems"].get("crnn", {}).get("sets", {}).items()}
+        if any(stage.values()):
+            srows = [[n, _num(v.get("preprocess"), 3), _num(v.get("detect"), 3), _num(v.get("recognize"), 3),
+                      _num(v.get("total"), 3)] for n, v in stage.items() if v]
+            lines.append("crnn median seconds per stage:")
+            lines.append("")
+            lines += _table(["set", "preprocess", "detect", "recognize", "total"], srows)
+            lines.append("")
+
+    ab = data.get("ablation")
+    if ab:
+        lines += _render_ablation(ab, data)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+ABLATION_LABELS = {"off": "off (nothing)", "auto": "auto (default)", "denoise": "denoise only",
+                   "contrast": "contrast only", "binarize": "binarize only", "deskew": "deskew only"}
+
+
+def _render_ablation(ab: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    lines = ["### Preprocessing ablation (crnn only)", ""]
+    lines.append("Char accuracy and detection F1 (%) with preprocessing off, in auto mode (the default), and with "
+                 "each page step forced on alone (manual mode, the step's default parameters); in brackets the "
+                 "change in points against `off`. Median seconds per page in the last column of each set.")
+    lines.append("")
+    sets = list(ab.get("sets", {}))
+    header = ["preprocessing"]
+    for n in sets:
+        header += [f"{n} char", f"{n} F1", f"{n} s/page"]
+    rows = []
+    for label in ABLATION_CONFIGS:
+        row = [ABLATION_LABELS[label]]
+        for n in sets:
+            c = ab["sets"][n]["configs"].get(label)
+            off = ab["sets"][n]["configs"].get("off")
+            if c is None:
+                row += ["n/a", "n/a", "n/a"]
+                continue
+            s, so = c["scores"], (off or {}).get("scores", {})
+            d_char = "" if label == "off" else _delta(s["char_accuracy"], so.get("char_accuracy"))
+            d_f1 = "" if label == "off" else _delta(s["f1"], so.get("f1"))
+            row += [_pct(s["char_accuracy"]) + d_char, _pct(s["f1"]) + d_f1, _num(c["median_s"])]
+        rows.append(row)
+    lines += _table(header, rows)
+    lines.append("")
+    # each step: on vs off
+    lines.append("Accuracy with each step on and off (char accuracy %, off → on alone; auto column: pages where "
+                 "auto mode applied the step):")
+    lines.append("")
+    header = ["step"] + [f"{n} char off → on" for n in sets] + [f"{n} auto applied" for n in sets]
+    rows = []
+    for step in ABLATION_STEPS:
+        row = [step]
+        for n in sets:
+            cfgs = ab["sets"][n]["configs"]
+            off, on = cfgs.get("off", {}).get("scores", {}), cfgs.get(step, {}).get("scores", {})
+            row.append(f"{_pct(off.get('char_accuracy'))} → {_pct(on.get('char_accuracy'))}"
+                       f"{_delta(on.get('char_accuracy'), off.get('char_accuracy'))}")
+        for n in sets:
+            auto = ab["sets"][n]["configs"].get("auto", {})
+            row.append(f"{auto.get('applied', {}).get(step, 0)} / {ab['sets'][n]['n_pages']}")
+        rows.append(row)
+    lines += _table(header, rows)
+    lines.append("")
+    consistent = []
+    for n in sets:
+        a = ab["sets"][n]["configs"].get("auto", {})
+        m = data["systems"].get("crnn", {}).get("sets", {}).get(n)
+        if m is not None and a:
+            consistent.append(a["scores"]["edits"] == m["scores"]["edits"] and a["scores"]["matched"] ==
+                              m["scores"]["matched"])
+    if consistent:
+        lines.append("The `auto` row was re-run in the ablation worker; it "
+                     + ("reproduces the main table exactly." if all(consistent)
+                        else "**differs from the main table** (non-deterministic pipeline?)."))
+        lines.append("")
+    return lines
+
+
+def write_section(path: Path, body: str, title: str = "# Benchmarks") -> None:
+    """Put ``body`` between the pages markers of ``path``; every byte outside them is kept.
+
+    Reads the file right before writing (another benchmark writes its own section of the same
+    file). Without the markers they are appended at the end; a missing file is created; a
+    file holding only one of the two markers is refused.
+    """
+    block = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
+    if path.exists():
+        text = path.read_bytes().decode("utf-8")
+        start = text.find(MARK_START)
+        end = text.find(MARK_END, start + len(MARK_START)) if start >= 0 else text.find(MARK_END)
+        if start >= 0 and end >= 0:
+            text = text[:start] + block + text[end + len(MARK_END):]
+        elif start >= 0 or end >= 0:
+            raise ValueError(f"{path} holds only one of {MARK_START} / {MARK_END}; fix it by hand")
+        else:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += ("\n" if text.strip() else "") + block + "\n"
+    else:
+        text = f"{title}\n\n{block}\n"
+    tmp = path.with_name(f".{path.name}.bench_pages.tmp")
+    tmp.write_bytes(text.encode("utf-8"))
+    os.replace(tmp, path)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 2 and argv[0] == "--worker":
+        return worker_main(argv[1])
+    parser = argparse.ArgumentParser(prog="python -m ocr.bench_pages", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), metavar="NAME[:PROTOCOL]",
+                        help=f"page sets (default: {' '.join(DEFAULT_SETS)})")
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--quick", action="store_true", help=f"first {QUICK_PAGES} pages of each set")
+    parser.add_argument("--threads", type=_positive, default=2, help="threads per system (default 2)")
+    parser.add_argument("--ablation", action="store_true", help="also run the preprocessing ablation of crnn")
+    parser.add_argument("--json", action="store_true", help="print every figure as JSON on stdout")
+    parser.add_argument("--out", help="markdown file to write the section into (default BENCHMARKS.md; "
+                        "with --quick only if given; '-' never writes)")
+    parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
+                        help="folder holding the page sets (default ../shared/eval)")
+    parser.add_argument("--preds-dir", help="also save every system's predictions here (JSON lines)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s [bench_pages] %(message)s", datefmt="%H:%M:%S")
+    try:
+        sets = [resolve_set(s, args.eval_root) for s in args.sets]
+    except ValueError as e:
+        parser.error(str(e))
+    systems = list(dict.fromkeys(args.systems))
+    data = run_benchmark(systems, sets, args.threads, QUICK_PAGES if args.quick else None, args.ablation,
+                         args.preds_dir)
+    data["command"] = "python -m ocr.bench_pages" + ("" if not argv else " " + shlex.join(argv))
+    out = args.out if args.out is not None else (None if args.quick else str(DEFAULT_OUT))
+    if out and out != "-":
+        write_section(Path(out), render_section(data))
+        log.info("wrote the pages section of %s", out)
+        data["markdown"] = out
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    log.info("done in %.1f min", data["wall_s"] / 60)
+    return 0 if data["systems"] or data.get("ablation") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
