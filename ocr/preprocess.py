@@ -107,9 +107,9 @@ NOISE_SIGMA_THRESHOLD = 5.0
 UNEVEN_RATIO = 0.3
 #: ...and the background must also vary by at least this many gray levels (ignores mild vignetting)
 UNEVEN_MIN_LEVELS = 40.0
-#: auto mode deskews only beyond this angle (degrees): smaller tilts do not hurt line detection and
-#: rotating resamples (blurs) the whole page
-DESKEW_AUTO_MIN_ANGLE = 0.5
+#: auto mode deskews only beyond this angle (degrees): the detector's quadrilaterals and the
+#: per-line perspective crops already absorb small tilts, and rotating resamples (blurs) the page
+DESKEW_AUTO_MIN_ANGLE = 2.0
 #: the skew estimate is trusted only if its best row profile is this much sharper than the median
 #: angle's: text lines give a clear peak (≈3 on clean synthetic pages, ≈1.4 under heavy noise),
 #: random noise stays near 1.05 and smooth photos find no ink at all
@@ -876,10 +876,15 @@ def _auto_contrast(img: np.ndarray, cfg: PreprocessConfig) -> _Decision:
 
 
 def _auto_binarize(img: np.ndarray, cfg: PreprocessConfig) -> _Decision:
+    """Never in auto mode: the neural detector and recogniser learned on grey/colour images and
+    read a thresholded page worse, even under uneven light (BENCHMARKS.md, preprocessing
+    ablation); binarisation stays a manual step and a view of the page."""
     variation, ratio = measure_illumination(img)
     ev = {"background_variation": variation, "ratio": round(ratio, 3), "threshold": UNEVEN_RATIO}
     if ratio > UNEVEN_RATIO and variation >= UNEVEN_MIN_LEVELS:
-        return True, f"uneven illumination (paper varies {variation:.0f} levels, {100 * ratio:.0f}% of the contrast)", ev, {}
+        return (False, f"uneven illumination (paper varies {variation:.0f} levels, {100 * ratio:.0f}% of the "
+                "contrast), but the neural models read grey better than a binarised page: switch it on by hand",
+                ev, {})
     return (False, f"illumination is even enough (paper varies {variation:.0f} levels, "
             f"{100 * ratio:.0f}% of the contrast)", ev, {})
 

@@ -248,10 +248,15 @@ def test_auto_low_contrast_applies_contrast(page):
     assert "auto" in step.description and step.params["spread"] < 100
 
 
-def test_auto_uneven_light_applies_binarize(page):
+def test_auto_uneven_light_is_measured_but_never_binarized(page):
     result = Preprocessor().run(unevenly_lit(page))
-    assert "binarize" in result.applied and "contrast" not in result.applied
-    assert set(np.unique(result.image).tolist()) <= {0, 255}
+    assert "binarize" not in result.applied
+    step = result.step("binarize")
+    assert "uneven illumination" in step.description and step.params["ratio"] > 0.3
+
+
+def test_auto_leaves_small_tilts_to_the_detector(page):
+    assert "deskew" not in Preprocessor().run(rotated(page, 1.0)).applied
 
 
 def test_auto_rotated_page_applies_deskew(page):
