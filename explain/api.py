@@ -25,7 +25,7 @@ from explain.gradcam import CAM_METHODS, DEFAULT_LAYER, GradCAMExplainer
 from explain.maps import to_image_size
 from explain.occlusion import occlusion_maps
 from explain.saliency import extent_from_gradient, ig_maps, input_gradients, saliency_from_gradient
-from explain.targets import CharScore, LinePathScore
+from explain.targets import CharLogit, CharScore, LinePathScore
 from ocr.errors import OCRError
 from ocr.imageio import load_image
 
@@ -149,7 +149,7 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
                 raise ExplainRequestError(str(exc)) from exc
             line_target = LinePathScore.from_probs(al.probs, al.prepared.steps)
             with explainer as cam:
-                cams = cam.maps(al.prepared, [line_target, *char_tg])
+                cams = cam.maps(al.prepared, [line_target, *[CharLogit.from_target(t) for t in char_tg]])
             maps["gradcam_line"] = to_image_size(cams[0], (h, w))
             images["gradcam_line"] = render.draw_char_boxes(render.overlay(rgb, maps["gradcam_line"]), chars)
             per_char("gradcam", cams[1:])
