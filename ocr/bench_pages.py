@@ -7,10 +7,11 @@
 Systems (one that cannot run is reported as missing, with the reason):
 
 * ``crnn``: this project's :class:`ocr.pipeline.OCRPipeline` (DB detector + CRNN
-  recogniser), built exactly as ``OCRPipeline.load(threads=t)`` does, but reading a
-  copy of ``weights/`` taken when the benchmark starts (a training job may replace
-  ``weights/crnn.pt`` while it runs). Timed with ``use_cache=False``; default
-  preprocessing (``auto``) and ``auto_rotate=True``;
+  recogniser), ``OCRPipeline.load(threads=t)``, timed with ``use_cache=False``; default
+  preprocessing (``auto``) and ``auto_rotate=True``. The workers run on a copy of
+  ``ocr/`` and ``weights/`` taken when the benchmark starts (people edit the code and a
+  training job rewrites ``weights/crnn.pt`` meanwhile; the report names the git commit,
+  the weights' hash and any file of the live tree that changed during the run);
 * ``rapidocr``: RapidOCR 3.x as shipped (PP-OCRv6 small det + rec, PP-OCR mobile
   direction classifier, the package's default config), forced to the models bundled
   in ``rapidocr/models`` (it is never allowed to download), onnxruntime intra-op
@@ -26,7 +27,10 @@ end-to-end char and line accuracy, detection precision / recall / F1 at IoU 0.5,
 median and p90 seconds per page at ``--threads`` (image decoding not included, the
 same decoded RGB array goes to both systems), the rapidocr / crnn time ratio per set,
 model load time and peak RSS (``ru_maxrss``). Each system runs in its own fresh
-subprocess (``--worker``), one after the other, so thread pools and memory never mix;
+subprocess (``--worker``), one after the other, so thread pools and memory never mix.
+The machine is shared: ``--rounds`` (default 2, 1 with ``--quick``) times every system
+that many times in alternating order (A B, B A, ...) and keeps each page's fastest
+round, and the report gives how many cores other processes kept busy during each worker;
 ``--ablation`` adds a third one: our pipeline with preprocessing ``off``, ``auto`` and
 each page step (denoise, contrast, binarize, deskew) forced on alone in ``manual``
 mode, and how often ``auto`` applied each step.
@@ -58,7 +62,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -178,27 +182,18 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 
 class CRNNSystem:
-    """This project's pipeline; ``weights``: a snapshot dir holding crnn.pt/.onnx and charset.txt."""
+    """This project's pipeline, ``OCRPipeline.load(threads=t)`` (weights from the worker's project copy)."""
 
     name = "crnn"
 
-    def __init__(self, threads: int, weights: dict[str, str] | None = None) -> None:
+    def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.weights = weights
         self.pipeline = None
 
     def load(self) -> None:
-        from ocr.detect import TextDetector
         from ocr.pipeline import OCRPipeline
-        from ocr.recognizer import Recognizer
 
-        if self.weights:
-            # the same as OCRPipeline.load(threads=t), on a copy of the weights taken at the start
-            rec = Recognizer.load(self.weights["crnn"], self.weights["charset"], threads=self.threads)
-            det = TextDetector.load(threads=self.threads)
-            self.pipeline = OCRPipeline(rec, det)
-        else:
-            self.pipeline = OCRPipeline.load(threads=self.threads)
+        self.pipeline = OCRPipeline.load(threads=self.threads)
 
     def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
         result = self.pipeline.run(rgb, preprocess=preprocess, use_cache=False)
@@ -211,8 +206,8 @@ class CRNNSystem:
     def describe(self) -> dict[str, Any]:
         rec = self.pipeline.recognizer
         return {"engine": rec.engine_name, "detector": type(self.pipeline.detector).__name__,
-                "preprocess": self.pipeline.preprocess.mode, "weights": self.weights,
-                "threads": self.threads, "torch_threads": _torch_threads()}
+                "preprocess": self.pipeline.preprocess.mode, "threads": self.threads,
+                "torch_threads": _torch_threads(), "code": str(Path(__file__).resolve().parents[1])}
 
 
 def _torch_threads() -> int | None:
@@ -277,9 +272,9 @@ class RapidOCRSystem:
         }
 
 
-def make_system(name: str, threads: int, weights: dict[str, str] | None) -> Any:
+def make_system(name: str, threads: int) -> Any:
     if name == "crnn":
-        return CRNNSystem(threads, weights)
+        return CRNNSystem(threads)
     if name == "rapidocr":
         return RapidOCRSystem(threads)
     raise ValueError(f"unknown system {name!r}")
@@ -296,7 +291,6 @@ class Job:
     limit: int | None
     result_path: str
     ablation: bool = False  # run the preprocessing ablation instead of the plain measurement
-    weights: dict[str, str] | None = None
     preds_dir: str | None = None
     log_level: int = logging.INFO
 
@@ -358,6 +352,8 @@ def _measure_set(system: Any, page_set: PageSet, pages: list[dict], job: Job) ->
         pred = {"image": page["image"], "lines": lines}
         preds.append(pred)
         row = {"image": page["image"], "seconds": _r(page_s)}
+        if page_s is not None and system.name == "crnn":
+            row.update(applied=extra.get("applied", []), rotation=extra.get("rotation", 0))
         row.update(_per_page(pred, page, page_set.protocol))
         per_page.append(row)
         if i % 10 == 0 or i == len(pages):
@@ -413,7 +409,7 @@ def _ablate_set(system: CRNNSystem, page_set: PageSet, pages: list[dict], job: J
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    system = make_system(job.system, job.threads, job.weights)
+    system = make_system(job.system, job.threads)
     rss_before = current_rss_mb()
     t = time.perf_counter()
     system.load()
@@ -493,14 +489,15 @@ def availability(system: str) -> str | None:
     return f"unknown system {system!r}"
 
 
-def spawn_worker(job: Job, tmp: Path) -> dict[str, Any]:
+def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
+    """Run ``job`` in a fresh ``python -m ocr.bench_pages --worker`` process on the project copy."""
     tag = f"{job.system}{'-ablation' if job.ablation else ''}"
     job_path = tmp / f"{tag}.job.json"
     job_path.write_text(json.dumps(asdict(job)), encoding="utf-8")
     env = dict(os.environ, OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(project), env.get("PYTHONPATH", "")) if p)
     try:
-        proc = subprocess.run([sys.executable, "-m", "ocr.bench_pages", "--worker", str(job_path)], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-m", "ocr.bench_pages", "--worker", str(job_path)], cwd=project,
                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -511,23 +508,78 @@ def spawn_worker(job: Job, tmp: Path) -> dict[str, Any]:
     return json.loads(result_path.read_text(encoding="utf-8"))
 
 
-def snapshot_weights(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """Copy the recogniser weights (and their ONNX export) so every worker reads the same files.
+#: the files of ``weights/`` the pipeline reads (plus their checksums)
+SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "charset.txt", "SHA256SUMS")
 
-    The copies get a new name so ``weights/SHA256SUMS`` (if any) cannot refuse them.
+
+def _code_digest(ocr_dir: Path) -> dict[str, str]:
+    return {p.name: sha256_of(p)[:16] for p in sorted(ocr_dir.glob("*.py"))}
+
+
+def _weights_digest(weights_dir: Path) -> dict[str, str]:
+    return {n: sha256_of(weights_dir / n)[:16] for n in SNAPSHOT_WEIGHTS if (weights_dir / n).exists()}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _checksums_ok(weights_dir: Path) -> bool:
+    sums = weights_dir / "SHA256SUMS"
+    if not sums.exists():
+        return True
+    for line in sums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and (weights_dir / parts[1].lstrip("*")).exists():
+            if sha256_of(weights_dir / parts[1].lstrip("*")) != parts[0]:
+                return False
+    return True
+
+
+def snapshot_project(tmp: Path) -> tuple[Path, dict[str, Any]]:
+    """Copy ``ocr/`` and the weights the pipeline reads into ``tmp``; every worker runs on the copy.
+
+    Other people edit the code and a training job rewrites ``weights/crnn.pt`` while a
+    benchmark runs: without the copy, workers started minutes apart would measure different
+    pipelines. A copy whose files disagree with ``weights/SHA256SUMS`` (a write in progress)
+    is retried a few times; ``OCRPipeline.load`` refuses a file that still disagrees.
     """
-    dst = tmp / "weights"
-    dst.mkdir(exist_ok=True)
-    src = WEIGHTS_DIR / "crnn.pt"
-    shutil.copy2(src, dst / "crnn_snapshot.pt")
-    onnx = src.with_suffix(".onnx")
-    if onnx.exists():
-        shutil.copy2(onnx, dst / "crnn_snapshot.onnx")
-    shutil.copy2(WEIGHTS_DIR / "charset.txt", dst / "charset.txt")
-    mtime = datetime.fromtimestamp(src.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-    info = {"path": "weights/crnn.pt", "sha256": sha256_of(dst / "crnn_snapshot.pt"), "mtime": mtime,
-            "onnx_export": onnx.exists()}
-    return {"crnn": str(dst / "crnn_snapshot.pt"), "charset": str(dst / "charset.txt")}, info
+    dst = tmp / "project"
+    shutil.copytree(ROOT / "ocr", dst / "ocr", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    weights = dst / "weights"
+    for attempt in range(3):
+        weights.mkdir(parents=True, exist_ok=True)
+        for name in SNAPSHOT_WEIGHTS:
+            if (WEIGHTS_DIR / name).exists():
+                shutil.copy2(WEIGHTS_DIR / name, weights / name)
+        if _checksums_ok(weights):
+            break
+        log.warning("weights/ disagree with weights/SHA256SUMS (being written?); copying again")
+        time.sleep(5)
+    crnn = WEIGHTS_DIR / "crnn.pt"
+    dirty = _git("status", "--porcelain", "--", "ocr", "weights")
+    info = {
+        "git_head": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted": [line.split(maxsplit=1)[-1] for line in dirty.splitlines() if line.strip()] if dirty else [],
+        "code": _code_digest(dst / "ocr"), "weights": _weights_digest(weights),
+        "crnn_mtime": (datetime.fromtimestamp(crnn.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+                       if crnn.exists() else None),
+        "checksums_ok": _checksums_ok(weights),
+    }
+    return dst, info
+
+
+def changed_since(info: dict[str, Any]) -> list[str]:
+    """Files of the live ``ocr/`` and ``weights/`` that differ from the snapshot."""
+    live = {f"ocr/{k}": v for k, v in _code_digest(ROOT / "ocr").items()}
+    live.update({f"weights/{k}": v for k, v in _weights_digest(WEIGHTS_DIR).items()})
+    snap = {f"ocr/{k}": v for k, v in info["code"].items()}
+    snap.update({f"weights/{k}": v for k, v in info["weights"].items()})
+    return sorted(k for k in set(live) | set(snap) if live.get(k) != snap.get(k))
 
 
 def machine_facts() -> dict[str, Any]:
@@ -572,12 +624,76 @@ def add_ratios(data: dict[str, Any], reference: str = "crnn", other: str = "rapi
     data["time_ratio"] = {"what": f"{other} / {reference}", "sets": ratios}
 
 
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    try:
+        fields_ = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields_[3] + (fields_[4] if len(fields_) > 4 else 0)  # idle + iowait
+    return sum(fields_[:8]) - idle, sum(fields_[:8])
+
+
+def run_measured(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
+    """``spawn_worker`` plus how busy the rest of the machine was meanwhile (in cores)."""
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    before_cpu, before_own = _cpu_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    result = spawn_worker(job, tmp, project)
+    wall = time.perf_counter() - t
+    after_cpu, after_own = _cpu_jiffies(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["worker_wall_s"] = round(wall, 1)
+    if before_cpu and after_cpu and wall > 0:
+        busy_s = (after_cpu[0] - before_cpu[0]) / hz
+        own_s = (after_own.ru_utime + after_own.ru_stime) - (before_own.ru_utime + before_own.ru_stime)
+        result["worker_cpu_s"] = round(own_s, 1)
+        result["other_cpu_cores"] = round(max(0.0, busy_s - own_s) / wall, 2)
+    return result
+
+
+def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's worker results over several rounds: per page the fastest round's seconds.
+
+    Accuracy comes from the first round; ``deterministic`` says whether every round scored the
+    same. Load and first-call times are the minimum, peak RSS the maximum, over rounds.
+    """
+    merged = json.loads(json.dumps(rounds[0]))
+    merged["rounds"] = len(rounds)
+    merged["load_s"] = min(r["load_s"] for r in rounds)
+    merged["load_s_rounds"] = [r["load_s"] for r in rounds]
+    if all(r.get("first_call_s") is not None for r in rounds):
+        merged["first_call_s"] = min(r["first_call_s"] for r in rounds)
+    merged["rss_peak_mb"] = max(r["rss_peak_mb"] for r in rounds)
+    merged["worker_wall_s_rounds"] = [r.get("worker_wall_s") for r in rounds]
+    merged["other_cpu_cores_rounds"] = [r.get("other_cpu_cores") for r in rounds]
+    for name, entry in merged["sets"].items():
+        per_round = [r["sets"][name] for r in rounds]
+        entry["deterministic"] = all(
+            {k: e["scores"][k] for k in ("edits", "matched", "n_preds")} ==
+            {k: entry["scores"][k] for k in ("edits", "matched", "n_preds")} for e in per_round)
+        entry["median_s_rounds"] = [e["median_s"] for e in per_round]
+        fastest: dict[str, float] = {}
+        for e in per_round:
+            for row in e["pages"]:
+                if row.get("seconds") is not None:
+                    fastest[row["image"]] = min(fastest.get(row["image"], float("inf")), row["seconds"])
+        for row in entry["pages"]:
+            if row["image"] in fastest:
+                row["seconds"] = fastest[row["image"]]
+        seconds = list(fastest.values())
+        if seconds:
+            entry.update(median_s=_r(quantile(seconds, 0.5)), p90_s=_r(quantile(seconds, 0.9)),
+                         mean_s=_r(sum(seconds) / len(seconds)), total_s=_r(sum(seconds), 3),
+                         max_s=_r(max(seconds)))
+    return merged
+
+
 def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int, limit: int | None,
-                  ablation: bool, preds_dir: str | None = None) -> dict[str, Any]:
+                  ablation: bool, preds_dir: str | None = None, rounds: int = 1) -> dict[str, Any]:
     started = time.perf_counter()
     data: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_facts(), "threads": threads, "limit": limit,
+        "machine": machine_facts(), "threads": threads, "limit": limit, "rounds": rounds,
         "sets": {}, "systems": {}, "missing": {},
     }
     present: list[PageSet] = []
@@ -592,39 +708,50 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int,
         present.append(s)
     with tempfile.TemporaryDirectory(prefix="ocr_bench_pages_") as tmp_name:
         tmp = Path(tmp_name)
-        weights = None
-        need_crnn = "crnn" in systems or ablation
-        if need_crnn and availability("crnn") is None:
-            weights, data["crnn_weights"] = snapshot_weights(tmp)
-        plan = [(name, False) for name in systems] + ([("crnn", True)] if ablation else [])
-        for name, is_ablation in plan:
+        project, data["snapshot"] = snapshot_project(tmp)
+        log.info("measuring a copy of ocr/ and weights/ (git %s%s)", data["snapshot"]["git_head"],
+                 ", with uncommitted changes" if data["snapshot"]["uncommitted"] else "")
+        runnable = []
+        for name in systems:
             reason = availability(name)
-            key = "crnn_ablation" if is_ablation else name
             if reason:
-                log.warning("%s: missing (%s)", key, reason)
-                data["missing"][key] = reason
-                continue
-            log.info("running %s in a fresh worker process", key)
-            t = time.perf_counter()
+                log.warning("%s: missing (%s)", name, reason)
+                data["missing"][name] = reason
+            else:
+                runnable.append(name)
+        # A B, then B A, ...: a slow spell of the shared machine does not land on one system only
+        plan = [(name, False, r) for r in range(rounds) for name in (runnable if r % 2 == 0 else runnable[::-1])]
+        if ablation:
+            reason = availability("crnn")
+            if reason:
+                data["missing"]["crnn_ablation"] = reason
+            else:
+                plan.append(("crnn", True, 0))
+        results: dict[str, list[dict[str, Any]]] = {}
+        for name, is_ablation, r in plan:
+            key = "crnn_ablation" if is_ablation else name
+            if key in data["missing"]:
+                continue  # failed in an earlier round
+            log.info("running %s%s in a fresh worker process", key, f" (round {r + 1}/{rounds})" if rounds > 1 else "")
             job = Job(system=name, threads=threads, sets=[asdict(s) for s in present], limit=limit,
-                      result_path=str(tmp / f"{key}.result.json"), ablation=is_ablation,
-                      weights=weights if name == "crnn" else None, preds_dir=preds_dir,
-                      log_level=log.getEffectiveLevel())
-            result = spawn_worker(job, tmp)
-            result["worker_wall_s"] = round(time.perf_counter() - t, 1)
+                      result_path=str(tmp / f"{key}.r{r}.result.json"), ablation=is_ablation,
+                      preds_dir=preds_dir if r == 0 else None, log_level=log.getEffectiveLevel())
+            result = run_measured(job, tmp, project)
             if "error" in result:
                 log.warning("%s failed: %s", key, result["error"])
                 data["missing"][key] = result["error"]
+                results.pop(key, None)
                 continue
-            if is_ablation:
-                data["ablation"] = result
+            log.info("%s done in %.0f s; other processes used %s cores meanwhile", key, result["worker_wall_s"],
+                     result.get("other_cpu_cores", "?"))
+            results.setdefault(key, []).append(result)
+        for key, rs in results.items():
+            if key == "crnn_ablation":
+                data["ablation"] = rs[0]
             else:
-                data["systems"][name] = result
+                data["systems"][key] = merge_rounds(rs)
     add_ratios(data)
-    if data.get("crnn_weights"):
-        src = WEIGHTS_DIR / "crnn.pt"
-        data["crnn_weights"]["changed_during_run"] = (not src.exists()
-                                                      or sha256_of(src) != data["crnn_weights"]["sha256"])
+    data["snapshot"]["changed_during_run"] = changed_since(data["snapshot"])
     data["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     data["wall_s"] = round(time.perf_counter() - started, 1)
     return data
@@ -683,18 +810,24 @@ def render_section(data: dict[str, Any]) -> str:
                  "the benchmark), so absolute seconds move from run to run. Compare latency as the ratio "
                  "between systems measured in the same run, not across runs.")
     lines.append("")
-    w = data.get("crnn_weights")
+    snap = data.get("snapshot", {})
     crnn_info = data["systems"].get("crnn", {}).get("info", {})
     rapid_info = data["systems"].get("rapidocr", {}).get("info", {})
     lines.append(f"Systems, each in its own fresh process at {data['threads']} thread(s) "
                  f"(`OMP_NUM_THREADS`, torch and onnxruntime intra-op threads):")
     lines.append("")
-    crnn_desc = ("- **crnn**: this project's `OCRPipeline` (DB detector + CRNN recogniser"
+    crnn_desc = ("- **crnn**: this project's `OCRPipeline.load(threads=t)` (DB detector + CRNN recogniser"
                  + (f", recogniser on {crnn_info['engine']}" if crnn_info.get("engine") else "")
                  + "), default `auto` preprocessing, `auto_rotate=True`, `use_cache=False`")
-    if w:
-        crnn_desc += (f"; weights/crnn.pt sha256 {w['sha256'][:12]}… (mtime {w['mtime']}, copied at the start"
-                      + (", **changed by training during the run**" if w.get("changed_during_run") else "") + ")")
+    if snap:
+        crnn_desc += (f"; code at git {snap.get('git_head')}"
+                      + (f" + uncommitted {', '.join(snap['uncommitted'])}" if snap.get("uncommitted") else "")
+                      + f", weights/crnn.pt sha256 {snap.get('weights', {}).get('crnn.pt', '?')[:12]}… "
+                      f"(mtime {snap.get('crnn_mtime')}). `ocr/` and `weights/` were copied at the start and "
+                      "every worker ran the copy")
+        if snap.get("changed_during_run"):
+            crnn_desc += (" (the live tree changed meanwhile: "
+                          + ", ".join(snap["changed_during_run"]) + "; not measured here)")
     lines.append(crnn_desc + ".")
     if rapid_info:
         lines.append(f"- **rapidocr**: RapidOCR {rapid_info.get('version')} as shipped: "
@@ -702,8 +835,6 @@ def render_section(data: dict[str, Any]) -> str:
                      f"direction classifier {'on' if rapid_info.get('use_cls') else 'off'}, det "
                      f"`{rapid_info.get('det_limit')}`, max side {rapid_info.get('max_side_len')}, "
                      f"text score ≥ {rapid_info.get('text_score')}.")
-    else:
-        lines.append("- **rapidocr**: RapidOCR (PP-OCRv6 small det + rec, bundled models).")
     for key, reason in data.get("missing", {}).items():
         lines.append(f"- **{key}**: missing — {reason}")
     lines.append("")
@@ -738,6 +869,29 @@ def render_section(data: dict[str, Any]) -> str:
     lines.append("")
     lines += _table(header, rows)
     lines.append("")
+    timing = []
+    if data.get("rounds", 1) > 1:
+        order = [n for n in SYSTEMS if n in data["systems"]]
+        timing.append(f"Timing: {data['rounds']} rounds per system, in alternating order ({', '.join(order)}, then "
+                      f"{', '.join(order[::-1])}, ...); each page counts with its fastest round.")
+    for sys_name in SYSTEMS:
+        e = data["systems"].get(sys_name)
+        if not e:
+            continue
+        medians = {n: v.get("median_s_rounds") for n, v in e.get("sets", {}).items()}
+        other = [v for v in e.get("other_cpu_cores_rounds", [e.get("other_cpu_cores")]) if v is not None]
+        part = f"{sys_name}: median s/page per round " + "; ".join(
+            f"{n} {' / '.join(_num(x) for x in v)}" for n, v in medians.items() if v)
+        if other:
+            part += (f"; other processes kept {' / '.join(_num(x) for x in other)} of the "
+                     f"{data['machine']['nproc']} cores busy meanwhile")
+        timing.append(part + ".")
+        nondet = [n for n, v in e.get("sets", {}).items() if v.get("deterministic") is False]
+        if nondet:
+            timing.append(f"**{sys_name} scored differently between rounds on {', '.join(nondet)}** "
+                          "(first round reported).")
+    if timing:
+        lines += timing[:1] + [""] + [f"- {t}" for t in timing[1:]] + [""]
 
     # load / memory
     rows = []
@@ -782,7 +936,11 @@ def _render_ablation(ab: dict[str, Any], data: dict[str, Any]) -> list[str]:
     lines = ["### Preprocessing ablation (crnn only)", ""]
     lines.append("Char accuracy and detection F1 (%) with preprocessing off, in auto mode (the default), and with "
                  "each page step forced on alone (manual mode, the step's default parameters); in brackets the "
-                 "change in points against `off`. Median seconds per page in the last column of each set.")
+                 "change in points against `off`. Median seconds per page in the last column of each set "
+                 "(one round, one worker"
+                 + (f", other processes kept {_num(ab['other_cpu_cores'])} cores busy meanwhile"
+                    if ab.get("other_cpu_cores") is not None else "")
+                 + "; compare within a column only).")
     lines.append("")
     sets = list(ab.get("sets", {}))
     header = ["preprocessing"]
@@ -891,6 +1049,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "with --quick only if given; '-' never writes)")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help="folder holding the page sets (default ../shared/eval)")
+    parser.add_argument("--rounds", type=_positive, default=None,
+                        help="timing rounds per system, alternating the order (A B, B A, ...); per page the "
+                        "fastest round counts (default 2, 1 with --quick)")
     parser.add_argument("--preds-dir", help="also save every system's predictions here (JSON lines)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
@@ -901,8 +1062,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     systems = list(dict.fromkeys(args.systems))
+    rounds = args.rounds or (1 if args.quick else 2)
     data = run_benchmark(systems, sets, args.threads, QUICK_PAGES if args.quick else None, args.ablation,
-                         args.preds_dir)
+                         args.preds_dir, rounds)
     data["command"] = "python -m ocr.bench_pages" + ("" if not argv else " " + shlex.join(argv))
     out = args.out if args.out is not None else (None if args.quick else str(DEFAULT_OUT))
     if out and out != "-":

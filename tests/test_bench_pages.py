@@ -111,3 +111,21 @@ def test_render_section_handles_missing_systems_and_sets():
     assert "rapidocr**: missing — rapidocr is not installed" in md
     assert "missing: x not found" in md
     assert "shared and noisy" in md
+
+
+def test_merge_rounds_keeps_each_pages_fastest_round():
+    from ocr.bench_pages import merge_rounds
+
+    def run(load, secs, edits):
+        pages = [{"image": f"p{i}.png", "seconds": s} for i, s in enumerate(secs)]
+        scores = {"edits": edits, "matched": 3, "n_preds": 4}
+        return {"load_s": load, "first_call_s": load, "rss_peak_mb": 100 + load, "worker_wall_s": 9,
+                "other_cpu_cores": 0.5, "sets": {"s": {"scores": scores, "median_s": 9, "pages": pages}}}
+
+    merged = merge_rounds([run(2.0, [1.0, 4.0, 3.0], 5), run(1.0, [2.0, 2.0, None], 5)])
+    entry = merged["sets"]["s"]
+    assert [p["seconds"] for p in entry["pages"]] == [1.0, 2.0, 3.0]
+    assert entry["median_s"] == 2.0 and entry["total_s"] == 6.0 and entry["median_s_rounds"] == [9, 9]
+    assert entry["deterministic"] is True
+    assert merged["load_s"] == 1.0 and merged["rss_peak_mb"] == 102.0 and merged["rounds"] == 2
+    assert merge_rounds([run(1, [1], 5), run(1, [1], 6)])["sets"]["s"]["deterministic"] is False
