@@ -48,8 +48,6 @@ figures (and, only with ``--preds-dir``, the predictions, to a directory you cho
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -68,6 +66,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ocr.evaluate import read_jsonl, score_pages
+from ocr.report import package_version, sha256_of, write_marked_section
 
 log = logging.getLogger("ocr.bench_pages")
 
@@ -159,21 +158,6 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -263,7 +247,7 @@ class RapidOCRSystem:
     def describe(self) -> dict[str, Any]:
         cfg = self.engine.cfg
         return {
-            "version": _version("rapidocr"), "models": {k: Path(v).name for k, v in self.model_paths.items()},
+            "version": package_version("rapidocr"), "models": {k: Path(v).name for k, v in self.model_paths.items()},
             "use_cls": bool(cfg.Global.use_cls), "text_score": float(cfg.Global.text_score),
             "max_side_len": int(cfg.Global.max_side_len),
             "det_limit": f"{cfg.Det.limit_type}:{cfg.Det.limit_side_len}",
@@ -601,9 +585,10 @@ def machine_facts() -> dict[str, Any]:
         nproc = os.cpu_count()
     return {
         "nproc": nproc, "cpu_count": os.cpu_count(), "cpu": cpu, "ram_gb": ram_gb,
-        "python": platform.python_version(), "torch": _version("torch"), "onnxruntime": _version("onnxruntime"),
-        "rapidocr": _version("rapidocr"), "numpy": _version("numpy"),
-        "opencv": _version("opencv-python-headless") or _version("opencv-python"),
+        "python": platform.python_version(), "torch": package_version("torch"),
+        "onnxruntime": package_version("onnxruntime"), "rapidocr": package_version("rapidocr"),
+        "numpy": package_version("numpy"),
+        "opencv": package_version("opencv-python-headless") or package_version("opencv-python"),
         "loadavg_start": [round(v, 2) for v in os.getloadavg()],
     }
 
@@ -997,30 +982,8 @@ def _render_ablation(ab: dict[str, Any], data: dict[str, Any]) -> list[str]:
 
 
 def write_section(path: Path, body: str, title: str = "# Benchmarks") -> None:
-    """Put ``body`` between the pages markers of ``path``; every byte outside them is kept.
-
-    Reads the file right before writing (another benchmark writes its own section of the same
-    file). Without the markers they are appended at the end; a missing file is created; a
-    file holding only one of the two markers is refused.
-    """
-    block = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
-    if path.exists():
-        text = path.read_bytes().decode("utf-8")
-        start = text.find(MARK_START)
-        end = text.find(MARK_END, start + len(MARK_START)) if start >= 0 else text.find(MARK_END)
-        if start >= 0 and end >= 0:
-            text = text[:start] + block + text[end + len(MARK_END):]
-        elif start >= 0 or end >= 0:
-            raise ValueError(f"{path} holds only one of {MARK_START} / {MARK_END}; fix it by hand")
-        else:
-            if text and not text.endswith("\n"):
-                text += "\n"
-            text += ("\n" if text.strip() else "") + block + "\n"
-    else:
-        text = f"{title}\n\n{block}\n"
-    tmp = path.with_name(f".{path.name}.bench_pages.tmp")
-    tmp.write_bytes(text.encode("utf-8"))
-    os.replace(tmp, path)
+    """This report's section of ``path`` (see :func:`ocr.report.write_marked_section`)."""
+    write_marked_section(path, MARK_START, MARK_END, body, title)
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
-"""Shared bits of the benchmark reports: marked sections of BENCHMARKS.md, package versions.
+"""Shared bits of the benchmark reports: marked sections of BENCHMARKS.md, package versions, file hashes.
 
 Several commands (lines, pages, faithfulness, explanation speed) each own one
 section of the same markdown file, so each rewrites only what lies between its
-own markers and keeps everything else byte for byte.
+own markers and keeps everything else byte for byte — including CRLF line ends
+and trailing blank lines someone else left there (the file is read and written
+as bytes, never through universal-newline text mode).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 from pathlib import Path
@@ -19,16 +22,27 @@ def package_version(dist: str) -> str | None:
         return None
 
 
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (weights are megabytes; no torch import needed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_marked_section(path: Path, start_marker: str, end_marker: str, body: str,
                          title: str = "# Benchmarks") -> None:
-    """Put ``body`` between the markers in ``path``, keeping everything outside them.
+    """Put ``body`` between the markers in ``path``; every byte outside them is kept.
 
-    A file without the markers gets them appended; a missing file is created.
-    A file with only one of the two markers is refused (nothing is written).
+    Reads the file right before writing (other commands write their own sections of
+    the same file). A file without the markers gets them appended after a blank line;
+    a missing file is created; a file with only one of the two markers is refused
+    (nothing is written). The write is atomic (temporary file + rename).
     """
     block = f"{start_marker}\n{body.rstrip()}\n{end_marker}"
     if path.exists():
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
         start = text.find(start_marker)
         end = text.find(end_marker, start + len(start_marker)) if start >= 0 else text.find(end_marker)
         if start >= 0 and end >= 0:
@@ -36,9 +50,11 @@ def write_marked_section(path: Path, start_marker: str, end_marker: str, body: s
         elif start >= 0 or end >= 0:
             raise ValueError(f"{path} holds only one of {start_marker} / {end_marker}; fix it by hand")
         else:
-            text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block + "\n"
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += ("\n" if text.strip() else "") + block + "\n"
     else:
         text = f"{title}\n\n{block}\n"
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(text.encode("utf-8"))
     os.replace(tmp, path)
