@@ -118,7 +118,7 @@ class Plan:
 
 
 FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
-QUICK_PLAN = Plan(limit=150, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+QUICK_PLAN = Plan(limit=100, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
 
 
 def evenly_spaced(items: Sequence[Any], n: int) -> list[Any]:
@@ -1089,16 +1089,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch); unknown "
                              "or missing ones are reported, not fatal")
     parser.add_argument("--quick", action="store_true",
-                        help="first 150 items of each set, smaller latency sample, one repetition, "
-                             "1 thread unless --threads is given")
+                        help="first 100 items of each set, smaller latency sample, one repetition; "
+                             "writes no report unless --out is given")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object on stdout")
     parser.add_argument("--threads", nargs="+", type=_positive,
-                        help="thread counts (default 1 2; 1 with --quick)")
+                        help="thread counts (default 1 2)")
     parser.add_argument("--latency-samples", type=_positive, metavar="N",
                         help="lines per latency sample (IIIT5K words, MTWI lines); default 100, 32 with --quick")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help=f"the eval sets (default {DEFAULT_EVAL_ROOT})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown report (default BENCHMARKS.md)")
+    parser.add_argument("--out", type=Path,
+                        help=f"markdown report (default {DEFAULT_OUT}; with --quick: none, so a quick look "
+                             "never replaces the full run's figures)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -1111,7 +1113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = Plan(plan.limit, args.latency_samples, min(plan.b1_lines, args.latency_samples) if args.quick
                     else args.latency_samples, plan.b1_reps, plan.b32_reps)
     systems = list(dict.fromkeys(args.systems))
-    threads = list(dict.fromkeys(args.threads or ([1] if args.quick else [1, 2])))
+    threads = list(dict.fromkeys(args.threads or [1, 2]))
+    out_path: Path | None = args.out or (None if args.quick else DEFAULT_OUT)
     omp = os.environ.get("OMP_NUM_THREADS")
     command = (f"OMP_NUM_THREADS={omp} " if omp else "") + shlex.join(["python", "-m", "ocr.bench", *argv])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -1120,13 +1123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
              "quick" if args.quick else "full")
 
     data = run_benchmark(systems, args.sets, threads, plan, args.eval_root)
-    data.update(command=command, date=date, machine=machine, report=str(args.out))
-    out_dir = args.out.resolve().parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots = make_plots(data, out_dir)
-    data["plots"] = [str(p) for p in plots]
-    write_section(args.out, render_section(data, plots))
-    log.info("report written to %s (%.0f s)", args.out, data["wall_s"])
+    data.update(command=command, date=date, machine=machine, report=str(out_path) if out_path else None)
+    if out_path is not None:
+        out_dir = out_path.resolve().parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plots = make_plots(data, out_dir)
+        data["plots"] = [str(p) for p in plots]
+        write_section(out_path, render_section(data, plots))
+        log.info("report written to %s (%.0f s)", out_path, data["wall_s"])
+    else:
+        log.info("quick run done in %.0f s (no report written; --out FILE writes one)", data["wall_s"])
     if args.json:
         json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

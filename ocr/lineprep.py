@@ -17,10 +17,12 @@ from ocr.model import INPUT_HEIGHT, STRIDE_X
 #: widest normalised line (px); wider lines are squeezed horizontally to fit
 MAX_WIDTH = 3200
 MIN_WIDTH = 16
-#: batches are right-padded to at least this width: the pretrained CNN was trained and
-#: exported on 3x48x320 inputs (PP-OCRv6 inference.yml, RecResizeImg), and its
-#: squeeze-excite blocks average over the whole width, so narrower inputs shift them
-PAD_MIN_WIDTH = 320
+#: batches are right-padded to at least this width: the pretrained CNN was trained on
+#: 3x48x320 inputs (PP-OCRv6 inference.yml, RecResizeImg) and its squeeze-excite blocks
+#: average over the whole width, so unpadded short words shift them. Measured on 600
+#: synthetic validation lines read one at a time (seed 10000): char accuracy 91.15% padded
+#: to 320, 91.10% to 160, 91.02% unpadded; 160 halves the work on a short word.
+PAD_MIN_WIDTH = 160
 
 
 @dataclass(frozen=True)

@@ -185,3 +185,18 @@ def test_cli_lists_unknown_and_uninstalled_systems_as_missing(tiny_eval_root, tm
     assert "not found" in data["missing"]["ppocrv5-mobile"]
     text = out.read_text(encoding="utf-8")
     assert "`bogus`: unknown system" in text and "`ppocrv5-mobile`:" in text
+
+
+def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, monkeypatch):
+    """A quick look must never replace the full run's figures in BENCHMARKS.md."""
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("full run figures\n", encoding="utf-8")
+    monkeypatch.setattr(bench, "DEFAULT_OUT", report)
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
+                       "--quick", "--threads", "1", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["report"] is None and "unknown" in data["missing"]["bogus"]
+    assert report.read_text(encoding="utf-8") == "full run figures\n"
+    assert not (tmp_path / bench.SCATTER_PNG).exists()

@@ -1,0 +1,170 @@
+"""Train the CRNN's sequence part (BiLSTM + context projection) on cached distillation data.
+
+    python -m ocr.kd_cache --out runs/kd_cache --minutes 70      # features + teacher targets, once
+    python -m ocr.train_seq --cache runs/kd_cache --out runs/seq/best.pt --minutes 30
+
+The CNN is the ported PP-OCRv6-tiny one and stays frozen, so its features are
+read from ``ocr.kd_cache`` shards instead of being recomputed; each step costs
+only the BiLSTM and the (frozen) classifier. Loss: KL to the teacher's
+(PP-OCRv6 small) frame distribution plus a small CTC term on the synthetic
+label. The checkpoint kept is the best on a fixed synthetic validation set,
+scored against the untrained start (context projection = 0, i.e. exactly
+PP-OCRv6-tiny), so a run that does not help is never shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ocr.charset import Charset
+from ocr.kd_cache import CachedBatch, existing_shards, load_batches, load_student
+from ocr.lineprep import batch_tensor
+from ocr.model import CRNN
+from ocr.synth import LineSynthesizer
+from ocr.train import char_accuracy, greedy_text, make_batch, save_checkpoint
+
+log = logging.getLogger("ocr.train_seq")
+
+
+class CachedValidation:
+    """Synthetic validation lines (own seed, never trained on) with their CNN features computed once."""
+
+    def __init__(self, model: CRNN, charset: Charset, size: int, max_width: int = 640, batch: int = 32) -> None:
+        synth = LineSynthesizer(charset.chars, seed=10_000)
+        lines, prepared = make_batch(synth, charset, size, max_width)
+        self.texts = [line.text for line in lines]
+        self.chunks: list[tuple[torch.Tensor, list[int]]] = []
+        with torch.no_grad():
+            for i in range(0, len(prepared), batch):
+                chunk = prepared[i : i + batch]
+                self.chunks.append((model.features(batch_tensor(chunk)), [p.steps for p in chunk]))
+
+    @torch.no_grad()
+    def score(self, model: CRNN, charset: Charset) -> float:
+        preds: list[str] = []
+        for features, steps in self.chunks:
+            preds += greedy_text(model.head(features), steps, charset)
+        return char_accuracy(preds, self.texts)
+
+
+def sequence_parameters(model: CRNN, train_head: bool) -> list[dict]:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trainable = list(model.lstm.parameters()) + list(model.context_proj.parameters())
+    groups = [{"params": trainable, "lr": 1.0}]
+    if train_head:
+        head = list(model.feature_proj.parameters()) + list(model.classifier.parameters())
+        groups.append({"params": head, "lr": 0.1})
+        trainable += head
+    for p in trainable:
+        p.requires_grad_(True)
+    return groups
+
+
+def batch_loss(model: CRNN, batch: CachedBatch, charset: Charset, ctc_weight: float) -> tuple[torch.Tensor, float, float]:
+    logp = model.head(batch.features.float()).log_softmax(-1)
+    T = logp.shape[1]
+    target = batch.target_dense(logp.shape[-1])
+    mask = (torch.arange(T)[None, :] < batch.steps[:, None]).float()
+    kl = (target * (target.clamp_min(1e-8).log() - logp)).sum(-1)
+    loss_kd = (kl * mask).sum() / mask.sum()
+    labels = [torch.tensor(charset.encode(t), dtype=torch.long) for t in batch.texts]
+    loss_ctc = F.ctc_loss(logp.transpose(0, 1), torch.cat(labels), batch.steps,
+                          torch.tensor([len(t) for t in labels]), blank=0, reduction="mean", zero_infinity=True)
+    return loss_kd + ctc_weight * loss_ctc, loss_kd.item(), loss_ctc.item()
+
+
+def train(cache: Path, init: Path, out: Path, charset_path: Path, minutes: float, lr: float = 1e-3,
+          ctc_weight: float = 0.2, train_head: bool = False, val_size: int = 1000, val_every: int = 500,
+          threads: int = 1, seed: int = 0) -> float:
+    """Returns the best validation char accuracy (the start's if nothing beat it)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    charset = Charset.load(charset_path)
+    model = load_student(init)
+    val = CachedValidation(model, charset, val_size)
+    best = start = val.score(model, charset)
+    log.info("validation char accuracy at start: %.4f", start)
+    groups = sequence_parameters(model, train_head)
+    for g in groups:
+        g["lr"] *= lr
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    history = out.with_suffix(".history.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    deadline, started, step, epoch = time.time() + minutes * 60, time.time(), 0, 0
+    losses: list[tuple[float, float]] = []
+    while time.time() < deadline:
+        shards = existing_shards(cache)
+        if not shards:
+            raise SystemExit(f"no cached shards in {cache}; run python -m ocr.kd_cache first")
+        batches = load_batches(shards)  # re-read: the builder may still be appending
+        rng.shuffle(batches)
+        epoch += 1
+        log.info("epoch %d: %d batches from %d shards", epoch, len(batches), len(shards))
+        for batch in batches:
+            model.train()
+            loss, kd, ctc = batch_loss(model, batch, charset, ctc_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
+            optimizer.step()
+            step += 1
+            losses.append((kd, ctc))
+            if step % 100 == 0:
+                kd_mean, ctc_mean = np.mean(losses, axis=0)
+                losses.clear()
+                log.info("step %d kd %.4f ctc %.4f (%.1f steps/s)", step, kd_mean, ctc_mean,
+                         step / (time.time() - started))
+            if step % val_every == 0:
+                model.eval()
+                acc = val.score(model, charset)
+                improved = acc > best
+                log.info("step %d validation char accuracy %.4f (best %.4f, start %.4f)%s",
+                         step, acc, best, start, " *" if improved else "")
+                with history.open("a") as f:
+                    f.write(json.dumps({"step": step, "epoch": epoch, "val_char_acc": acc, "time": time.time()}) + "\n")
+                if improved:
+                    best = acc
+                    save_checkpoint(out, model, None, step, best, {
+                        "trained_seconds": time.time() - started, "start_val_char_acc": start,
+                        "source": "ocr.train_seq: PP-OCRv6-tiny CNN (frozen, converted) + BiLSTM distilled "
+                                  "from PP-OCRv6 small on cached synthetic lines"})
+            if time.time() >= deadline:
+                break
+    log.info("stopped at step %d (epoch %d); best validation %.4f vs start %.4f", step, epoch, best, start)
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path("runs/kd_cache"))
+    parser.add_argument("--init", type=Path, default=Path("weights/crnn_init.pt"))
+    parser.add_argument("--out", type=Path, default=Path("runs/seq/best.pt"))
+    parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ctc-weight", type=float, default=0.2)
+    parser.add_argument("--train-head", action="store_true", help="also fine-tune the classifier (lr x0.1)")
+    parser.add_argument("--val-size", type=int, default=1000)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(args.cache, args.init, args.out, args.charset, args.minutes, lr=args.lr, ctc_weight=args.ctc_weight,
+          train_head=args.train_head, val_size=args.val_size, val_every=args.val_every,
+          threads=args.threads, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
