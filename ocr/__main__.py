@@ -101,7 +101,7 @@ def _print_each(paths: list[Path], read: Callable[[Path], Any], as_json: bool,
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
-    pipeline = OCRPipeline.load(threads=args.threads)
+    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector)
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--pages", type=Path, help="page.jsonl of a page set")
     page.add_argument("--out", type=Path, help="predictions JSONL for --pages")
     page.add_argument("--json", action="store_true")
+    page.add_argument("--detector", choices=["db", "tiny", "small", "classical"], default="db",
+                      help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
+                      "(default db: the pipeline's default)")
     page.set_defaults(func=cmd_page)
     return parser
 

@@ -1,13 +1,15 @@
 """Page-level (end-to-end) benchmark: our pipeline beside RapidOCR, plus a preprocessing ablation.
 
-    python -m ocr.bench_pages [--sets NAME[:PROTOCOL] ...] [--systems crnn rapidocr] [--quick]
+    python -m ocr.bench_pages [--sets NAME[:PROTOCOL] ...] [--systems crnn rapidocr] [--quick | --limit N]
                               [--threads 2] [--ablation] [--json] [--out BENCHMARKS.md]
-                              [--eval-root DIR] [--preds-dir DIR]
+                              [--eval-root DIR] [--preds-dir DIR] [--detector db|tiny|small]
 
 Systems (one that cannot run is reported as missing, with the reason):
 
 * ``crnn``: this project's :class:`ocr.pipeline.OCRPipeline` (DB detector + CRNN
-  recogniser), ``OCRPipeline.load(threads=t)``, timed with ``use_cache=False``; default
+  recogniser), ``OCRPipeline.load(threads=t, detector=d)`` (``--detector``: the PP-OCRv6
+  ``tiny`` or ``small`` DB network; ``db``, the default, is the pipeline's default
+  detector), timed with ``use_cache=False``; default
   preprocessing (``auto``) and ``auto_rotate=True``. The workers run on a copy of
   ``ocr/`` and ``weights/`` taken when the benchmark starts (people edit the code and a
   training job rewrites ``weights/crnn.pt`` meanwhile; the report names the git commit,
@@ -20,7 +22,8 @@ Systems (one that cannot run is reported as missing, with the reason):
 Sets: the page sets of ``../shared/eval`` (INDEX.md: ``en_receipts_sroie_pages``
 scored with protocol ``upper``, ``zh_web_mtwi_pages`` with ``zh``) and the project's
 ``examples/index.jsonl`` (``examples``, protocol ``zh``). ``--sets NAME:PROTOCOL``
-names any other ``EVAL_ROOT/NAME/page.jsonl``. ``--quick``: the first 5 pages of each.
+names any other ``EVAL_ROOT/NAME/page.jsonl``. ``--quick``: the first 5 pages of each;
+``--limit N``: the first N pages of each (a quicker partial run; the markdown names the count).
 
 Figures (scored by :func:`ocr.evaluate.score_pages`, the protocol of INDEX.md):
 end-to-end char and line accuracy, detection precision / recall / F1 at IoU 0.5,
@@ -37,7 +40,7 @@ mode, and how often ``auto`` applied each step.
 
 The markdown section is written between ``<!-- bench:pages:start -->`` and
 ``<!-- bench:pages:end -->`` of ``--out`` (default ``BENCHMARKS.md`` of the project;
-with ``--quick`` nothing is written unless ``--out`` is given; ``--out -`` never
+with ``--quick`` or ``--limit`` nothing is written unless ``--out`` is given; ``--out -`` never
 writes). Everything outside the markers is kept byte for byte. ``--json`` prints
 every figure as one JSON object on stdout; progress goes to stderr.
 
@@ -170,14 +173,15 @@ class CRNNSystem:
 
     name = "crnn"
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, detector: str = "db") -> None:
         self.threads = threads
+        self.detector = detector
         self.pipeline = None
 
     def load(self) -> None:
         from ocr.pipeline import OCRPipeline
 
-        self.pipeline = OCRPipeline.load(threads=self.threads)
+        self.pipeline = OCRPipeline.load(threads=self.threads, detector=self.detector)
 
     def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
         result = self.pipeline.run(rgb, preprocess=preprocess, use_cache=False)
@@ -189,7 +193,10 @@ class CRNNSystem:
 
     def describe(self) -> dict[str, Any]:
         rec = self.pipeline.recognizer
-        return {"engine": rec.engine_name, "detector": type(self.pipeline.detector).__name__,
+        det = self.pipeline.detector
+        return {"engine": rec.engine_name, "detector": type(det).__name__,
+                "detector_variant": getattr(det, "variant", None),
+                "detector_engine": getattr(det, "engine_name", None),
                 "preprocess": self.pipeline.preprocess.mode, "threads": self.threads,
                 "torch_threads": _torch_threads(), "code": str(Path(__file__).resolve().parents[1])}
 
@@ -256,9 +263,9 @@ class RapidOCRSystem:
         }
 
 
-def make_system(name: str, threads: int) -> Any:
+def make_system(name: str, threads: int, detector: str = "db") -> Any:
     if name == "crnn":
-        return CRNNSystem(threads)
+        return CRNNSystem(threads, detector)
     if name == "rapidocr":
         return RapidOCRSystem(threads)
     raise ValueError(f"unknown system {name!r}")
@@ -277,6 +284,7 @@ class Job:
     ablation: bool = False  # run the preprocessing ablation instead of the plain measurement
     preds_dir: str | None = None
     log_level: int = logging.INFO
+    detector: str = "db"  # crnn's detector: OCRPipeline.load(detector=...)
 
 
 def _load_pages(page_set: PageSet, limit: int | None) -> list[dict]:
@@ -393,7 +401,7 @@ def _ablate_set(system: CRNNSystem, page_set: PageSet, pages: list[dict], job: J
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    system = make_system(job.system, job.threads)
+    system = make_system(job.system, job.threads, job.detector)
     rss_before = current_rss_mb()
     t = time.perf_counter()
     system.load()
@@ -448,14 +456,15 @@ def worker_main(job_path: str) -> int:
 # -- orchestration (parent) ------------------------------------------------------------------
 
 
-def availability(system: str) -> str | None:
+def availability(system: str, detector: str = "db") -> str | None:
     """Why ``system`` cannot run here, or None if it can (checked without importing heavy modules)."""
     import importlib.util
 
     if system == "crnn":
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
-        for name in ("crnn.pt", "charset.txt", "det.pt"):
+        det_file = "det_small.pt" if detector == "small" else "det.pt"
+        for name in ("crnn.pt", "charset.txt", det_file):
             if not (WEIGHTS_DIR / name).exists():
                 return f"weights/{name} is missing"
         return None
@@ -493,7 +502,7 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
 
 
 #: the files of ``weights/`` the pipeline reads (plus their checksums)
-SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "charset.txt", "SHA256SUMS")
+SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det_small.pt", "charset.txt", "SHA256SUMS")
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:
@@ -674,11 +683,12 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int, limit: int | None,
-                  ablation: bool, preds_dir: str | None = None, rounds: int = 1) -> dict[str, Any]:
+                  ablation: bool, preds_dir: str | None = None, rounds: int = 1,
+                  detector: str = "db") -> dict[str, Any]:
     started = time.perf_counter()
     data: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_facts(), "threads": threads, "limit": limit, "rounds": rounds,
+        "machine": machine_facts(), "threads": threads, "limit": limit, "rounds": rounds, "detector": detector,
         "sets": {}, "systems": {}, "missing": {},
     }
     present: list[PageSet] = []
@@ -698,7 +708,7 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int,
                  ", with uncommitted changes" if data["snapshot"]["uncommitted"] else "")
         runnable = []
         for name in systems:
-            reason = availability(name)
+            reason = availability(name, detector)
             if reason:
                 log.warning("%s: missing (%s)", name, reason)
                 data["missing"][name] = reason
@@ -707,7 +717,7 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int,
         # A B, then B A, ...: a slow spell of the shared machine does not land on one system only
         plan = [(name, False, r) for r in range(rounds) for name in (runnable if r % 2 == 0 else runnable[::-1])]
         if ablation:
-            reason = availability("crnn")
+            reason = availability("crnn", detector)
             if reason:
                 data["missing"]["crnn_ablation"] = reason
             else:
@@ -720,7 +730,8 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int,
             log.info("running %s%s in a fresh worker process", key, f" (round {r + 1}/{rounds})" if rounds > 1 else "")
             job = Job(system=name, threads=threads, sets=[asdict(s) for s in present], limit=limit,
                       result_path=str(tmp / f"{key}.r{r}.result.json"), ablation=is_ablation,
-                      preds_dir=preds_dir if r == 0 else None, log_level=log.getEffectiveLevel())
+                      preds_dir=preds_dir if r == 0 else None, log_level=log.getEffectiveLevel(),
+                      detector=detector)
             result = run_measured(job, tmp, project)
             if "error" in result:
                 log.warning("%s failed: %s", key, result["error"])
@@ -801,7 +812,12 @@ def render_section(data: dict[str, Any]) -> str:
     lines.append(f"Systems, each in its own fresh process at {data['threads']} thread(s) "
                  f"(`OMP_NUM_THREADS`, torch and onnxruntime intra-op threads):")
     lines.append("")
-    crnn_desc = ("- **crnn**: this project's `OCRPipeline.load(threads=t)` (DB detector + CRNN recogniser"
+    variant = crnn_info.get("detector_variant")
+    det_desc = f"DB detector PP-OCRv6 {variant}" if variant else "DB detector"
+    if crnn_info.get("detector_engine"):
+        det_desc += f" on {crnn_info['detector_engine']}"
+    crnn_desc = (f"- **crnn**: this project's `OCRPipeline.load(threads=t, detector={data.get('detector', 'db')!r})` "
+                 f"({det_desc} + CRNN recogniser"
                  + (f", recogniser on {crnn_info['engine']}" if crnn_info.get("engine") else "")
                  + "), default `auto` preprocessing, `auto_rotate=True`, `use_cache=False`")
     if snap:
@@ -1005,17 +1021,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"page sets (default: {' '.join(DEFAULT_SETS)})")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--quick", action="store_true", help=f"first {QUICK_PAGES} pages of each set")
+    parser.add_argument("--limit", type=_positive, default=None, help="first N pages of each set")
     parser.add_argument("--threads", type=_positive, default=2, help="threads per system (default 2)")
     parser.add_argument("--ablation", action="store_true", help="also run the preprocessing ablation of crnn")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON on stdout")
     parser.add_argument("--out", help="markdown file to write the section into (default BENCHMARKS.md; "
-                        "with --quick only if given; '-' never writes)")
+                        "with --quick or --limit only if given; '-' never writes)")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help="folder holding the page sets (default ../shared/eval)")
     parser.add_argument("--rounds", type=_positive, default=None,
                         help="timing rounds per system, alternating the order (A B, B A, ...); per page the "
                         "fastest round counts (default 2, 1 with --quick)")
     parser.add_argument("--preds-dir", help="also save every system's predictions here (JSON lines)")
+    parser.add_argument("--detector", choices=("db", "tiny", "small"), default="db",
+                        help="crnn's text detector: PP-OCRv6 tiny or small (default db: the pipeline's default)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
@@ -1026,10 +1045,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     systems = list(dict.fromkeys(args.systems))
     rounds = args.rounds or (1 if args.quick else 2)
-    data = run_benchmark(systems, sets, args.threads, QUICK_PAGES if args.quick else None, args.ablation,
-                         args.preds_dir, rounds)
+    limit = QUICK_PAGES if args.quick else args.limit
+    data = run_benchmark(systems, sets, args.threads, limit, args.ablation,
+                         args.preds_dir, rounds, args.detector)
     data["command"] = "python -m ocr.bench_pages" + ("" if not argv else " " + shlex.join(argv))
-    out = args.out if args.out is not None else (None if args.quick else str(DEFAULT_OUT))
+    out = args.out if args.out is not None else (None if limit else str(DEFAULT_OUT))
     if out and out != "-":
         write_section(Path(out), render_section(data))
         log.info("wrote the pages section of %s", out)

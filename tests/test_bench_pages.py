@@ -129,3 +129,20 @@ def test_merge_rounds_keeps_each_pages_fastest_round():
     assert entry["deterministic"] is True
     assert merged["load_s"] == 1.0 and merged["rss_peak_mb"] == 102.0 and merged["rounds"] == 2
     assert merge_rounds([run(1, [1], 5), run(1, [1], 6)])["sets"]["s"]["deterministic"] is False
+
+
+def test_cli_detector_and_limit(tiny_eval_root):
+    """--detector picks crnn's detector (named in the report); --limit N keeps the first N pages, writes nothing."""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocr.bench_pages", "--systems", "crnn", "--sets", "tiny_pages:zh", "--rounds", "1",
+         "--eval-root", str(tiny_eval_root), "--threads", "2", "--json", "--detector", "small", "--limit", "1", "-q"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert "markdown" not in data and data["detector"] == "small" and data["limit"] == 1
+    info = data["systems"]["crnn"]["info"]
+    assert info["detector_variant"] == "small"
+    assert data["systems"]["crnn"]["sets"]["tiny_pages"]["n_pages"] == 1
+    md = render_section(data)
+    assert "detector='small'" in md and "PP-OCRv6 small" in md

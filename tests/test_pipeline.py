@@ -19,11 +19,12 @@ INDEX = read_jsonl(EXAMPLES / "index.jsonl")
 FLOOR_CLEAN, FLOOR_DEGRADED = 0.85, 0.70
 
 
-@pytest.fixture(scope="module")
-def pipeline():
+@pytest.fixture(scope="module", params=["tiny", "small"])
+def pipeline(request):
+    """Every page test runs with both shipped detectors."""
     from ocr.pipeline import OCRPipeline
 
-    return OCRPipeline.load()
+    return OCRPipeline.load(detector=request.param)
 
 
 def _as_pred(page: dict, result) -> dict:
@@ -119,3 +120,15 @@ def test_page_cli_writes_predictions(tmp_path, capsys):
     assert row["lines"] and len(row["lines"][0]["box"]) == 8
     assert main(["page", str(EXAMPLES / "line_zh.png")]) == 0
     assert "价税合计" in capsys.readouterr().out
+    assert main(["page", "--detector", "small", "--json", str(EXAMPLES / "line_zh.png")]) == 0
+    assert "价税合计" in json.loads(capsys.readouterr().out)["text"]
+
+
+def test_detector_choice():
+    from ocr.pipeline import OCRPipeline
+
+    with pytest.raises(ValueError):
+        OCRPipeline.load(detector="huge")
+    assert OCRPipeline.load(detector="small").detector.variant == "small"
+    assert OCRPipeline.load(detector="db").detector.variant == "tiny"
+    assert type(OCRPipeline.load(detector="classical").detector).__name__ == "ClassicalDetector"
