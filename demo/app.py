@@ -558,12 +558,24 @@ def concurrency() -> int:
     return max(1, int(os.environ.get("OCR_UI_CONCURRENCY", "1")))
 
 
+def cache_policy() -> tuple[int, int] | None:
+    """Gradio's ``delete_cache`` (every ``frequency`` s, delete files older than ``age`` s).
+
+    Without it Gradio keeps every upload and every output picture forever: about 8 files per
+    distinct image read, so a public demo fills its disk. ``OCR_GRADIO_CACHE_TTL`` (3600; 0 = keep)
+    is the age; the sweep runs every quarter of it.
+    """
+    age = int(os.environ.get("OCR_GRADIO_CACHE_TTL", "3600"))
+    return (max(1, age // 4), age) if age > 0 else None
+
+
 def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLES_DIR):
     """One FastAPI app: REST routes (``/api/v1/*``, docs at ``/docs``) + the Gradio UI mounted at ``/``."""
     service = service or OCRService.load()
     api = create_api(service)
     blocks = build_blocks(service, examples_dir=examples_dir)
     blocks.queue(default_concurrency_limit=concurrency(), max_size=int(os.environ.get("OCR_UI_QUEUE", "32")))
+    blocks.delete_cache = cache_policy()  # read by mount_gradio_app: set before mounting
     app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
                               max_file_size=MAX_IMAGE_BYTES, show_error=True, footer_links=["api", "gradio"],
                               allowed_paths=[str(examples_dir)])

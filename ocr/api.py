@@ -14,7 +14,8 @@ Routes (all answers JSON; errors are ``{"success": false, "error": {"code", "mes
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected
   line of the page, default 0) or ``"kind": "line"``, ``"methods"`` and ``"char_index"``.
   Images come back as base64 PNG.
-* ``GET /api/v1/health``.
+* ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks`` (hooks on
+  the shared model: 0 unless an explanation is running), for load and soak checks.
 
 Input is checked in this order, and nothing is decoded before the size check:
 body size (413) -> JSON / multipart syntax (400) -> ``image_url`` refused (400: nothing is
@@ -24,13 +25,15 @@ no image at all) -> decode (400, including decompression bombs, which are refuse
 header's declared size).
 
 Model work runs in the thread pool behind a bounded semaphore; when every worker is busy and
-the short wait queue is full, the answer is 503 ``busy`` instead of a hanging request.
+the short wait queue is full, the answer is 503 ``busy`` instead of a hanging request; an
+admitted request that runs past ``OCR_API_TIMEOUT`` seconds (120) is answered 504 ``timeout``.
 
 This module must never import gradio: the demo builds on it, not the other way round.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -340,13 +343,26 @@ class BusyError(APIError):
         super().__init__(503, "busy", "the server is busy with other requests; try again in a few seconds")
 
 
-class WorkLimiter:
-    """At most ``workers`` model calls at once and ``workers + queue`` admitted; the rest get 503."""
+class RequestTimeoutError(APIError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(504, "timeout", f"the request took longer than {seconds:g} s and was abandoned; "
+                                         "try a smaller image or fewer explanation methods")
 
-    def __init__(self, workers: int = 1, queue: int = 4, wait_seconds: float = 60.0) -> None:
+
+class WorkLimiter:
+    """At most ``workers`` model calls at once and ``workers + queue`` admitted; the rest get 503.
+
+    ``timeout_seconds`` bounds each admitted request (queue wait + work): past it the client
+    gets 504 at once. A thread cannot be killed, so a timed-out call keeps its admission slot
+    until it really ends; otherwise abandoned work would pile up beyond ``workers + queue``.
+    """
+
+    def __init__(self, workers: int = 1, queue: int = 4, wait_seconds: float = 60.0,
+                 timeout_seconds: float | None = None) -> None:
         self.workers = max(1, workers)
         self.max_admitted = self.workers + max(0, queue)
         self.wait_seconds = wait_seconds
+        self.timeout_seconds = timeout_seconds if timeout_seconds and timeout_seconds > 0 else None
         self._running = threading.BoundedSemaphore(self.workers)
         self._admitted = 0
         self._lock = threading.Lock()
@@ -360,19 +376,42 @@ class WorkLimiter:
             if self._admitted >= self.max_admitted:
                 raise BusyError()
             self._admitted += 1
-        try:
-            return await run_in_threadpool(self._call, fn, args, kwargs)
-        finally:
-            with self._lock:
-                self._admitted -= 1
+        deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
+        task = asyncio.ensure_future(run_in_threadpool(self._call, fn, args, kwargs, deadline))
+        task.add_done_callback(self._release)
+        try:  # shield: a timeout or a client that went away must not detach the slot from the thread
+            return await asyncio.wait_for(asyncio.shield(task), self.timeout_seconds)
+        except asyncio.TimeoutError:
+            log.warning("request abandoned after %.1f s; its worker slot stays held until the call ends",
+                        self.timeout_seconds)
+            raise RequestTimeoutError(self.timeout_seconds or 0) from None
 
-    def _call(self, fn: Callable, args: tuple, kwargs: dict) -> Any:
-        if not self._running.acquire(timeout=self.wait_seconds):
+    def _release(self, task: asyncio.Future) -> None:
+        with self._lock:
+            self._admitted -= 1
+        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), APIError):
+            log.debug("an abandoned or failed call ended: %r", task.exception())
+
+    def _call(self, fn: Callable, args: tuple, kwargs: dict, deadline: float | None = None) -> Any:
+        wait = self.wait_seconds if deadline is None else min(self.wait_seconds, deadline - time.monotonic())
+        if not self._running.acquire(timeout=max(0.0, wait)):
             raise BusyError()
         try:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BusyError()  # the client was already answered 504: do not start work nobody awaits
             return fn(*args, **kwargs)
         finally:
             self._running.release()
+
+
+def model_hook_count(service: "OCRService") -> int | None:
+    """Hooks attached to the recogniser's torch model (0 when no explanation is running), if countable."""
+    try:
+        from explain.hooks import count_hooks
+
+        return count_hooks(service.recognizer.model)
+    except Exception:  # noqa: BLE001 - a health check must never fail on this
+        return None
 
 
 # ---------------------------------------------------------------- request parsing
@@ -554,19 +593,24 @@ def page_payload(page: Any) -> dict[str, Any]:
 
 def create_api(service: OCRService | None = None, *, loader: Callable[[], OCRService] | None = None,
                max_image_bytes: int = MAX_IMAGE_BYTES, workers: int | None = None, queue: int | None = None,
-               wait_seconds: float = 60.0, title: str = "Explainable CRNN OCR") -> FastAPI:
+               wait_seconds: float = 60.0, timeout_seconds: float | None = None,
+               title: str = "Explainable CRNN OCR") -> FastAPI:
     """The FastAPI app with the REST routes (mount the Gradio UI on it afterwards, at "/").
 
     ``service`` is the loaded model; ``loader`` builds one on first use instead (tests).
     ``workers``/``queue``: concurrent model calls / requests allowed to wait (env
-    ``OCR_API_WORKERS`` / ``OCR_API_QUEUE``, default 1 and 4).
+    ``OCR_API_WORKERS`` / ``OCR_API_QUEUE``, default 1 and 4). ``timeout_seconds``: the most one
+    request may take, queue wait included, before it is answered 504 (env ``OCR_API_TIMEOUT``,
+    default 120; 0 = none).
     """
     workers = workers if workers is not None else int(os.environ.get("OCR_API_WORKERS", "1"))
     queue = queue if queue is not None else int(os.environ.get("OCR_API_QUEUE", "4"))
+    if timeout_seconds is None:
+        timeout_seconds = float(os.environ.get("OCR_API_TIMEOUT", "120"))
     app = FastAPI(title=title, version=API_VERSION,
                   description="CRNN (CNN → BiLSTM → CTC) OCR for Chinese and English, with explanations. "
                               "Errors are `{\"success\": false, \"error\": {\"code\", \"message\"}}`.")
-    limiter = WorkLimiter(workers, queue, wait_seconds)
+    limiter = WorkLimiter(workers, queue, wait_seconds, timeout_seconds)
     state: dict[str, Any] = {"service": service}
     state_lock = threading.Lock()
     app.state.limiter = limiter
@@ -603,7 +647,8 @@ def create_api(service: OCRService | None = None, *, loader: Callable[[], OCRSer
             return JSONResponse({"success": True, **body})
         except APIError as exc:
             status, outcome = exc.status, exc.code
-            return JSONResponse(_error_body(exc.code, exc.message), status_code=exc.status)
+            return JSONResponse(_error_body(exc.code, exc.message), status_code=exc.status,
+                                headers={"Retry-After": "2"} if exc.status == 503 else None)
         except OCRError as exc:
             err = ocr_error_to_api(exc)
             status, outcome = err.status, err.code
@@ -685,13 +730,14 @@ def create_api(service: OCRService | None = None, *, loader: Callable[[], OCRSer
         svc = state["service"]
         body = {"success": True, "status": "ok" if svc is not None or loader is not None else "loading",
                 "model_loaded": svc is not None, "api_version": API_VERSION,
-                "busy": limiter.admitted >= limiter.max_admitted,
+                "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
                 "explain_available": OCRService.explain_available() is None,
                 "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS,
                 "allowed_types": list(ALLOWED_TYPES)}
         if svc is not None:
             body["weights_sha256"] = svc.weights_sha256
             body["charset_size"] = len(getattr(svc.recognizer.charset, "chars", []) or []) or None
+            body["model_hooks"] = model_hook_count(svc)  # explanation hooks left on the shared model: 0
         return JSONResponse(body)
 
     return app
