@@ -37,6 +37,10 @@ bench: install-dev
 
 bench-setup: install-train
 	$(PIP) install -q -r requirements-bench.txt
+	@# easyocr + torchvision without dependency resolution: resolved normally, a torchvision newer than
+	@# 0.28.0 would make pip replace the pinned CPU torch 2.13.0 (see requirements-bench-nodeps.txt)
+	$(PIP) install -q --no-deps -r requirements-bench-nodeps.txt
+	@$(PYTHON) -c "import sys, torch; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '2.13.0' else 'bench-setup: torch ' + v + ' replaced the pinned 2.13.0')"
 
 # Rebuild the weights from scratch (see weights/README.md)
 weights: install-train

