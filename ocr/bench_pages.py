@@ -502,7 +502,8 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
 
 
 #: the files of ``weights/`` the pipeline reads (plus their checksums)
-SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det_small.pt", "charset.txt", "SHA256SUMS")
+SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt", "det_small.onnx", "charset.txt",
+                    "SHA256SUMS")
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:

@@ -107,6 +107,43 @@ def test_weights_file_is_the_conversion(variant):
         assert torch.equal(value.contiguous(), fresh[name].contiguous()), name
 
 
+@pytest.mark.parametrize("variant", ["tiny", "small"])
+def test_onnx_engine_matches_torch(variant, page):
+    """The shipped .onnx export gives the torch model's map (within 1e-3) and the same boxes."""
+    pytest.importorskip("onnxruntime")
+    fast = TextDetector.load(variant=variant)
+    slow = TextDetector.load(variant=variant, engine="torch")
+    assert (fast.engine_name, slow.engine_name) == ("onnxruntime", "torch")
+    a, b = fast.detect(page[0]), slow.detect(page[0])
+    assert np.abs(a.prob_map - b.prob_map).max() <= 1e-3
+    assert len(a.boxes) == len(b.boxes)
+    for x, y in zip(a.boxes, b.boxes):
+        assert np.abs(x.points - y.points).max() <= 1.0
+
+
+def test_stale_or_missing_onnx_export_falls_back_to_torch(tmp_path, caplog):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from ocr.detect import WEIGHTS_DIR
+
+    shutil.copy(WEIGHTS_DIR / "det.pt", tmp_path / "det.pt")
+    with pytest.raises(ModelLoadError):
+        TextDetector.load(tmp_path / "det.pt", engine="onnx")
+    assert TextDetector.load(tmp_path / "det.pt").engine_name == "torch"
+    shutil.copy(WEIGHTS_DIR / "det_small.onnx", tmp_path / "det.onnx")  # exported from other weights
+    with caplog.at_level("WARNING"):
+        assert TextDetector.load(tmp_path / "det.pt").engine_name == "torch"
+    assert "stale" in caplog.text
+
+
+def test_probability_map_is_made_on_first_read(detector, page):
+    result = detector.detect(page[0])
+    assert callable(result._lazy_prob_map)  # nothing resized yet
+    first = result.prob_map
+    assert first.shape == page[0].shape[:2] and result.prob_map is first
+
+
 def test_variants_differ_only_in_widths():
     """Both releases share the topology: same modules in the same order, wider in small."""
     from ocr.det_model import DetModel

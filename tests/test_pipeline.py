@@ -69,6 +69,35 @@ def test_rotated_pages_are_turned_back(pipeline, angle):
     text = turned.text.replace("\n", "")
     assert 1 - levenshtein(text, upright) / max(1, len(upright)) > 0.8
     assert turned.width == rgb.shape[0] if angle in (90, 270) else turned.width == rgb.shape[1]
+    prob = turned.prob_map  # made on first read, warped back onto the input page
+    assert prob.shape == (turned.height, turned.width) and prob.dtype == np.float32 and prob.max() > 0.5
+
+
+class _FakeRecognizer:
+    """Returns a fixed confidence; counts the lines it is asked to read."""
+
+    def __init__(self, confidence: float) -> None:
+        self.confidence, self.calls = confidence, []
+
+    def recognize(self, crops):
+        from ocr.recognizer import LineResult
+
+        self.calls.append(len(crops))
+        return [LineResult("x", self.confidence, [], c.shape[1], c.shape[0]) for c in crops]
+
+
+@pytest.mark.parametrize("confidence, probed", [(0.95, False), (0.9, False), (0.85, True)])
+def test_upside_down_probe_runs_only_when_it_can_change_the_answer(confidence, probed):
+    from ocr.pipeline import ORIENTATION_MARGIN, OCRPipeline
+
+    rec = _FakeRecognizer(confidence)
+    pipe = OCRPipeline(rec, detector=None)
+    crops = [np.zeros((10, 40 + i, 3), np.uint8) for i in range(8)]
+    results = rec.recognize(crops)
+    rec.calls.clear()
+    assert pipe._upside_down(crops, results) is False  # the flipped reading is as confident: never "upside down"
+    assert bool(rec.calls) is probed
+    assert (confidence + ORIENTATION_MARGIN < 1.0) is probed
 
 
 def test_tilted_page_boxes_are_in_input_coordinates(pipeline):
