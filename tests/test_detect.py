@@ -158,6 +158,22 @@ def test_variants_differ_only_in_widths():
         assert tiny(x).shape == small(x).shape == (1, 1, 64, 96)
 
 
+def test_detection_size_policies():
+    from ocr.detect import RESIZE, detection_size
+
+    assert detection_size(1779, 789) == (960, 416)  # "max" 960: a tall receipt is shrunk
+    assert detection_size(281, 200) == (288, 192)  # ... a small image is not enlarged
+    assert detection_size(1779, 789, 736, "min") == (1792, 800)  # "min" 736: native scale kept
+    assert detection_size(281, 200, 736, "min") == (1024, 736)  # shorter side raised to 736
+    assert detection_size(7016, 4961, 736, "min") == (1984, 1408)  # longer side capped
+    assert detection_size(1, 1000, 736, "min") == (32, 1984)
+    with pytest.raises(ValueError):
+        detection_size(10, 10, 736, "mean")
+    assert RESIZE == {"tiny": (960, "max"), "small": (736, "min")}
+    assert (TextDetector.load(variant="small").limit_type, TextDetector.load(variant="tiny").limit_type) == (
+        "min", "max")
+
+
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError):
         TextDetector.load(variant="huge")

@@ -159,5 +159,6 @@ def test_detector_choice():
     with pytest.raises(ValueError):
         OCRPipeline.load(detector="huge")
     assert OCRPipeline.load(detector="small").detector.variant == "small"
-    assert OCRPipeline.load(detector="db").detector.variant == "tiny"
+    assert OCRPipeline.load(detector="db").detector.variant == "small"  # the default release
+    assert OCRPipeline.load(detector="tiny").detector.variant == "tiny"
     assert type(OCRPipeline.load(detector="classical").detector).__name__ == "ClassicalDetector"
