@@ -574,7 +574,9 @@ def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLE
     service = service or OCRService.load()
     api = create_api(service)
     blocks = build_blocks(service, examples_dir=examples_dir)
-    blocks.queue(default_concurrency_limit=concurrency(), max_size=int(os.environ.get("OCR_UI_QUEUE", "32")))
+    # A short queue: past it Gradio answers 503 "Queue is full" at once. With 32 places, the last of 32
+    # users waited over 3 minutes on 2 cores (RELIABILITY.md); 8 keeps the worst wait near a minute.
+    blocks.queue(default_concurrency_limit=concurrency(), max_size=int(os.environ.get("OCR_UI_QUEUE", "8")))
     blocks.delete_cache = cache_policy()  # read by mount_gradio_app: set before mounting
     app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
                               max_file_size=MAX_IMAGE_BYTES, show_error=True, footer_links=["api", "gradio"],

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="the server's OCR_API_WORKERS (app default 1)")
     p.add_argument("--queue", type=int, help="the server's OCR_API_QUEUE (app default 4)")
     p.add_argument("--server-timeout", type=float, help="the server's OCR_API_TIMEOUT in s (app default 120)")
+    p.add_argument("--ui-queue", type=int, help="the server's OCR_UI_QUEUE: Gradio events allowed to wait (app default 8)")
     p.add_argument("--gradio-cache-ttl", type=int,
                    help="the server's OCR_GRADIO_CACHE_TTL in s (app default 3600; the soak uses 60 unless set)")
     p.add_argument("--timeout", type=float, default=180.0, help="client timeout per request in s; later = hang (180)")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=0.1, help="soak: fraction of requests that is warm-up (0.1)")
     p.add_argument("--out", type=Path, default=ROOT / "RELIABILITY.md", help="markdown report to update")
     p.add_argument("--no-report", action="store_true", help="print only; leave RELIABILITY.md alone")
+    p.add_argument("--section", help="name of the report section to (re)write (default: load or soak)")
     p.add_argument("--plot", type=Path, default=ROOT / "reliability_soak.png", help="soak plot (PNG)")
     p.add_argument("--json", type=Path, help="raw figures (default runs/loadtest/<run>-<time>.json)")
     p.add_argument("--machine", default="a shared 2-core CPU (other jobs, e.g. model training, ran beside it)",
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {}
     for name, value in (("OCR_API_WORKERS", args.workers), ("OCR_API_QUEUE", args.queue),
-                        ("OCR_API_TIMEOUT", args.server_timeout), ("OCR_GRADIO_CACHE_TTL", args.gradio_cache_ttl)):
+                        ("OCR_API_TIMEOUT", args.server_timeout), ("OCR_UI_QUEUE", args.ui_queue),
+                        ("OCR_GRADIO_CACHE_TTL", args.gradio_cache_ttl)):
         if value is not None:
             env[name] = str(int(value) if float(value).is_integer() else value)
     if args.soak and "OCR_GRADIO_CACHE_TTL" not in env:
@@ -86,7 +89,7 @@ def setup_text(args: argparse.Namespace, env: dict[str, str]) -> str:
     effective = {"OCR_THREADS": str(args.threads), "OCR_API_WORKERS": env.get("OCR_API_WORKERS", "1"),
                  "OCR_API_QUEUE": env.get("OCR_API_QUEUE", "4"), "OCR_API_TIMEOUT": env.get("OCR_API_TIMEOUT", "120"),
                  "OCR_UI_CONCURRENCY": os.environ.get("OCR_UI_CONCURRENCY", "1"),
-                 "OCR_UI_QUEUE": os.environ.get("OCR_UI_QUEUE", "32"),
+                 "OCR_UI_QUEUE": env.get("OCR_UI_QUEUE", os.environ.get("OCR_UI_QUEUE", "8")),
                  "OCR_GRADIO_CACHE_TTL": env.get("OCR_GRADIO_CACHE_TTL", "3600")}
     server = ("an app already running at " + args.url) if args.url else \
         "`python app.py` (REST API + Gradio UI in one uvicorn process) started on 127.0.0.1 by the run, " + \
@@ -135,14 +138,16 @@ def load(args: argparse.Namespace, url: str, command: str, date: str, setup: str
     s = result.summary
     passed = (not s.unexpected and s.non_json_errors == 0 and result.probe.failures == 0
               and all(v == "200" for v in result.recovered.values()) and not result.stopped_early)
-    text = report.load_markdown(result, command=command, date=date, setup=setup, passed=passed)
+    section = args.section or "load"
+    text = report.load_markdown(result, command=command, date=date, setup=setup, passed=passed,
+                                heading="## Load" if section == "load" else f"## Load: {section}")
     print(text)
     report.save_json(args.json or ROOT / "runs" / "loadtest" / f"load-{int(time.time())}.json",
                      {"command": command, "date": date, "setup": setup, "passed": passed, "clients": result.clients,
                       "summary": s, "probe": result.probe, "recovered": result.recovered,
                       "outcomes": result.outcomes})
     if not args.no_report:
-        report_section(args.out, "load", text)
+        report_section(args.out, section, text)
     return 0 if passed else 1
 
 
@@ -165,7 +170,9 @@ def soak(args: argparse.Namespace, url: str, server: AppServer | None, command: 
     if not args.no_report:
         plot = report.soak_plot(result, args.plot)
     rel_plot = _relative(plot, args.out.parent) if plot else None
+    section = args.section or "soak"
     text = report.soak_markdown(result, verdict, command=command, date=date,
+                                heading="## Soak" if section == "soak" else f"## Soak: {section}",
                                 setup=setup + " Plan per 20 requests: REST line reads ×11, the line as a page ×4, "
                                 "REST explanations (Grad-CAM + alignment) ×2, Gradio /ocr of the line ×2, one whole "
                                 "page (REST and Gradio in turn); the single-line sample keeps 2,000 requests "
@@ -176,7 +183,7 @@ def soak(args: argparse.Namespace, url: str, server: AppServer | None, command: 
                       "samples": result.samples, "hook_checks": result.hook_checks, "hooks_left": result.hooks_left,
                       "outcomes": result.outcomes})
     if not args.no_report:
-        report_section(args.out, "soak", text)
+        report_section(args.out, section, text)
     return 0 if verdict.passed else 1
 
 
@@ -187,12 +194,12 @@ def _relative(path: Path, base: Path) -> Path:
         return path
 
 
-def report_section(path: Path, run: str, text: str) -> None:
+def report_section(path: Path, section: str, text: str) -> None:
     from ocr.report import write_marked_section
 
-    start, end = report.MARKS[run]
+    start, end = report.marks(section)
     write_marked_section(path, start, end, text, title=report.TITLE)
-    log.info("updated the %s section of %s", run, path)
+    log.info("updated the %s section of %s", section, path)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ from ocr.loadtest.stats import Summary
 
 log = logging.getLogger("ocr.loadtest")
 TITLE = "# Reliability"
-MARKS = {"load": ("<!-- loadtest:load:start -->", "<!-- loadtest:load:end -->"),
-         "soak": ("<!-- loadtest:soak:start -->", "<!-- loadtest:soak:end -->")}
+
+
+def marks(section: str) -> tuple[str, str]:
+    """The markers of one run's section: ``load`` and ``soak`` by default, or a name given with --section."""
+    return f"<!-- loadtest:{section}:start -->", f"<!-- loadtest:{section}:end -->"
 
 
 def _ms(value: float | None) -> str:
@@ -51,12 +54,13 @@ def _latency_table(summary: Summary) -> list[str]:
     return rows
 
 
-def load_markdown(result: LoadResult, *, command: str, date: str, setup: str, passed: bool) -> str:
+def load_markdown(result: LoadResult, *, command: str, date: str, setup: str, passed: bool,
+                  heading: str = "## Load") -> str:
     s = result.summary
     probe = result.probe
     probe_max = f"{max(probe.latencies) * 1000:,.0f} ms" if probe.latencies else "—"
     lines = [
-        "## Load", "",
+        heading, "",
         f"`{command}` — {date}. {setup}", "",
         f"**{result.clients} clients, {s.requests} requests** in {s.wall_seconds:,.0f} s: "
         f"**{s.ok_per_second:.2f} answers 200/s**, {s.answered_per_second:.2f} answers/s of any status; "
@@ -78,7 +82,7 @@ def load_markdown(result: LoadResult, *, command: str, date: str, setup: str, pa
 
 
 def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, date: str, setup: str,
-                  plot: Path | None, rows: int = 11) -> str:
+                  plot: Path | None, rows: int = 11, heading: str = "## Soak") -> str:
     s = result.summary
     step = max(1, (len(result.samples) - 1) // (rows - 1))
     shown = result.samples[::step]
@@ -94,7 +98,7 @@ def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, dat
              "no_hooks_left": "no explanation hooks left on the model", "all_answered_200": "every request 200"}
     checks = "; ".join(f"{names.get(k, k)}: **{'yes' if v else 'NO'}**" for k, v in verdict.checks.items())
     lines = [
-        "## Soak", "",
+        heading, "",
         f"`{command}` — {date}. {setup}", "",
         f"**{s.requests} requests in a row** in {s.wall_seconds / 60:.1f} min "
         f"({s.ok_per_second:.2f}/s); statuses {json.dumps(s.by_status)}; latency of 200s p50/p95/p99 "
