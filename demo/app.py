@@ -27,6 +27,7 @@ import gradio as gr
 import numpy as np
 
 from demo import model_info, render
+from demo.cache import cache_ttl, install_sweeper
 from ocr.api import MAX_IMAGE_BYTES, APIError, OCRService, create_api, decode_base64_image
 from ocr.errors import InvalidImageError, OCRError
 from ocr.imageio import load_image
@@ -558,17 +559,6 @@ def concurrency() -> int:
     return max(1, int(os.environ.get("OCR_UI_CONCURRENCY", "1")))
 
 
-def cache_policy() -> tuple[int, int] | None:
-    """Gradio's ``delete_cache`` (every ``frequency`` s, delete files older than ``age`` s).
-
-    Without it Gradio keeps every upload and every output picture forever: about 8 files per
-    distinct image read, so a public demo fills its disk. ``OCR_GRADIO_CACHE_TTL`` (3600; 0 = keep)
-    is the age; the sweep runs every quarter of it.
-    """
-    age = int(os.environ.get("OCR_GRADIO_CACHE_TTL", "3600"))
-    return (max(1, age // 4), age) if age > 0 else None
-
-
 def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLES_DIR):
     """One FastAPI app: REST routes (``/api/v1/*``, docs at ``/docs``) + the Gradio UI mounted at ``/``."""
     service = service or OCRService.load()
@@ -577,7 +567,9 @@ def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLE
     # A short queue: past it Gradio answers 503 "Queue is full" at once. With 32 places, the last of 32
     # users waited over 3 minutes on 2 cores (RELIABILITY.md); 8 keeps the worst wait near a minute.
     blocks.queue(default_concurrency_limit=concurrency(), max_size=int(os.environ.get("OCR_UI_QUEUE", "8")))
-    blocks.delete_cache = cache_policy()  # read by mount_gradio_app: set before mounting
+    # Gradio keeps each session's copy of the UI state (about 0.25 MB here) until 10,000 sessions;
+    # every API call is a new session. OCR_UI_SESSIONS (1000) bounds that memory (read when mounting).
+    blocks.state_session_capacity = max(1, int(os.environ.get("OCR_UI_SESSIONS", "1000")))
     app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
                               max_file_size=MAX_IMAGE_BYTES, show_error=True, footer_links=["api", "gradio"],
                               allowed_paths=[str(examples_dir)])
@@ -585,6 +577,11 @@ def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLE
     # Blocks "has launched", which mount_gradio_app never sets: without this, an API client could
     # name any file on the server and have Gradio copy it into its cache for the event.
     blocks.has_launched = True
+    ttl = cache_ttl()
+    if ttl:  # not Gradio's delete_cache: its sweep dies under load (demo/cache.py)
+        from gradio.utils import get_upload_folder
+
+        install_sweeper(app, blocks, ttl, Path(get_upload_folder()))
     return app
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -185,15 +186,87 @@ def test_timeout_default_and_env(monkeypatch):
     assert create_api(OCRService(GatedPipeline(), weights_sha256="x")).state.limiter.timeout_seconds is None
 
 
-def test_gradio_cache_policy(monkeypatch):
-    from demo.app import cache_policy
+def test_cache_ttl(monkeypatch):
+    from demo.cache import cache_ttl
 
     monkeypatch.delenv("OCR_GRADIO_CACHE_TTL", raising=False)
-    assert cache_policy() == (900, 3600)
-    monkeypatch.setenv("OCR_GRADIO_CACHE_TTL", "60")
-    assert cache_policy() == (15, 60)
+    assert cache_ttl() == 3600
     monkeypatch.setenv("OCR_GRADIO_CACHE_TTL", "0")
-    assert cache_policy() is None
+    assert cache_ttl() is None
+
+
+def test_sweep_deletes_old_files_but_keeps_examples(tmp_path):
+    from demo.cache import sweep
+
+    root = tmp_path / "gradio"
+    paths = []
+    for name in ("upload", "output", "example"):
+        folder = root / f"hash-{name}"
+        folder.mkdir(parents=True)
+        (folder / f"{name}.png").write_bytes(b"x")
+        paths.append(str(folder / f"{name}.png"))
+    upload, output, example = paths
+    blocks = SimpleNamespace(blocks={1: SimpleNamespace(keep_in_cache={example}), 2: SimpleNamespace()},
+                             temp_file_sets=[{upload}, {output, example, str(root / "gone.png")}])
+    assert sweep(blocks, age=60) == 0  # all fresh
+    assert sweep(blocks, age=60, root=root, now=time.time() + 61) == 2
+    assert not Path(upload).exists() and not Path(output).exists() and Path(example).exists()
+    assert blocks.temp_file_sets == [set(), {example}]
+    # the emptied folders go once they have stayed empty for the TTL; the example's stays
+    sweep(blocks, age=60, root=root, now=time.time() + 61)
+    assert sorted(p.name for p in root.iterdir()) == ["hash-example"]
+
+
+def test_sweeper_keeps_working_while_events_write_files(tmp_path, monkeypatch):
+    """Gradio's own delete_cache sweep dies on "Set changed size during iteration" under this load."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    import gradio as gr
+    from fastapi import FastAPI
+
+    import demo.cache
+    from demo.cache import install_sweeper
+
+    removed: list[int] = []
+    real_sweep = demo.cache.sweep
+    monkeypatch.setattr(demo.cache, "sweep", lambda *a: removed.append(real_sweep(*a)) or removed[-1])
+
+    def outputs(_: str) -> list:
+        return [np.random.default_rng().integers(0, 255, (8, 8, 3), dtype=np.uint8) for _ in range(6)]
+
+    with gr.Blocks() as blocks:
+        box = gr.Textbox()
+        images = [gr.Image() for _ in range(6)]
+        box.submit(outputs, box, images, api_name="f")
+    blocks.queue(default_concurrency_limit=3)
+    app = gr.mount_gradio_app(FastAPI(), blocks, path="/")
+    install_sweeper(app, blocks, age=0.5, root=tmp_path)
+
+    def files(older_than: float) -> int:
+        now, count = time.time(), 0
+        for folder, _, names in os.walk(tmp_path):
+            for name in names:
+                try:
+                    count += now - os.lstat(os.path.join(folder, name)).st_ctime > older_than
+                except FileNotFoundError:  # swept meanwhile
+                    pass
+        return count
+
+    with TestClient(app) as client:
+        def run_events() -> None:
+            for _ in range(25):
+                event = client.post("/gradio_api/call/f", json={"data": ["x"]}).json()["event_id"]
+                client.get(f"/gradio_api/call/f/{event}")
+
+        threads = [threading.Thread(target=run_events) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        deadline = time.monotonic() + 10
+        while files(1.5) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert files(1.5) == 0, "files older than the TTL survived: the sweep stopped"
+    assert sum(removed) >= 25, removed  # the events' pictures were written, then swept
 
 
 # ---------------------------------------------------------------- the real model
