@@ -42,10 +42,13 @@ bench-setup: install-train
 	$(PIP) install -q --no-deps -r requirements-bench-nodeps.txt
 	@$(PYTHON) -c "import sys, torch; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '2.13.0' else 'bench-setup: torch ' + v + ' replaced the pinned 2.13.0')"
 
-# Rebuild the weights from scratch (see weights/README.md)
+# Rebuild the weights from scratch (see weights/README.md): port, cache features, train the BiLSTM, export
 weights: install-train
 	$(PYTHON) -m ocr.convert --out weights/crnn_init.pt
-	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train --init weights/crnn_init.pt --out weights/crnn.pt --minutes 85 --unfreeze-after 1500
+	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.kd_cache --student weights/crnn_init.pt --out runs/kd_cache --minutes 60
+	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train_seq --cache runs/kd_cache --init weights/crnn_init.pt --out weights/crnn.pt --minutes 50
+	$(PYTHON) -m ocr.export
+	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx > SHA256SUMS
 
 clean:
 	rm -rf .pytest_cache runs

@@ -5,11 +5,17 @@
 
 The CNN is the ported PP-OCRv6-tiny one and stays frozen, so its features are
 read from ``ocr.kd_cache`` shards instead of being recomputed; each step costs
-only the BiLSTM and the (frozen) classifier. Loss: KL to the teacher's
-(PP-OCRv6 small) frame distribution plus a small CTC term on the synthetic
-label. The checkpoint kept is the best on a fixed synthetic validation set
-rendered in a font never trained on, scored against the untrained start (context projection = 0, i.e. exactly
-PP-OCRv6-tiny), so a run that does not help is never shipped.
+only the BiLSTM and the (frozen) classifier. Loss: CTC on the synthetic label,
+plus (``--kd-weight``) KL to the teacher's (PP-OCRv6 small) frame distribution.
+The KL is off by default: in a 450-step probe on 256 held-out-font lines it
+cut the validation KL to the teacher from 1.23 to 0.35 yet *lowered* char
+accuracy (89.1 -> 84.8%) -- the teacher peaks one frame earlier than the
+student on ~19% of characters, and frame-level KL fights the student's
+alignment -- whereas CTC alone raised it (89.1 -> 89.7%).
+The checkpoint kept is the best on a fixed synthetic validation set
+rendered in a font never trained on, scored against the untrained start
+(context projection = 0, i.e. exactly PP-OCRv6-tiny), so a run that does not
+help is never shipped.
 """
 
 from __future__ import annotations
@@ -80,7 +86,8 @@ def sequence_parameters(model: CRNN, train_head: bool) -> list[dict]:
     return groups
 
 
-def batch_loss(model: CRNN, batch: CachedBatch, charset: Charset, ctc_weight: float) -> tuple[torch.Tensor, float, float]:
+def batch_loss(model: CRNN, batch: CachedBatch, charset: Charset, ctc_weight: float,
+               kd_weight: float = 1.0) -> tuple[torch.Tensor, float, float]:
     logp = model.head(batch.features.float()).log_softmax(-1)
     T = logp.shape[1]
     target = batch.target_dense(logp.shape[-1])
@@ -90,11 +97,11 @@ def batch_loss(model: CRNN, batch: CachedBatch, charset: Charset, ctc_weight: fl
     labels = [torch.tensor(charset.encode(t), dtype=torch.long) for t in batch.texts]
     loss_ctc = F.ctc_loss(logp.transpose(0, 1), torch.cat(labels), batch.steps,
                           torch.tensor([len(t) for t in labels]), blank=0, reduction="mean", zero_infinity=True)
-    return loss_kd + ctc_weight * loss_ctc, loss_kd.item(), loss_ctc.item()
+    return kd_weight * loss_kd + ctc_weight * loss_ctc, loss_kd.item(), loss_ctc.item()
 
 
 def train(cache: Path, init: Path, out: Path, charset_path: Path, minutes: float, lr: float = 1e-3,
-          ctc_weight: float = 0.2, train_head: bool = False, val_size: int = 1000, val_every: int = 500,
+          ctc_weight: float = 1.0, kd_weight: float = 0.0, train_head: bool = False, val_size: int = 1000, val_every: int = 500,
           threads: int = 1, seed: int = 0, max_steps: int | None = None) -> float:
     """Returns the best validation char accuracy (the start's if nothing beat it)."""
     torch.set_num_threads(threads)
@@ -133,7 +140,7 @@ def train(cache: Path, init: Path, out: Path, charset_path: Path, minutes: float
         log.info("epoch %d: %d batches from %d shards", epoch, len(batches), len(shards))
         for batch in batches:
             model.train()
-            loss, kd, ctc = batch_loss(model, batch, charset, ctc_weight)
+            loss, kd, ctc = batch_loss(model, batch, charset, ctc_weight, kd_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
@@ -172,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--ctc-weight", type=float, default=0.2)
+    parser.add_argument("--ctc-weight", type=float, default=1.0)
+    parser.add_argument("--kd-weight", type=float, default=0.0,
+                        help="frame-level KL to the teacher; 0 by default: it lowered held-out accuracy (see docstring)")
     parser.add_argument("--train-head", action="store_true", help="also fine-tune the classifier (lr x0.1)")
     parser.add_argument("--val-size", type=int, default=1000)
     parser.add_argument("--val-every", type=int, default=500)
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(args.cache, args.init, args.out, args.charset, args.minutes, lr=args.lr, ctc_weight=args.ctc_weight,
+          kd_weight=args.kd_weight,
           train_head=args.train_head, val_size=args.val_size, val_every=args.val_every,
           threads=args.threads, seed=args.seed)
 
