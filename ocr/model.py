@@ -141,9 +141,18 @@ class CRNN(nn.Module):
         fmap = self.backbone(images).squeeze(2)
         return self.neck(fmap).transpose(1, 2)
 
+    def context_is_inert(self) -> bool:
+        """True while the BiLSTM cannot change the output: its projection is exactly zero."""
+        return not bool(self.context_proj.weight.any())
+
     def head(self, seq: torch.Tensor) -> torch.Tensor:
+        base = self.feature_proj(seq)
+        if not self.training and self.context_is_inert():
+            # An untrained BiLSTM (the start of training, and the shipped weights until a run
+            # beats them) adds exactly zero; skipping it changes no output, only the cost.
+            return self.classifier(base)
         context, _ = self.lstm(seq)
-        return self.classifier(self.feature_proj(seq) + self.context_proj(context))
+        return self.classifier(base + self.context_proj(context))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))

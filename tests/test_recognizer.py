@@ -50,6 +50,32 @@ def test_crnn_starts_exactly_at_the_pretrained_head():
         assert torch.allclose(crnn(x).softmax(-1), tiny(x), atol=1e-6)
 
 
+def test_an_inert_bilstm_is_skipped_at_inference_with_identical_output():
+    from ocr.model import CRNN
+
+    torch.manual_seed(0)
+    model = CRNN().eval()
+    seq = torch.randn(2, 12, 160)
+    calls = []
+    handle = model.lstm.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with torch.no_grad():
+            full = model.classifier(model.feature_proj(seq) + model.context_proj(model.lstm(seq)[0]))
+            calls.clear()
+            assert model.context_is_inert()
+            assert torch.equal(model.head(seq), full) and calls == []  # skipped, same numbers
+            model.train()  # training always runs it, or the BiLSTM could never start learning
+            model.head(seq)
+            assert calls == [1]
+            model.eval()
+            torch.nn.init.normal_(model.context_proj.weight, std=0.1)  # a trained BiLSTM always runs
+            calls.clear()
+            out = model.head(seq)
+            assert calls == [1] and not torch.allclose(out, full)
+    finally:
+        handle.remove()
+
+
 def test_model_shapes(recognizer):
     model = recognizer.model
     x = torch.zeros(2, 3, 48, 160)
