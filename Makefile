@@ -3,7 +3,7 @@ PIP ?= $(PYTHON) -m pip
 # Debian fonts: CJK glyphs for rendering samples, tests and explanation plots.
 FONT_PACKAGES = fonts-wqy-microhei fonts-noto-cjk fonts-dejavu-core fonts-liberation2 fonts-arphic-uming fonts-arphic-ukai
 
-.PHONY: install install-dev install-train fonts run test bench bench-setup weights clean
+.PHONY: install install-dev install-train fonts run test bench bench-setup weights train-bilstm clean
 
 install:
 	$(PIP) install -q torch==2.13.0
@@ -42,13 +42,16 @@ bench-setup: install-train
 	$(PIP) install -q --no-deps -r requirements-bench-nodeps.txt
 	@$(PYTHON) -c "import sys, torch; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '2.13.0' else 'bench-setup: torch ' + v + ' replaced the pinned 2.13.0')"
 
-# Rebuild the weights from scratch (see weights/README.md): port, cache features, train the BiLSTM, export
+# Rebuild the shipped recogniser weights (see weights/README.md: the BiLSTM is not trained yet)
 weights: install-train
-	$(PYTHON) -m ocr.convert --out weights/crnn_init.pt
-	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.kd_cache --student weights/crnn_init.pt --out runs/kd_cache --minutes 60
-	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train_seq --cache runs/kd_cache --init weights/crnn_init.pt --out weights/crnn.pt --minutes 50
+	$(PYTHON) -m ocr.convert --out weights/crnn.pt
 	$(PYTHON) -m ocr.export
 	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx > SHA256SUMS
+
+# The BiLSTM experiment: cache CNN features + teacher targets, train the sequence model (runs/, not weights/)
+train-bilstm: install-train
+	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.kd_cache --student weights/crnn.pt --out runs/kd_cache --minutes 60
+	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train_seq --cache runs/kd_cache --init weights/crnn.pt --out runs/seq/best.pt --minutes 50
 
 clean:
 	rm -rf .pytest_cache runs
