@@ -570,6 +570,9 @@ def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLE
     # Gradio keeps each session's copy of the UI state (about 0.25 MB here) until 10,000 sessions;
     # every API call is a new session. OCR_UI_SESSIONS (1000) bounds that memory (read when mounting).
     blocks.state_session_capacity = max(1, int(os.environ.get("OCR_UI_SESSIONS", "1000")))
+    ttl = cache_ttl()
+    if ttl:  # demo/cache.py sweeps instead: Gradio's own delete_cache task dies under load
+        blocks.delete_cache = None
     app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
                               max_file_size=MAX_IMAGE_BYTES, show_error=True, footer_links=["api", "gradio"],
                               allowed_paths=[str(examples_dir)])
@@ -577,8 +580,7 @@ def build_app(service: OCRService | None = None, *, examples_dir: Path = EXAMPLE
     # Blocks "has launched", which mount_gradio_app never sets: without this, an API client could
     # name any file on the server and have Gradio copy it into its cache for the event.
     blocks.has_launched = True
-    ttl = cache_ttl()
-    if ttl:  # not Gradio's delete_cache: its sweep dies under load (demo/cache.py)
+    if ttl:
         from gradio.utils import get_upload_folder
 
         install_sweeper(app, blocks, ttl, Path(get_upload_folder()))

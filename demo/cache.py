@@ -1,11 +1,12 @@
 """Sweeping Gradio's file cache: uploads and output pictures older than a TTL are deleted.
 
-Gradio keeps about 8 files per distinct image read (the upload, the annotated page, the
-preprocessing steps, the downloads ...) and, unless told otherwise, keeps them for ever. Its own
-``delete_cache`` sweep is no help under load (Gradio 6.31): it iterates its live file sets while
-events add to them, so the first collision raises "Set changed size during iteration" inside its
-background task, which then stops for good without a word (RELIABILITY.md). This sweep copies
-each set before walking it, survives any error, and also removes the emptied per-file folders.
+Gradio writes about 8 files per distinct image read (the upload, the annotated page, the
+preprocessing steps, the downloads ...). Its own ``delete_cache`` sweep is no help under load
+(Gradio 6.31): it iterates its live file sets while events add to them, so the first collision
+raises "Set changed size during iteration" inside its background task, which then stops for good
+without a word, and every later file stays (RELIABILITY.md). This sweep copies each set before
+walking it, survives any error, removes the emptied per-file folders, and, like Gradio's,
+deletes the app's files when the server stops.
 """
 
 from __future__ import annotations
@@ -106,5 +107,6 @@ def install_sweeper(app: Any, blocks: Any, age: float, root: Path | None = None)
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+                await anyio.to_thread.run_sync(sweep, blocks, -1.0, root)  # everything but the examples
 
     app.router.lifespan_context = lifespan

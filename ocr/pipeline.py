@@ -4,8 +4,8 @@
     page = pipeline.run("invoice.jpg")
     page.text, [(line.text, line.confidence, line.box) for line in page.lines]
 
-Results are cached by image content (bounded LRU), so repeated examples in
-the demo come back instantly.
+Results are cached by image content (an LRU bounded in entries and in bytes), so
+repeated examples in the demo come back instantly.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -44,6 +45,10 @@ ORIENTATION_PROBE_LINES = 6
 DETECTORS = ("db", *VARIANT_WEIGHTS, "classical")
 #: a 180° reading must beat the upright one by this much mean confidence to win
 ORIENTATION_MARGIN = 0.1
+#: memory the result cache may hold (env ``OCR_CACHE_MB``): a cached page keeps its image, every
+#: line crop and the preprocessing steps' pictures, ~8 MB for a 1000x700 invoice and hundreds of
+#: MB for a large photo, so 64 entries alone could take gigabytes
+DEFAULT_CACHE_MB = 256
 
 
 @dataclass
@@ -148,16 +153,44 @@ def char_quads(quad: np.ndarray, crop_width: int, line: LineResult) -> list[list
     return out
 
 
+def result_nbytes(result: PageResult) -> int:
+    """Bytes of the arrays a cached result keeps alive, each buffer once, plus its full-size
+    probability map (float32, made when the UI shows it): the cache's memory estimate."""
+    buffers: dict[int, int] = {}
+
+    def add(array: Any) -> None:
+        if isinstance(array, np.ndarray):
+            owner = array
+            while isinstance(owner.base, np.ndarray):
+                owner = owner.base
+            buffers[id(owner)] = owner.nbytes
+
+    add(result.image)
+    add(result.processed)
+    if result.preprocess is not None:
+        add(result.preprocess.image)
+        for step in result.preprocess.steps:
+            add(step.image)
+    for line in result.lines:
+        add(line.crop)
+    return sum(buffers.values()) + 4 * result.width * result.height
+
+
 class OCRPipeline:
     """One pipeline for invoices, receipts and photos; thread-safe, results cached."""
 
     def __init__(self, recognizer: Recognizer, detector: TextDetector | ClassicalDetector,
-                 preprocess: PreprocessConfig | None = None, cache_size: int = 64) -> None:
+                 preprocess: PreprocessConfig | None = None, cache_size: int = 64,
+                 cache_bytes: int | None = None) -> None:
         self.recognizer = recognizer
         self.detector = detector
         self.preprocess = preprocess or PreprocessConfig()
         self.cache_size = cache_size
+        self.cache_bytes = cache_bytes if cache_bytes is not None else \
+            int(float(os.environ.get("OCR_CACHE_MB", DEFAULT_CACHE_MB)) * 2**20)
         self._cache: OrderedDict[str, PageResult] = OrderedDict()
+        self._cache_sizes: dict[str, int] = {}
+        self._cache_total = 0
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -185,6 +218,29 @@ class OCRPipeline:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            self._cache_sizes.clear()
+            self._cache_total = 0
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Estimated bytes the cached results hold."""
+        return self._cache_total
+
+    def _remember(self, key: str, result: PageResult) -> None:
+        """Cache ``result``; evict the oldest until both bounds hold. Too big for the budget: not kept."""
+        size = result_nbytes(result)
+        if size > self.cache_bytes:
+            return
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache_total -= self._cache_sizes[key]
+            self._cache[key] = result
+            self._cache.move_to_end(key)
+            self._cache_sizes[key] = size
+            self._cache_total += size
+            while len(self._cache) > self.cache_size or self._cache_total > self.cache_bytes:
+                old, _ = self._cache.popitem(last=False)
+                self._cache_total -= self._cache_sizes.pop(old)
 
     # ------------------------------------------------------------ stages
 
@@ -289,10 +345,7 @@ class OCRPipeline:
         timings["total"] = time.perf_counter() - started
         result = PageResult(lines, rgb.shape[1], rgb.shape[0], rotation, timings, prep, prob_map, rgb, page)
         if use_cache:
-            with self._cache_lock:
-                self._cache[key] = result
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            self._remember(key, result)
         return result
 
     def run_batch(self, images: Sequence[Any], **kwargs: Any) -> list[PageResult]:

@@ -269,6 +269,28 @@ def test_sweeper_keeps_working_while_events_write_files(tmp_path, monkeypatch):
     assert sum(removed) >= 25, removed  # the events' pictures were written, then swept
 
 
+def test_pipeline_cache_is_bounded_in_bytes():
+    from ocr.pipeline import OCRPipeline, PageResult, result_nbytes
+
+    pipeline = OCRPipeline(None, None, cache_size=10, cache_bytes=10 * 2**20)  # type: ignore[arg-type]
+
+    def page(side: int) -> PageResult:
+        return PageResult([], side, side, image=np.zeros((side, side, 3), np.uint8))
+
+    assert result_nbytes(page(512)) == 512 * 512 * 3 + 4 * 512 * 512  # image + full-size probability map
+    for i in range(6):  # 1.75 MB each: the byte budget, not the 10 entries, decides
+        pipeline._remember(f"k{i}", page(512))
+    assert len(pipeline._cache) == 5 and list(pipeline._cache)[0] == "k1"
+    assert pipeline.cache_nbytes == 5 * result_nbytes(page(512)) <= 10 * 2**20
+    pipeline._remember("huge", page(2000))  # 28 MB: over the whole budget, never cached
+    assert "huge" not in pipeline._cache and len(pipeline._cache) == 5
+    for i in range(20):
+        pipeline._remember(f"s{i}", page(8))
+    assert len(pipeline._cache) == 10  # the entry bound still holds
+    pipeline.clear_cache()
+    assert pipeline.cache_nbytes == 0
+
+
 # ---------------------------------------------------------------- the real model
 
 

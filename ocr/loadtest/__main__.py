@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ui-sessions", type=int,
                    help="the server's OCR_UI_SESSIONS: Gradio sessions kept in memory (app default 1000; the soak "
                         "uses 100 unless set)")
+    p.add_argument("--cache-mb", type=int,
+                   help="the server's OCR_CACHE_MB: the page-result cache's memory (app default 256; the soak uses "
+                        "64 unless set)")
     p.add_argument("--gradio-cache-ttl", type=int,
                    help="the server's OCR_GRADIO_CACHE_TTL in s (app default 3600; the soak uses 60 unless set)")
     p.add_argument("--timeout", type=float, default=180.0, help="client timeout per request in s; later = hang (180)")
@@ -80,12 +83,14 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {}
     for name, value in (("OCR_API_WORKERS", args.workers), ("OCR_API_QUEUE", args.queue),
                         ("OCR_API_TIMEOUT", args.server_timeout), ("OCR_UI_QUEUE", args.ui_queue),
-                        ("OCR_UI_SESSIONS", args.ui_sessions), ("OCR_GRADIO_CACHE_TTL", args.gradio_cache_ttl)):
+                        ("OCR_UI_SESSIONS", args.ui_sessions), ("OCR_CACHE_MB", args.cache_mb),
+                        ("OCR_GRADIO_CACHE_TTL", args.gradio_cache_ttl)):
         if value is not None:
             env[name] = str(int(value) if float(value).is_integer() else value)
     if args.soak:  # the app's bounds, scaled down so that a run of minutes reaches its steady state
         env.setdefault("OCR_GRADIO_CACHE_TTL", "60")
         env.setdefault("OCR_UI_SESSIONS", "100")
+        env.setdefault("OCR_CACHE_MB", "64")
     return env
 
 
@@ -95,6 +100,7 @@ def setup_text(args: argparse.Namespace, env: dict[str, str]) -> str:
                  "OCR_UI_CONCURRENCY": os.environ.get("OCR_UI_CONCURRENCY", "1"),
                  "OCR_UI_QUEUE": env.get("OCR_UI_QUEUE", os.environ.get("OCR_UI_QUEUE", "8")),
                  "OCR_UI_SESSIONS": env.get("OCR_UI_SESSIONS", os.environ.get("OCR_UI_SESSIONS", "1000")),
+                 "OCR_CACHE_MB": env.get("OCR_CACHE_MB", os.environ.get("OCR_CACHE_MB", "256")),
                  "OCR_GRADIO_CACHE_TTL": env.get("OCR_GRADIO_CACHE_TTL", "3600")}
     server = ("an app already running at " + args.url) if args.url else \
         "`python app.py` (REST API + Gradio UI in one uvicorn process) started on 127.0.0.1 by the run, " + \
