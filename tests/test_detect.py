@@ -114,6 +114,8 @@ def test_onnx_engine_matches_torch(variant, page):
     fast = TextDetector.load(variant=variant)
     slow = TextDetector.load(variant=variant, engine="torch")
     assert (fast.engine_name, slow.engine_name) == ("onnxruntime", "torch")
+    options = fast.engine.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     a, b = fast.detect(page[0]), slow.detect(page[0])
     assert np.abs(a.prob_map - b.prob_map).max() <= 1e-3
     assert len(a.boxes) == len(b.boxes)
