@@ -1,18 +1,42 @@
 """Start the demo: ``python app.py`` serves the UI at / and the REST API at /api/v1 (docs at /docs).
 
 Environment: ``PORT`` (default 7860), ``HOST`` (default 0.0.0.0), ``OCR_THREADS`` (torch threads),
-``OCR_WARM_EXAMPLES=0`` to skip pre-reading the examples in the background.
+``OCR_WARM_EXAMPLES=0`` to skip pre-reading the examples in the background; ``MALLOC_ARENA_MAX``
+(2) and ``MALLOC_MMAP_THRESHOLD_`` (1 MB) tune glibc's allocator (``tune_malloc``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
 import threading
 
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
+
+
+def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
+    """Keep glibc from holding on to freed memory (call before any thread starts).
+
+    glibc gives threads their own arenas, up to 8 per core, and an arena keeps its peak size; and
+    after big blocks are freed it raises its mmap threshold (up to 32 MB), so later page images and
+    activations come from those arenas too. Under load RSS then climbs by steps long after warm-up
+    (RELIABILITY.md). Two arenas and a fixed 1 MB threshold: big arrays go back to the system when
+    freed. ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_``, if set, win.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        if not os.environ.get("MALLOC_ARENA_MAX"):
+            libc.mallopt(M_ARENA_MAX, arenas)
+        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+            libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
 
 def main() -> int:
+    tune_malloc()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

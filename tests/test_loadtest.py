@@ -291,6 +291,21 @@ def test_pipeline_cache_is_bounded_in_bytes():
     assert pipeline.cache_nbytes == 0
 
 
+def test_tune_malloc_sets_glibc_options_unless_the_environment_does(monkeypatch):
+    import app
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(app.ctypes, "CDLL", lambda name: SimpleNamespace(mallopt=lambda *a: calls.append(a)))
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    app.tune_malloc()
+    assert calls == [(app.M_ARENA_MAX, 2), (app.M_MMAP_THRESHOLD, 1 << 20)]
+    calls.clear()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc read it at start: leave it alone
+    app.tune_malloc()
+    assert calls == [(app.M_MMAP_THRESHOLD, 1 << 20)]
+
+
 # ---------------------------------------------------------------- the real model
 
 

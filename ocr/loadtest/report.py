@@ -106,7 +106,9 @@ def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, dat
         f"Warm-up: the first {result.warmup_requests} requests.", "",
         f"- RSS: {verdict.rss_start_mb:,.0f} MB after warm-up → {verdict.rss_end_mb:,.0f} MB at the end "
         f"(**{verdict.rss_growth:+.1%}**, peak {verdict.rss_max_mb:,.0f} MB).",
-        f"- Open file descriptors: {verdict.fds_start} after warm-up → {verdict.fds_end} at the end.",
+        f"- Open file descriptors: {verdict.fds_start} after warm-up → {verdict.fds_end} at the end "
+        f"(max {max(x.fds for x in result.samples)}); by kind after warm-up {_kinds(result, first=True)}, "
+        f"at the end {_kinds(result, first=False)}.",
         f"- Files in the server's TMPDIR (warm-up end / max / end): {'/'.join(map(str, verdict.temp_files))}; "
         f"in its GRADIO_TEMP_DIR: {'/'.join(map(str, verdict.gradio_files))}.",
         f"- Explanation hooks: the health endpoint's `model_hooks` was checked right after each of the "
@@ -118,6 +120,12 @@ def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, dat
     if plot is not None:
         lines += ["", f"![Soak: server RSS, open fds and temp files over {s.requests} requests]({plot.as_posix()})"]
     return "\n".join(lines)
+
+
+def _kinds(result: SoakResult, *, first: bool) -> str:
+    after = [x for x in result.samples if x.requests >= result.warmup_requests] or result.samples
+    kinds = (after[0] if first else after[-1]).fd_kinds or {}
+    return ", ".join(f"{k} {v}" for k, v in kinds.items()) or "—"
 
 
 def soak_plot(result: SoakResult, path: Path) -> Path | None:

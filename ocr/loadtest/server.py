@@ -44,6 +44,7 @@ class ProcSample:
     gradio_dirs: int
     model_hooks: int | None = None
     in_flight: int | None = None
+    fd_kinds: dict[str, int] | None = None  # what the open fds are: socket, pipe, anon_inode, file ...
 
 
 def count_tree(root: Path | None) -> tuple[int, int]:
@@ -68,12 +69,33 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """Open fds by kind (``socket``, ``pipe``, ``anon_inode:[eventfd]``, ``/dev``, or a file's folder)."""
+    kinds: dict[str, int] = {}
+    folder = Path(f"/proc/{pid}/fd")
+    for fd in os.listdir(folder):
+        try:
+            target = os.readlink(folder / fd)
+        except OSError:
+            continue
+        if target.startswith(("socket:", "pipe:")):
+            kind = target.split(":")[0]
+        elif target.startswith("anon_inode:"):
+            kind = target
+        elif target.startswith("/dev/"):
+            kind = "/dev"
+        else:
+            kind = str(Path(target).parent)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items()))
+
+
 def sample_process(pid: int, requests: int, started: float, temp_dir: Path | None,
                    gradio_dir: Path | None) -> ProcSample:
     temp_files, _ = count_tree(temp_dir)
     gradio_files, gradio_dirs = count_tree(gradio_dir)
     return ProcSample(requests, time.perf_counter() - started, rss_mb(pid), open_fds(pid), temp_files,
-                      gradio_files, gradio_dirs)
+                      gradio_files, gradio_dirs, fd_kinds=fd_kinds(pid))
 
 
 class AppServer:
