@@ -78,9 +78,10 @@ def summary_markdown(service: Any) -> str:
         f"- 输入 Input: RGB line scaled to height {INPUT_HEIGHT}, aspect kept; one CTC time step per {STRIDE_X} px",
     ]
     if det_params:
-        lines.append(f"- 文本检测 Detector: DB (PP-OCRv6-tiny det), **{det_params:,}** parameters")
+        variant = getattr(det, "variant", "tiny")
+        lines.append(f"- 文本检测 Detector: DB (PP-OCRv6-{variant} det), **{det_params:,}** parameters")
     if service.weights_sha256:
-        lines.append(f"- 权重指纹 Weights fingerprint (SHA-256 of crnn.pt + det.pt + charset): `{service.weights_sha256[:16]}…`")
+        lines.append(f"- 权重指纹 Weights fingerprint (SHA-256 of crnn.pt + both detectors + charset): `{service.weights_sha256[:16]}…`")
     return "\n".join(lines)
 
 

@@ -330,7 +330,7 @@ class OCRService:
 def weights_fingerprint() -> str:
     """SHA-256 over the recogniser's and the detector's weights and the charset (cache keys)."""
     digest = hashlib.sha256()
-    for name in ("crnn.pt", "det.pt", "charset.txt"):
+    for name in ("crnn.pt", "det.pt", "det_small.pt", "charset.txt"):
         digest.update((file_sha256(WEIGHTS_DIR / name) or "missing").encode())
     return digest.hexdigest()
 
