@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from ocr.api import OCRService, create_api
 from ocr.loadtest.runner import _bounded, mixed_plan, run_load, run_soak, soak_plan, soak_verdict
-from ocr.loadtest.server import count_tree, sample_process
+from ocr.loadtest.server import count_tree, sample_process, stale_files
 from ocr.loadtest.stats import percentiles, summarize
 from ocr.loadtest.workload import Example, Outcome, image_bytes, load_examples, rest_ocr
 from support import serve
@@ -114,6 +114,8 @@ def test_count_tree_and_process_sample(tmp_path):
     (tmp_path / "d" / "f").write_text("x")
     (tmp_path / "g").write_text("y")
     assert count_tree(tmp_path) == (2, 1) and count_tree(tmp_path / "missing") == (0, 0)
+    assert stale_files(tmp_path, 60) == 0 and stale_files(tmp_path, -1) == 2
+    assert stale_files(tmp_path, -1, {str(tmp_path / "g")}) == 1
     s = sample_process(os.getpid(), 3, time.perf_counter(), tmp_path, None)
     assert s.requests == 3 and s.rss_mb > 10 and s.fds > 2 and s.temp_files == 2 and s.gradio_files == 0
 

@@ -125,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --url must be a loopback address", file=sys.stderr)
         return 2
     setup = setup_text(args, env)
-    server = AppServer(threads=args.threads, env=env) if not args.url else None
+    ttl = float(env.get("OCR_GRADIO_CACHE_TTL", os.environ.get("OCR_GRADIO_CACHE_TTL", "3600")))
+    stale_after = ttl * 1.25 + 30 if ttl > 0 else None  # the TTL, one sweep period and some slack
+    server = AppServer(threads=args.threads, env=env, stale_after=stale_after) if not args.url else None
     with server if server is not None else nullcontext():
         url = server.url if server is not None else args.url.rstrip("/")
         if args.soak:

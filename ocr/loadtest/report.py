@@ -94,7 +94,8 @@ def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, dat
         table.append(f"| {x.requests} | {x.seconds / 60:.1f} | {x.rss_mb:,.0f} | {x.fds} | {x.temp_files} | "
                      f"{x.gradio_files} ({x.gradio_dirs}) | {x.model_hooks} |")
     names = {"rss_growth_within_limit": "RSS growth after warm-up ≤ 10 %", "no_fd_growth": "no fd growth",
-             "no_temp_file_growth": "no TMPDIR file growth", "no_gradio_file_growth": "no Gradio cache growth",
+             "no_temp_file_growth": "no TMPDIR file growth",
+             "no_gradio_file_growth": "Gradio cache swept (no file outlives TTL + sweep period)",
              "no_hooks_left": "no explanation hooks left on the model", "all_answered_200": "every request 200"}
     checks = "; ".join(f"{names.get(k, k)}: **{'yes' if v else 'NO'}**" for k, v in verdict.checks.items())
     lines = [
@@ -110,7 +111,10 @@ def soak_markdown(result: SoakResult, verdict: SoakVerdict, *, command: str, dat
         f"(max {max(x.fds for x in result.samples)}); by kind after warm-up {_kinds(result, first=True)}, "
         f"at the end {_kinds(result, first=False)}.",
         f"- Files in the server's TMPDIR (warm-up end / max / end): {'/'.join(map(str, verdict.temp_files))}; "
-        f"in its GRADIO_TEMP_DIR: {'/'.join(map(str, verdict.gradio_files))}.",
+        f"in its GRADIO_TEMP_DIR: {'/'.join(map(str, verdict.gradio_files))}"
+        + (f"; Gradio files older than the sweep allows, at any sample: "
+           f"{max(x.gradio_stale for x in result.samples)}" if result.samples[-1].gradio_stale is not None else "")
+        + ".",
         f"- Explanation hooks: the health endpoint's `model_hooks` was checked right after each of the "
         f"{result.hook_checks} explanations and at every sample: {result.hooks_left} found hooks left "
         f"(baseline {result.hooks_base}).",

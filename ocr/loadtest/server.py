@@ -45,6 +45,7 @@ class ProcSample:
     model_hooks: int | None = None
     in_flight: int | None = None
     fd_kinds: dict[str, int] | None = None  # what the open fds are: socket, pipe, anon_inode, file ...
+    gradio_stale: int | None = None  # Gradio cache files older than the sweep allows (not there at start)
 
 
 def count_tree(root: Path | None) -> tuple[int, int]:
@@ -56,6 +57,27 @@ def count_tree(root: Path | None) -> tuple[int, int]:
         files += len(filenames)
         dirs += len(dirnames)
     return files, dirs
+
+
+def stale_files(root: Path | None, older_than: float, ignore: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """Files below ``root`` whose inode changed more than ``older_than`` s ago (``ignore``: paths to skip)."""
+    if root is None or not root.exists():
+        return 0
+    now, count = time.time(), 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                count += path not in ignore and now - os.lstat(path).st_ctime > older_than
+            except FileNotFoundError:
+                pass
+    return count
+
+
+def list_files(root: Path | None) -> set[str]:
+    if root is None or not root.exists():
+        return set()
+    return {os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names}
 
 
 def rss_mb(pid: int) -> float:
@@ -106,8 +128,10 @@ class AppServer:
     """
 
     def __init__(self, *, threads: int = 2, env: dict[str, str] | None = None, startup_timeout: float = 240.0,
-                 keep_dir: bool = False) -> None:
+                 keep_dir: bool = False, stale_after: float | None = None) -> None:
         self.threads = threads
+        self.stale_after = stale_after  # a Gradio cache file older than this should have been swept
+        self._initial_files: set[str] | None = None
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.keep_dir = keep_dir
@@ -179,7 +203,12 @@ class AppServer:
             return ""
 
     def sample(self, requests: int, started: float) -> ProcSample:
-        return sample_process(self.pid, requests, started, self.temp_dir, self.gradio_dir)
+        sample = sample_process(self.pid, requests, started, self.temp_dir, self.gradio_dir)
+        if self._initial_files is None:  # the examples Gradio copied at start stay by design
+            self._initial_files = list_files(self.gradio_dir)
+        if self.stale_after is not None:
+            sample.gradio_stale = stale_files(self.gradio_dir, self.stale_after, self._initial_files)
+        return sample
 
     def stop(self) -> None:
         """SIGTERM to the child's process group, SIGKILL after 15 s; then remove the work directory."""
