@@ -63,7 +63,7 @@ import numpy as np
 
 from ocr.evaluate import read_manifest, score_lines
 from ocr.recognizer import sha256_of
-from ocr.report import package_version, write_marked_section
+from ocr.report import cpu_and_ram, package_version, write_marked_section
 
 log = logging.getLogger("ocr.bench")
 
@@ -868,18 +868,7 @@ def spawn_worker(job: Job) -> dict[str, Any]:
 
 
 def machine_facts() -> dict[str, Any]:
-    cpu, ram_gb = platform.processor() or platform.machine(), None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
-                break
-    except OSError:
-        pass
+    cpu, ram_gb = cpu_and_ram()
     tesseract = None
     if shutil.which("tesseract"):
         out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, timeout=60)

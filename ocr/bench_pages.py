@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ocr.evaluate import read_jsonl, score_pages
-from ocr.report import package_version, sha256_of, write_marked_section
+from ocr.report import cpu_and_ram, package_version, sha256_of, write_marked_section
 
 log = logging.getLogger("ocr.bench_pages")
 
@@ -577,18 +577,7 @@ def changed_since(info: dict[str, Any]) -> list[str]:
 
 
 def machine_facts() -> dict[str, Any]:
-    cpu, ram_gb = platform.processor() or platform.machine(), None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
-                break
-    except OSError:
-        pass
+    cpu, ram_gb = cpu_and_ram()
     try:
         nproc = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import platform
 from pathlib import Path
 
 
@@ -58,3 +59,20 @@ def write_marked_section(path: Path, start_marker: str, end_marker: str, body: s
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(text.encode("utf-8"))
     os.replace(tmp, path)
+
+
+def cpu_and_ram() -> tuple[str, float | None]:
+    """CPU model name and RAM in GB, for the machine facts every benchmark report carries."""
+    cpu, ram_gb = platform.processor() or platform.machine(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
+                break
+    except OSError:
+        pass
+    return cpu, ram_gb
