@@ -63,7 +63,7 @@ import numpy as np
 
 from ocr.evaluate import read_manifest, score_lines
 from ocr.recognizer import sha256_of
-from ocr.report import cpu_and_ram, package_version, write_marked_section
+from ocr.report import cpu_and_ram, positive_int, package_version, write_marked_section
 
 log = logging.getLogger("ocr.bench")
 
@@ -1239,13 +1239,6 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
 # -- command line ---------------------------------------------------------------------------
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m ocr.bench", description=__doc__.split("\n\n")[0])
@@ -1258,9 +1251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="first 100 items of each set, smaller latency sample, one repetition; "
                              "writes no report unless --out is given")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object on stdout")
-    parser.add_argument("--threads", nargs="+", type=_positive,
+    parser.add_argument("--threads", nargs="+", type=positive_int,
                         help="thread counts (default 1 2)")
-    parser.add_argument("--latency-samples", type=_positive, metavar="N",
+    parser.add_argument("--latency-samples", type=positive_int, metavar="N",
                         help="lines per latency sample (IIIT5K words, MTWI lines); default 100, 32 with --quick")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help=f"the eval sets (default {DEFAULT_EVAL_ROOT})")

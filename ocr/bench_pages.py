@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ocr.evaluate import read_jsonl, score_pages
-from ocr.report import cpu_and_ram, package_version, sha256_of, write_marked_section
+from ocr.report import cpu_and_ram, positive_int, package_version, sha256_of, write_marked_section
 
 log = logging.getLogger("ocr.bench_pages")
 
@@ -995,13 +995,6 @@ def write_section(path: Path, body: str, title: str = "# Benchmarks") -> None:
 # -- command line ----------------------------------------------------------------------------------
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 2 and argv[0] == "--worker":
@@ -1011,15 +1004,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"page sets (default: {' '.join(DEFAULT_SETS)})")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--quick", action="store_true", help=f"first {QUICK_PAGES} pages of each set")
-    parser.add_argument("--limit", type=_positive, default=None, help="first N pages of each set")
-    parser.add_argument("--threads", type=_positive, default=2, help="threads per system (default 2)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="first N pages of each set")
+    parser.add_argument("--threads", type=positive_int, default=2, help="threads per system (default 2)")
     parser.add_argument("--ablation", action="store_true", help="also run the preprocessing ablation of crnn")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON on stdout")
     parser.add_argument("--out", help="markdown file to write the section into (default BENCHMARKS.md; "
                         "with --quick or --limit only if given; '-' never writes)")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help="folder holding the page sets (default ../shared/eval)")
-    parser.add_argument("--rounds", type=_positive, default=None,
+    parser.add_argument("--rounds", type=positive_int, default=None,
                         help="timing rounds per system, alternating the order (A B, B A, ...); per page the "
                         "fastest round counts (default 2, 1 with --quick)")
     parser.add_argument("--preds-dir", help="also save every system's predictions here (JSON lines)")

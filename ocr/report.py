@@ -9,6 +9,7 @@ as bytes, never through universal-newline text mode).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.metadata
 import os
@@ -76,3 +77,11 @@ def cpu_and_ram() -> tuple[str, float | None]:
     except OSError:
         pass
     return cpu, ram_gb
+
+
+def positive_int(value: str) -> int:
+    """argparse type for counts (threads, samples, limits): at least 1."""
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
