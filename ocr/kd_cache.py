@@ -37,13 +37,19 @@ log = logging.getLogger("ocr.kd_cache")
 @dataclass
 class CachedBatch:
     features: torch.Tensor  # [B,T,C] float16: frozen CNN + neck output
-    top_index: torch.Tensor  # [B,T,K] int16: teacher's top-k classes (student charset indices)
-    top_prob: torch.Tensor  # [B,T,K] float16: their probabilities, renormalised to sum 1
+    top_index: torch.Tensor | None  # [B,T,K] int16: teacher's top-k classes (student charset indices)
+    top_prob: torch.Tensor | None  # [B,T,K] float16: their probabilities, renormalised to sum 1
     steps: torch.Tensor  # [B] frames that cover real (unpadded) image columns
     texts: list[str]
 
+    @property
+    def has_targets(self) -> bool:
+        return self.top_index is not None
+
     def target_dense(self, num_classes: int) -> torch.Tensor:
         """[B,T,num_classes] float32 target distribution."""
+        if self.top_index is None or self.top_prob is None:
+            raise ValueError("this cache was built without a teacher (--no-teacher): no distillation targets")
         b, t, _ = self.top_index.shape
         dense = torch.zeros(b, t, num_classes)
         dense.scatter_(2, self.top_index.long(), self.top_prob.float())
@@ -77,7 +83,8 @@ def load_batches(paths: list[Path]) -> list[CachedBatch]:
 def build_shard(model: CRNN, teacher, synth, charset: Charset, n_batches: int, batch_size: int,
                 max_width: int, top_k: int) -> list[CachedBatch]:
     """Render ``n_batches * batch_size`` lines, sort them by width and batch neighbours together,
-    as the recogniser's width bucketing does at inference."""
+    as the recogniser's width bucketing does at inference. ``teacher=None`` stores no targets
+    (CTC-only training needs none, and the teacher is most of the cost)."""
     from ocr.train import make_batch  # training helpers; imported lazily to keep this module light
 
     lines, prepared = make_batch(synth, charset, n_batches * batch_size, max_width)
@@ -86,18 +93,22 @@ def build_shard(model: CRNN, teacher, synth, charset: Charset, n_batches: int, b
         chunk = prepared[start : start + batch_size]
         images = batch_tensor(chunk)
         features = model.features(images)
-        probs = teacher(images)[:, : features.shape[1]]
-        top_prob, top_index = probs.topk(top_k, dim=-1)
-        top_prob = top_prob / top_prob.sum(-1, keepdim=True)
+        top_index = top_prob = None
+        if teacher is not None:
+            probs = teacher(images)[:, : features.shape[1]]
+            top_prob, top_index = probs.topk(top_k, dim=-1)
+            top_prob = (top_prob / top_prob.sum(-1, keepdim=True)).half()
+            top_index = top_index.short()
         batches.append(CachedBatch(
-            features=features.half(), top_index=top_index.short(), top_prob=top_prob.half(),
+            features=features.half(), top_index=top_index, top_prob=top_prob,
             steps=torch.tensor([p.steps for p in chunk]).clamp(max=features.shape[1]),
             texts=[line.text for line in lines[start : start + batch_size]]))
     return batches
 
 
 def build(out: Path, student: Path, charset_path: Path, minutes: float, batches_per_shard: int = 16,
-          batch_size: int = 16, max_width: int = 640, top_k: int = 8, threads: int = 1, seed: int = 0) -> int:
+          batch_size: int = 16, max_width: int = 640, top_k: int = 8, threads: int = 1, seed: int = 0,
+          use_teacher: bool = True, shuffle_text: bool = False) -> int:
     """Append shards until ``minutes`` have passed; returns the number of shards on disk."""
     from ocr.synth import LineSynthesizer
     from ocr.train import Teacher
@@ -106,12 +117,12 @@ def build(out: Path, student: Path, charset_path: Path, minutes: float, batches_
     out.mkdir(parents=True, exist_ok=True)
     charset = Charset.load(charset_path)
     model = load_student(student)
-    teacher = Teacher(charset, threads)
+    teacher = Teacher(charset, threads) if use_teacher else None
     deadline = time.time() + minutes * 60
     index = len(existing_shards(out))
     while time.time() < deadline:
         # a fresh generator per shard: resuming never repeats lines already cached
-        synth = LineSynthesizer(charset.chars, seed=seed * 1_000_003 + 7919 * index + 1)
+        synth = LineSynthesizer(charset.chars, seed=seed * 1_000_003 + 7919 * index + 1, shuffle_text=shuffle_text)
         started = time.time()
         items = [batch.__dict__ for batch in
                  build_shard(model, teacher, synth, charset, batches_per_shard, batch_size, max_width, top_k)]
@@ -135,10 +146,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="store features and labels only (for CTC-only training; ~3x faster to build)")
+    parser.add_argument("--shuffle-text", action="store_true",
+                        help="shuffle each line's characters: context must come from pixels, not word order")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     total = build(args.out, args.student, args.charset, args.minutes, top_k=args.top_k,
-                  threads=args.threads, seed=args.seed)
+                  threads=args.threads, seed=args.seed, use_teacher=not args.no_teacher,
+                  shuffle_text=args.shuffle_text)
     log.info("%d shards in %s", total, args.out)
 
 

@@ -127,8 +127,10 @@ def _company(rng: random.Random) -> str:
 class TextSampler:
     """Draws line texts: frequency-weighted Chinese words, templates, English receipt lines, codes."""
 
-    def __init__(self, charset_chars: Sequence[str], seed: int = 0, exclude: set[str] | None = None) -> None:
+    def __init__(self, charset_chars: Sequence[str], seed: int = 0, exclude: set[str] | None = None,
+                 shuffle: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.shuffle = shuffle
         self.allowed = set(charset_chars)
         self.exclude = exclude or set()
         self.words, self.weights = self._load_words()
@@ -192,6 +194,10 @@ class TextSampler:
             pool = string.ascii_letters + string.digits + "".join(self.symbols)
             text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 16)))
         text = "".join(c for c in text if c in self.allowed and c not in self.exclude).strip()
+        if self.shuffle:  # same characters and scripts, no word order: nothing for a language prior to learn
+            chars = list(text)
+            self.rng.shuffle(chars)
+            text = "".join(chars).strip()
         return text or self.sample()
 
 
@@ -306,9 +312,9 @@ class LineSynthesizer:
     """Random lines for training: random text, font, size, colours, degradations."""
 
     def __init__(self, charset_chars: Sequence[str], seed: int = 0, fonts: Sequence[FontSpec] | None = None,
-                 degrade: float = 1.0, exclude_chars: set[str] | None = None) -> None:
+                 degrade: float = 1.0, exclude_chars: set[str] | None = None, shuffle_text: bool = False) -> None:
         self.rng = random.Random(seed)
-        self.texts = TextSampler(charset_chars, seed, exclude_chars)
+        self.texts = TextSampler(charset_chars, seed, exclude_chars, shuffle=shuffle_text)
         self.fonts = list(fonts) if fonts is not None else training_fonts()
         if not self.fonts:
             raise RuntimeError("no fonts found under " + ", ".join(FONT_DIRS) + " (install fonts-noto-cjk)")

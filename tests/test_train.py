@@ -66,3 +66,33 @@ def test_training_moves_only_the_sequence_model_and_keeps_the_best(cache_dir, tm
 def test_an_empty_cache_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no cached shards"):
         train_seq.train(tmp_path, WEIGHTS, tmp_path / "best.pt", CHARSET, minutes=1, val_size=4, max_steps=1)
+
+
+def test_shuffled_text_keeps_the_characters_and_loses_the_order():
+    from ocr.synth import TextSampler
+
+    charset = Charset.load(CHARSET)
+    plain, shuffled = TextSampler(charset.chars, seed=4), TextSampler(charset.chars, seed=4, shuffle=True)
+    changed = 0
+    for _ in range(60):
+        state = plain.rng.getstate()
+        text = plain.sample()
+        shuffled.rng.setstate(state)  # the same draw, then shuffled
+        mixed = shuffled.sample()
+        assert sorted(text.replace(" ", "")) == sorted(mixed.replace(" ", ""))
+        changed += mixed != text
+    assert changed > 40
+
+
+def test_a_cache_without_teacher_trains_with_ctc_only(tmp_path):
+    charset = Charset.load(CHARSET)
+    model = kd_cache.load_student(WEIGHTS)
+    from ocr.synth import LineSynthesizer
+
+    batches = kd_cache.build_shard(model, None, LineSynthesizer(charset.chars, seed=5, shuffle_text=True), charset,
+                                   n_batches=1, batch_size=4, max_width=640, top_k=5)
+    assert not batches[0].has_targets
+    loss, kd, ctc = train_seq.batch_loss(model, batches[0], charset, ctc_weight=1.0, kd_weight=0.0)
+    assert kd == 0.0 and ctc > 0 and torch.isfinite(loss)
+    with pytest.raises(ValueError, match="without a teacher"):
+        train_seq.batch_loss(model, batches[0], charset, ctc_weight=1.0, kd_weight=1.0)
