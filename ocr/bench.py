@@ -2,6 +2,12 @@
 
     python -m ocr.bench [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
                         [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
+                        [--no-pages] [--ablation]
+
+One command for every figure: the line benchmark below, then (unless ``--no-pages``) the
+page benchmark of :mod:`ocr.bench_pages` (our pipeline beside RapidOCR, per page end to
+end, at each ``--threads`` count, one round each), then a check of every speed / memory
+target on the figures of this run ("Targets in this run").
 
 Systems (each optional; one that cannot run is reported as missing, with the reason):
 
@@ -62,8 +68,7 @@ import cv2
 import numpy as np
 
 from ocr.evaluate import read_manifest, score_lines
-from ocr.recognizer import sha256_of
-from ocr.report import cpu_and_ram, positive_int, package_version, write_marked_section
+from ocr.report import cpu_and_ram, import_seconds, positive_int, package_version, sha256_of, write_marked_section
 
 log = logging.getLogger("ocr.bench")
 
@@ -125,7 +130,9 @@ class Plan:
 
 
 FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
-QUICK_PLAN = Plan(limit=100, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+QUICK_PLAN = Plan(limit=50, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+#: pages per page set with --quick (the full run reads every page)
+QUICK_PAGES = 2
 
 
 def evenly_spaced(items: Sequence[Any], n: int) -> list[Any]:
@@ -182,6 +189,7 @@ class CRNNSystem:
 
     max_b1_reps: int | None = None
     eval_batch_size = BATCH_SIZE
+    runtime = ("torch", "onnxruntime")  # the recogniser's default engine is the onnxruntime export
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
                  name: str = "crnn") -> None:
@@ -300,6 +308,7 @@ def rapidocr_small_rec() -> Path | None:
 class OrtCTCSystem:
     """A PP-OCR recognition ONNX model run directly with onnxruntime."""
 
+    runtime = ("onnxruntime",)
     max_b1_reps: int | None = None
     eval_batch_size = BATCH_SIZE
 
@@ -408,6 +417,7 @@ class TesseractSystem:
 
     name = "tesseract"
     #: a batch-1 call is a process start plus a model-file load: repetitions add minutes, not information
+    runtime = ("pytesseract",)
     max_b1_reps: int | None = 1
     #: every page of a list file is read on its own (--psm 7), so a longer list changes no text and
     #: saves a process start and model load per 32 lines
@@ -439,6 +449,9 @@ class TesseractSystem:
         import pytesseract
 
         os.environ["OMP_THREAD_LIMIT"] = str(self.threads)  # tesseract's OpenMP, read by each child
+        # idle OpenMP threads sleep instead of spinning: on this shared 2-core machine, spinning made
+        # tesseract 5x slower at 2 threads than at 1 (each spinner starves the thread it waits for)
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         self._pt = pytesseract
         self.version = str(pytesseract.get_tesseract_version())
         self.languages = set(pytesseract.get_languages(config=""))
@@ -568,6 +581,7 @@ class EasyOCRSystem:
     """
 
     name = "easyocr-en"
+    runtime = ("torch",)
     max_b1_reps: int | None = None
     eval_batch_size = BATCH_SIZE
     #: importable module -> the distribution that provides it (what ``unavailable`` checks)
@@ -805,9 +819,11 @@ def run_job(job: Job) -> dict[str, Any]:
     system = make_system(job.system, job.threads, job.crnn_weights)
     if system is None:
         raise ValueError(f"unknown system {job.system!r}")
+    import_s = import_seconds(getattr(system, "runtime", ()))
     rss_before = current_rss_mb()
     load_s = _timed(system.load)
-    log.info("%s (threads %d) loaded in %.2f s", system.name, job.threads, load_s)
+    log.info("%s (threads %d) loaded in %.2f s (+ %.2f s importing %s)", system.name, job.threads, load_s,
+             import_s, ", ".join(getattr(system, "runtime", ())) or "nothing")
     samples = {label: (lang, imgs) for label, (lang, imgs) in load_latency_samples(root, plan.latency_samples)
                .items() if system.skip_reason(lang) is None}
     first = next((imgs[:1] for lang, imgs in samples.values() if imgs), [])
@@ -817,7 +833,7 @@ def run_job(job: Job) -> dict[str, Any]:
     rss_latency = maxrss_mb()
     rss_children_latency = maxrss_mb(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = {
-        "system": system.name, "threads": job.threads, "load_s": round(load_s, 3),
+        "system": system.name, "threads": job.threads, "load_s": round(load_s, 3), "import_s": round(import_s, 3),
         "first_call_ms": _ms(first_call) if first_call is not None else None,
         "latency": latency, "rss_before_load_mb": rss_before,
         "rss_peak_latency_mb": round(rss_latency, 1), "rss_children_peak_latency_mb": round(rss_children_latency, 1),
@@ -980,7 +996,8 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[str], threads: Sequence
                 entry["speed"][str(t)] = {
                     **{k: v for k, v in result["latency"].items() if k != "samples"},
                     "samples": result["latency"].get("samples", {}),
-                    "load_s": result["load_s"], "first_call_ms": result["first_call_ms"], "cpu_s": result["cpu_s"],
+                    "load_s": result["load_s"], "import_s": result.get("import_s"),
+                    "first_call_ms": result["first_call_ms"], "cpu_s": result["cpu_s"],
                     "rss_before_load_mb": result["rss_before_load_mb"],
                     "rss_peak_mb": round(result["rss_peak_latency_mb"] + result["rss_children_peak_latency_mb"], 1),
                     "rss_self_peak_mb": result["rss_peak_latency_mb"],
@@ -994,6 +1011,87 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[str], threads: Sequence
     out["worker_wall_s"] = round(out["worker_wall_s"], 1)
     out["worker_cpu_s"] = round(out["worker_cpu_s"], 1)
     return out
+
+
+def run_pages(threads: Sequence[int], quick: bool, ablation: bool, eval_root: Path,
+              page_sets: Sequence[str], page_systems: Sequence[str]) -> dict[str, Any]:
+    """The page benchmark (:mod:`ocr.bench_pages`: our pipeline beside RapidOCR) at each thread
+    count, one round each; the order of the systems alternates between thread counts so a
+    slow spell of the shared machine does not land on one system only."""
+    from ocr import bench_pages
+
+    sets = [bench_pages.resolve_set(name, eval_root) for name in page_sets]
+    out: dict[str, Any] = {}
+    for i, t in enumerate(threads):
+        systems = list(page_systems) if i % 2 == 0 else list(page_systems)[::-1]
+        log.info("pages at %d thread(s)%s", t, f": first {QUICK_PAGES} pages of each set" if quick else "")
+        out[str(t)] = bench_pages.run_benchmark(systems, sets, t, QUICK_PAGES if quick else None,
+                                                ablation and t == max(threads), rounds=1)
+    return out
+
+
+#: the speed / memory targets of the benchmark issue, checked on every run
+PAGE_SPEEDUP_TARGET = 2.0
+SMALL_SPEEDUP_TARGET = 3.0
+BATCH_SPEEDUP_TARGET = 3.0
+LOAD_S_TARGET = 1.0
+RSS_MB_TARGET = 1536.0
+RSS_PAGES = 100
+
+
+def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the figure measured in this run and whether it is met (None: not measured)."""
+    speed = data.get("systems", {}).get("crnn", {}).get("speed", {})
+    crnn1 = speed.get("1", {})
+    def b1(system: str) -> float | None:
+        return data.get("systems", {}).get(system, {}).get("speed", {}).get("1", {}).get("b1_median_ms")
+
+    rows: list[dict[str, Any]] = []
+    def add(target: str, measured: float | None, met: bool | None, detail: str) -> None:
+        rows.append({"target": target, "measured": measured, "met": met, "detail": detail})
+
+    tiny, small, own = b1("ppocrv6-tiny"), b1("ppocrv6-small"), crnn1.get("b1_median_ms")
+    ratio = round(tiny / own, 2) if tiny and own else None
+    add("per line at 1 thread no slower than PP-OCRv6 tiny", ratio, None if ratio is None else ratio >= 1.0,
+        f"b1 median: ppocrv6-tiny {tiny} ms / crnn {own} ms")
+    ratio = round(small / own, 2) if small and own else None
+    add(f"per line at 1 thread >= {SMALL_SPEEDUP_TARGET:g}x faster than PP-OCRv6 small", ratio,
+        None if ratio is None else ratio >= SMALL_SPEEDUP_TARGET, f"b1 median: ppocrv6-small {small} ms / crnn {own} ms")
+    b32 = crnn1.get("b32_ms_per_line")
+    ratio = round(own / b32, 2) if own and b32 else None
+    add(f"batch of 32 >= {BATCH_SPEEDUP_TARGET:g}x cheaper per line than batch 1 (1 thread)", ratio,
+        None if ratio is None else ratio >= BATCH_SPEEDUP_TARGET, f"crnn b1 {own} ms / b32 {b32} ms per line")
+    loads = [v["load_s"] for v in speed.values() if v.get("load_s") is not None]
+    imports = [v["import_s"] for v in speed.values() if v.get("import_s") is not None]
+    add(f"recogniser load <= {LOAD_S_TARGET:g} s", max(loads) if loads else None,
+        None if not loads else max(loads) <= LOAD_S_TARGET,
+        "crnn line worker, slowest thread count" + (f"; importing torch + onnxruntime first took "
+                                                    f"{max(imports):.2f} s more" if imports else ""))
+    for threads, pages in data.get("pages", {}).items():
+        crnn = pages.get("systems", {}).get("crnn", {})
+        for set_name, r in pages.get("time_ratio", {}).get("sets", {}).items():
+            ratio = r.get("median_s")
+            add(f"per page >= {PAGE_SPEEDUP_TARGET:g}x faster than rapidocr ({set_name}, {threads} thread(s))", ratio,
+                None if ratio is None else ratio >= PAGE_SPEEDUP_TARGET, "median s/page: rapidocr / crnn")
+        load = crnn.get("load_s")
+        add(f"pipeline load (detector + recogniser) <= {LOAD_S_TARGET:g} s ({threads} thread(s))", load,
+            None if load is None else load <= LOAD_S_TARGET, "OCRPipeline.load in the page worker")
+        rss, n = crnn.get("rss_after_pages_mb"), crnn.get("pages_read", 0)
+        add(f"RSS <= {RSS_MB_TARGET:g} MB after {RSS_PAGES} pages ({threads} thread(s))", rss,
+            None if rss is None or n < RSS_PAGES else rss <= RSS_MB_TARGET,
+            f"page worker VmRSS after {n} pages (peak {crnn.get('rss_peak_mb')} MB)"
+            + ("" if n >= RSS_PAGES else f"; fewer than {RSS_PAGES} pages read: not judged"))
+    return rows
+
+
+def render_targets(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["## Targets in this run", "",
+             "Every speed and memory target, checked on the figures of this run (ratios within one run; "
+             "*not judged* = this run measured too little for it, e.g. `--quick`).", ""]
+    verdict = {True: "met", False: "**not met**", None: "not judged"}
+    lines += _table(["target", "measured", "", "how"],
+                    [[r["target"], _num(r["measured"], 2), verdict[r["met"]], r["detail"]] for r in rows])
+    return "\n".join(lines) + "\n"
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -1127,13 +1225,17 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
             if s is None:
                 continue
             if "error" in s:
-                rows.append([f"`{name}`", t] + [f"failed: {s['error']}"] + ["—"] * 7)
+                rows.append([f"`{name}`", t] + [f"failed: {s['error']}"] + ["—"] * 8)
                 continue
-            rows.append([f"`{name}`", t, _num(s.get("load_s"), 2), _num(s.get("rss_peak_mb"), 0),
+            rows.append([f"`{name}`", t, _num(s.get("import_s"), 2), _num(s.get("load_s"), 2),
+                         _num(s.get("rss_peak_mb"), 0),
                          _num(s.get("b1_median_ms")), _num(s.get("b1_p90_ms")), _num(s.get("b32_ms_per_line"), 2),
                          _num(s.get("b1_median_ms_x_crnn"), 2), _num(s.get("b32_ms_per_line_x_crnn"), 2)])
-    lines += _table(["system", "threads", "load (s)", "peak RSS (MB)", "b1 median (ms)", "b1 p90 (ms)",
-                     "b32 (ms/line)", "b1 × crnn", "b32 × crnn"], rows) + [""]
+    lines += _table(["system", "threads", "import (s)", "load (s)", "peak RSS (MB)", "b1 median (ms)",
+                     "b1 p90 (ms)", "b32 (ms/line)", "b1 × crnn", "b32 × crnn"], rows) + [""]
+    lines += ["Import: the system's runtime libraries (crnn: torch + onnxruntime; PP-OCR: onnxruntime; "
+              "easyocr-en: torch; tesseract: pytesseract), timed apart. Load: the model itself, once its "
+              "runtime is imported, the same way for every system.", ""]
     rows = []
     for name, entry in systems.items():
         for t in threads:
@@ -1248,8 +1350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch); unknown "
                              "or missing ones are reported, not fatal")
     parser.add_argument("--quick", action="store_true",
-                        help="first 100 items of each set, smaller latency sample, one repetition; "
-                             "writes no report unless --out is given")
+                        help=f"first {QUICK_PLAN.limit} items of each line set and {QUICK_PAGES} pages of each "
+                             "page set, smaller latency sample, one repetition; writes no report unless --out is given")
     parser.add_argument("--json", action="store_true", help="print every figure as one JSON object on stdout")
     parser.add_argument("--threads", nargs="+", type=positive_int,
                         help="thread counts (default 1 2)")
@@ -1260,6 +1362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help=f"markdown report (default {DEFAULT_OUT}; with --quick: none, so a quick look "
                              "never replaces the full run's figures)")
+    parser.add_argument("--no-pages", action="store_true",
+                        help="skip the page benchmark (ocr.bench_pages: pipeline vs RapidOCR, per page end to end)")
+    parser.add_argument("--page-sets", nargs="+", metavar="NAME[:PROTOCOL]",
+                        help="page sets (default: those of ocr.bench_pages: SROIE pages, MTWI pages, examples)")
+    parser.add_argument("--page-systems", nargs="+", choices=("crnn", "rapidocr"), default=["crnn", "rapidocr"],
+                        help="systems of the page benchmark (default: both)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="with the pages: also the preprocessing ablation (at the largest thread count)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -1281,17 +1391,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("benchmark: systems %s, sets %s, threads %s, %s", systems, args.sets, threads,
              "quick" if args.quick else "full")
 
+    started = time.perf_counter()
     data = run_benchmark(systems, args.sets, threads, plan, args.eval_root)
     data.update(command=command, date=date, machine=machine, report=str(out_path) if out_path else None)
+    if not args.no_pages:
+        from ocr import bench_pages
+
+        try:
+            data["pages"] = run_pages(threads, args.quick, args.ablation, args.eval_root,
+                                      args.page_sets or bench_pages.DEFAULT_SETS, list(dict.fromkeys(args.page_systems)))
+        except ValueError as e:  # a bad NAME:PROTOCOL
+            parser.error(str(e))
+        for page_data in data["pages"].values():
+            page_data["command"] = command
+    data["targets"] = check_targets(data)
+    data["total_wall_s"] = round(time.perf_counter() - started, 1)
     if out_path is not None:
+        from ocr import bench_pages
+
         out_dir = out_path.resolve().parent
         out_dir.mkdir(parents=True, exist_ok=True)
         plots = make_plots(data, out_dir)
         data["plots"] = [str(p) for p in plots]
-        write_section(out_path, render_section(data, plots))
-        log.info("report written to %s (%.0f s)", out_path, data["wall_s"])
+        write_section(out_path, render_targets(data["targets"]) + "\n" + render_section(data, plots))
+        if data.get("pages"):
+            bench_pages.write_section(out_path, "\n".join(
+                bench_pages.render_section(p, f"## Page-level benchmark (end to end), {t} thread(s)")
+                for t, p in data["pages"].items()))
+        log.info("report written to %s (%.0f s)", out_path, data["total_wall_s"])
     else:
-        log.info("quick run done in %.0f s (no report written; --out FILE writes one)", data["wall_s"])
+        log.info("quick run done in %.0f s (no report written; --out FILE writes one)", data["total_wall_s"])
+    for row in data["targets"]:
+        log.info("target %-70s %8s  %s", row["target"], _num(row["measured"], 2),
+                 {True: "met", False: "NOT MET", None: "not judged"}[row["met"]])
     if args.json:
         json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

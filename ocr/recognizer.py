@@ -9,7 +9,6 @@ Lines are sorted by width and run in batches of similar widths, so a batch of
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.lineprep import PreparedLine, batch_tensor, prepare_line
 from ocr.model import CRNN, CRNNConfig
+from ocr.report import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,6 @@ def is_blank(rgb: np.ndarray) -> bool:
     gray = rgb.mean(axis=2) if rgb.ndim == 3 else rgb
     lo, hi = np.percentile(gray, (1, 99))
     return float(hi - lo) < BLANK_SPREAD
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_checksum(path: Path, checksums: Path | None = None) -> None:

@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import platform
 from pathlib import Path
+from typing import Sequence
 
 
 def package_version(dist: str) -> str | None:
@@ -85,3 +86,15 @@ def positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
+
+
+def import_seconds(modules: Sequence[str]) -> float:
+    """Seconds to import a system's runtime libraries (torch, onnxruntime, ...), so a benchmark
+    can time *model* loading apart from library import, the same way for every system."""
+    import importlib
+    import time
+
+    started = time.perf_counter()
+    for name in modules:
+        importlib.import_module(name)
+    return time.perf_counter() - started

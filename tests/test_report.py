@@ -47,3 +47,13 @@ def test_sha256_of(tmp_path):
     data = bytes(range(256)) * 5000
     path.write_bytes(data)
     assert sha256_of(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_import_seconds_imports_and_times_the_runtime():
+    import sys
+
+    from ocr.report import import_seconds
+
+    assert import_seconds(["json", "colorsys"]) >= 0 and "colorsys" in sys.modules
+    with pytest.raises(ModuleNotFoundError):
+        import_seconds(["no_such_runtime_module"])
