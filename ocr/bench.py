@@ -192,8 +192,9 @@ class CRNNSystem:
     runtime = ("torch", "onnxruntime")  # the recogniser's default engine is the onnxruntime export
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
-                 name: str = "crnn") -> None:
+                 name: str = "crnn", decoder: str = "greedy") -> None:
         self.name = name
+        self.decoder = decoder
         self.threads = threads
         self.weights = Path(weights) if weights else DEFAULT_CRNN_WEIGHTS
         self.engine = engine  # None: Recognizer.load's default
@@ -210,7 +211,8 @@ class CRNNSystem:
         from ocr.recognizer import Recognizer
 
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
-        self._recognizer = Recognizer.load(self.weights, threads=self.threads, batch_size=BATCH_SIZE, **kwargs)
+        self._recognizer = Recognizer.load(self.weights, threads=self.threads, batch_size=BATCH_SIZE,
+                                           decoder=self.decoder, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
         if not images:
@@ -221,7 +223,8 @@ class CRNNSystem:
         return None
 
     def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"model": f"weights/{self.weights.name} (this project's CRNN)",
+        decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (width 8, no language model)"
+        info: dict[str, Any] = {"model": f"weights/{self.weights.name} (this project's CRNN{decoding})",
                                 "dict": "weights/charset.txt", "input": "3x48xW, BGR, [-1, 1]"}
         if self._recognizer is not None:
             info["classes"] = self._recognizer.charset.num_classes
@@ -660,6 +663,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     "crnn": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights),
     # not run by default: the torch path (the one explanations use), for comparison with the default engine
     "crnn-torch": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "torch", "crnn-torch"),
+    # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
+    "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
+                                                               decoder="beam"),
     "ppocrv6-tiny": lambda threads, **_: _ppocr(
         "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
     "ppocrv6-small": lambda threads, **_: _ppocr(
@@ -674,7 +680,7 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
