@@ -297,23 +297,60 @@ def variant_weights(variant: str) -> Path:
     return WEIGHTS_DIR / VARIANT_WEIGHTS[variant]
 
 
-def load_det_model(weights: Path) -> DetModel:
-    """The network in ``weights``; its ``config`` entry says which release (none: tiny, the first one)."""
+def _recorded_sha256(path: Path) -> str | None:
+    """The SHA-256 that ``SHA256SUMS`` beside ``path`` records for it, if any."""
+    checksums = path.parent / "SHA256SUMS"
+    if not checksums.exists():
+        return None
+    for line in checksums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
+            return parts[0]
+    return None
+
+
+def check_det_weights(weights: Path) -> str:
+    """Refuse missing or corrupt detector weights; return their SHA-256.
+
+    The file is hashed once here and the digest handed on, so the ONNX export's source
+    check (``_onnx_engine``) does not hash the same 10 MB again.
+    """
     if not weights.exists():
         variant = next((v for v, f in VARIANT_WEIGHTS.items() if f == weights.name), "tiny")
         raise ModelLoadError(f"detector weights not found: {weights} "
                              f"(rebuild with `python -m ocr.convert_det --variant {variant} --out {weights}`)")
-    from ocr.recognizer import verify_checksum
+    from ocr.report import sha256_of
 
-    verify_checksum(weights)
+    digest = sha256_of(weights)
+    want = _recorded_sha256(weights)
+    if want and digest != want:
+        raise ModelLoadError(f"weights file {weights} is corrupt (SHA-256 differs from SHA256SUMS)")
+    return digest
+
+
+def _read_det_state(weights: Path) -> tuple[DetConfig, dict[str, torch.Tensor]]:
+    """The release config (none recorded: tiny, the first one) and tensors in a checked weights file."""
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         config = DetConfig.from_dict(state["config"]) if "config" in state else VARIANTS["tiny"]
-        model = DetModel(config)
-        model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
+        return config, state["state_dict"] if "state_dict" in state else state
     except Exception as exc:  # any unreadable/foreign file is the same failure for the user
         raise ModelLoadError(f"detector weights {weights} could not be loaded: {exc.__class__.__name__}") from exc
+
+
+def _build_det_model(weights: Path, config: DetConfig, tensors: dict[str, torch.Tensor]) -> DetModel:
+    try:
+        model = DetModel(config)
+        model.load_state_dict(tensors)
+    except Exception as exc:  # tensors that do not fit the network: the same failure for the user
+        raise ModelLoadError(f"detector weights {weights} could not be loaded: {exc.__class__.__name__}") from exc
     return model.eval()
+
+
+def load_det_model(weights: Path) -> DetModel:
+    """The network in ``weights``; its ``config`` entry says which release (none: tiny, the first one)."""
+    check_det_weights(weights)
+    return _build_det_model(weights, *_read_det_state(weights))
 
 
 class OnnxDetEngine:
@@ -323,6 +360,12 @@ class OnnxDetEngine:
     with the recogniser's own session and OpenCV, so on a 2-core machine the detector's
     spinning threads took the cores the next steps needed: paired per page on 30 busy-machine
     MTWI pages at 2 threads, RapidOCR / pipeline time went from 1.8x to 2.7x without it.
+
+    No memory arena: every page has its own input shape, and onnxruntime's CPU arena kept
+    what each new shape asked for and grew again on the next one (+400 MB retained per
+    detection of a 7016x4961 receipt, again on a second run). Without it the activations go
+    back to the allocator after each run (same maps; the page benchmark's peak RSS is in
+    the commit that made this change).
     """
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
@@ -332,13 +375,17 @@ class OnnxDetEngine:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _onnx_engine(weights: Path, threads: int | None) -> OnnxDetEngine | None:
-    """onnxruntime over ``weights``' export if installed, intact and exported from these weights, else None."""
-    from ocr.recognizer import SOURCE_KEY, sha256_of, verify_checksum
+def _onnx_engine(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxDetEngine | None:
+    """onnxruntime over ``weights``' export if installed, intact and exported from these weights, else None.
+
+    ``weights_sha256``: the weights' digest if already computed (``check_det_weights``)."""
+    from ocr.recognizer import SOURCE_KEY, verify_checksum
+    from ocr.report import sha256_of
 
     path = weights.with_suffix(".onnx")
     try:
@@ -349,7 +396,9 @@ def _onnx_engine(weights: Path, threads: int | None) -> OnnxDetEngine | None:
         return None
     verify_checksum(path)  # a corrupt export is refused like corrupt weights
     engine = OnnxDetEngine(path, threads)
-    if engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != sha256_of(weights):
+    if weights_sha256 is None:
+        weights_sha256 = sha256_of(weights)
+    if engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != weights_sha256:
         log.warning("%s is stale (exported from other weights); using torch. "
                     "Re-run python -m ocr.convert_det --export-only %s", path, weights)
         return None
@@ -367,17 +416,47 @@ class TextDetector:
     were calibrated by its authors with that threshold.
     """
 
-    def __init__(self, model: DetModel, *, threads: int | None = None, box_thresh: float | None = None,
-                 engine: OnnxDetEngine | None = None) -> None:
-        # channels-last runs the depthwise/1x1 convolutions about 1.6x faster on CPU (same results)
-        self.model = model.eval().to(memory_format=torch.channels_last)
+    def __init__(self, model: DetModel | None = None, *, threads: int | None = None,
+                 box_thresh: float | None = None, engine: OnnxDetEngine | None = None,
+                 build: Callable[[], DetModel] | None = None, config: DetConfig | None = None) -> None:
+        """``model``, or ``build`` (makes it on first use of ``.model``) with its ``config``."""
+        if model is None and (build is None or config is None):
+            raise ValueError("TextDetector needs a model, or build= and config=")
+        self._model: DetModel | None = None
+        self._build = build
+        if model is not None:
+            self._model = self._prepare(model)
+        self.config: DetConfig = config if model is None else getattr(model, "config", VARIANTS["tiny"])
         self.engine = engine
-        self.variant = getattr(model, "config", VARIANTS["tiny"]).name
+        self.variant = self.config.name
         self.box_thresh = box_thresh if box_thresh is not None else BOX_THRESH.get(self.variant, DEFAULT_BOX_THRESH)
         self.limit_side, self.limit_type = RESIZE.get(self.variant, (DEFAULT_LIMIT_SIDE, "max"))
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         if threads:
             torch.set_num_threads(threads)
+
+    @staticmethod
+    def _prepare(model: DetModel) -> DetModel:
+        # channels-last runs the depthwise/1x1 convolutions about 1.6x faster on CPU (same results)
+        return model.eval().to(memory_format=torch.channels_last)
+
+    @property
+    def model(self) -> DetModel:
+        """The torch network. With the onnxruntime engine only explanations need it, so it is
+        built on first use: building it was half the detector's load time."""
+        if self._model is None:
+            with self._build_lock:
+                if self._model is None:
+                    assert self._build is not None
+                    self._model = self._prepare(self._build())
+                    self._build = None
+        return self._model
+
+    @property
+    def model_built(self) -> bool:
+        """Whether the torch network exists yet (see ``model``)."""
+        return self._model is not None
 
     @property
     def engine_name(self) -> str:
@@ -394,12 +473,17 @@ class TextDetector:
         if engine not in ("auto", "torch", "onnx"):
             raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', not {engine!r}")
         path = Path(weights) if weights else variant_weights(variant or DEFAULT_VARIANT)
-        model = load_det_model(path)
-        onnx_engine = _onnx_engine(path, threads) if engine != "torch" else None
+        digest = check_det_weights(path)
+        config, tensors = _read_det_state(path)
+        onnx_engine = _onnx_engine(path, threads, digest) if engine != "torch" else None
         if engine == "onnx" and onnx_engine is None:
             raise ModelLoadError(f"no current ONNX export beside {path}: "
                                  f"run python -m ocr.convert_det --export-only {path}")
-        return cls(model, threads=threads, engine=onnx_engine)
+        if onnx_engine is None:
+            return cls(_build_det_model(path, config, tensors), threads=threads)
+        # the export was made from exactly these (checked) weights, so building them later cannot fail
+        return cls(threads=threads, engine=onnx_engine, config=config,
+                   build=lambda: _build_det_model(path, config, tensors))
 
     def probability(self, rgb: np.ndarray, limit_side: int | None = None) -> np.ndarray:
         """The network's text probability at detection resolution (see ``detection_size``):

@@ -378,3 +378,44 @@ def test_detect_orientation_with_a_scorer(detector, page):
     score = lambda img: float(img.shape == rgb.shape and np.array_equal(img, rgb))  # noqa: E731
     assert detect_orientation(rotate(rgb, 90), detector, score) == 270
     assert detect_orientation(rotate(rgb, 180), detector, score) == 180
+
+
+def test_onnx_load_builds_the_torch_network_only_when_asked(monkeypatch):
+    """With the ONNX export the torch network is built on first use of ``.model`` (explanations),
+    not at load; the weights are still checked, and hashed once."""
+    pytest.importorskip("onnxruntime")
+    import ocr.detect as detect_module
+    import ocr.report
+
+    built, hashed = [], []
+    build, sha = detect_module._build_det_model, ocr.report.sha256_of
+    monkeypatch.setattr(detect_module, "_build_det_model", lambda *a: built.append(1) or build(*a))
+    monkeypatch.setattr(ocr.report, "sha256_of", lambda p: hashed.append(p.name) or sha(p))
+    det = TextDetector.load(variant="small")
+    assert det.engine_name == "onnxruntime" and det.variant == "small"
+    assert not det.model_built and not built
+    assert hashed.count("det_small.pt") == 1
+    det.detect(np.full((64, 96, 3), 255, np.uint8))
+    assert not built
+    model = det.model
+    assert det.model_built and built == [1] and det.model is model and model.config.name == "small"
+    assert TextDetector.load(variant="small", engine="torch").model_built
+
+
+def test_onnx_session_has_no_memory_arena():
+    """Every page has its own input shape: an arena would keep growing (see ``OnnxDetEngine``)."""
+    pytest.importorskip("onnxruntime")
+    det = TextDetector.load(variant="small")
+    assert det.engine.session.get_session_options().enable_cpu_mem_arena is False
+
+
+def test_corrupt_detector_weights_are_refused(tmp_path):
+    import shutil
+
+    from ocr.detect import WEIGHTS_DIR
+
+    shutil.copy(WEIGHTS_DIR / "det_small.pt", tmp_path / "det_small.pt")
+    shutil.copy(WEIGHTS_DIR / "det_small.onnx", tmp_path / "det_small.onnx")
+    (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  det_small.pt\n")
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        TextDetector.load(tmp_path / "det_small.pt")

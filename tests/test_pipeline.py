@@ -162,3 +162,17 @@ def test_detector_choice():
     assert OCRPipeline.load(detector="db").detector.variant == "small"  # the default release
     assert OCRPipeline.load(detector="tiny").detector.variant == "tiny"
     assert type(OCRPipeline.load(detector="classical").detector).__name__ == "ClassicalDetector"
+
+
+def test_cache_key_is_the_digest_of_the_pixels(pipeline):
+    """Hashed from the array's buffer (no copy of the page), the same digest as from ``tobytes()``."""
+    import hashlib
+    import json as _json
+
+    rgb = np.arange(30 * 40 * 3, dtype=np.uint8).reshape(30, 40, 3)
+    want = hashlib.sha256(rgb.tobytes())
+    want.update(repr(rgb.shape).encode())
+    want.update(_json.dumps(pipeline.preprocess.to_dict(), sort_keys=True, default=str).encode())
+    want.update(_json.dumps({}, sort_keys=True).encode())
+    assert pipeline._key(rgb, pipeline.preprocess, {}) == want.hexdigest()
+    assert pipeline._key(rgb[:, ::-1], pipeline.preprocess, {}) != want.hexdigest()

@@ -381,3 +381,25 @@ def test_tiny_images_survive_every_step_and_mode(shape, channels):
         assert result.image.ndim == 3 and result.image.shape[2] == 3 and result.image.dtype == np.uint8
         assert len(result.steps) == len(STEP_ORDER) and all(single_line(s) for s in result.steps)
         json.dumps(result.to_dict())
+
+
+def test_noise_estimate_on_large_pages_equals_the_full_filter():
+    """Large pages are sampled without filtering the whole page: the very same estimate."""
+    from ocr.preprocess import _NOISE_KERNEL, estimate_noise
+
+    rng = np.random.default_rng(1)
+    for shape in [(700, 600), (634, 632), (1500, 1201, 3)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        resp = cv2.filter2D(gray.astype(np.float32), -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+        a = np.abs(resp).ravel()
+        a = a[:: a.size // 400_000 + 1] if a.size > 400_000 else a
+        assert estimate_noise(img) == float(np.median(a) / (0.6745 * 6.0))
+
+
+def test_run_without_copy_hands_back_an_untouched_page():
+    from ocr.preprocess import Preprocessor
+
+    page = np.full((60, 80, 3), 255, np.uint8)
+    assert Preprocessor().run(page).image is not page  # the caller's array is never handed back
+    assert Preprocessor().run(page, copy=False).image is page
