@@ -33,7 +33,7 @@ test: install-dev
 	OMP_NUM_THREADS=2 $(PYTHON) -m pytest -q tests
 
 bench: install-dev
-	$(PYTHON) -m ocr.bench
+	$(PYTHON) -m ocr.bench --ablation
 
 bench-setup: install-train
 	$(PIP) install -q -r requirements-bench.txt

@@ -130,7 +130,7 @@ class Plan:
 
 
 FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
-QUICK_PLAN = Plan(limit=50, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+QUICK_PLAN = Plan(limit=40, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
 #: pages per page set with --quick (the full run reads every page)
 QUICK_PAGES = 2
 
@@ -452,9 +452,6 @@ class TesseractSystem:
         import pytesseract
 
         os.environ["OMP_THREAD_LIMIT"] = str(self.threads)  # tesseract's OpenMP, read by each child
-        # idle OpenMP threads sleep instead of spinning: on this shared 2-core machine, spinning made
-        # tesseract 5x slower at 2 threads than at 1 (each spinner starves the thread it waits for)
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         self._pt = pytesseract
         self.version = str(pytesseract.get_tesseract_version())
         self.languages = set(pytesseract.get_languages(config=""))
@@ -876,7 +873,10 @@ def spawn_worker(job: Job) -> dict[str, Any]:
     """Run ``job`` in a fresh ``python -m ocr.bench --worker`` process; stderr passes through."""
     job_path = Path(job.result_path).with_name("job.json")
     job_path.write_text(json.dumps(asdict(job)), encoding="utf-8")
-    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
+    # OpenMP pools (torch's, tesseract's) sleep when idle instead of spinning, for every system alike:
+    # on the shared machine a spinning 2-thread worker starves its own other thread (EasyOCR at 2
+    # threads took 42 s wall / 30 s CPU for what took 10 s at 1 thread; tesseract was 5x slower at 2)
+    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads), OMP_WAIT_POLICY="PASSIVE")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     try:
         proc = subprocess.run([sys.executable, "-m", "ocr.bench", "--worker", str(job_path)], cwd=ROOT, env=env,
@@ -1223,7 +1223,7 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
               f"load the model (s). Peak RSS: `ru_maxrss` of the worker process after the latency workload "
               f"(+ the largest tesseract child for `tesseract`). Each system and thread count ran alone in a "
               f"fresh process (torch `set_num_threads`, ORT `intra_op_num_threads` with inter-op 1, "
-              f"tesseract `OMP_THREAD_LIMIT`).", ""]
+              f"tesseract `OMP_THREAD_LIMIT`; `OMP_WAIT_POLICY=PASSIVE` for every worker).", ""]
     rows = []
     for name, entry in systems.items():
         for t in threads:

@@ -402,6 +402,13 @@ def _ablate_set(system: CRNNSystem, page_set: PageSet, pages: list[dict], job: J
     return out
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 1 << 62  # unreadable: never the warm-up page
+
+
 def run_job(job: Job) -> dict[str, Any]:
     system = make_system(job.system, job.threads, job.detector)
     import_s = import_seconds(system.runtime)
@@ -421,7 +428,10 @@ def run_job(job: Job) -> dict[str, Any]:
     # warm-up: the first call pays for lazy initialisation; it is reported, not counted
     from ocr.imageio import load_image
 
-    first = next(((s, ps[0]) for s in sets for ps in [loaded[s.name]] if ps), None)
+    # the smallest page file: lazy initialisation is the same for any page, and a big first page
+    # would add seconds to every worker for nothing
+    candidates = [(s, p) for s in sets for p in loaded[s.name]]
+    first = min(candidates, key=lambda sp: _file_size(Path(sp[0].path).parent / sp[1]["image"]), default=None)
     if first is not None:
         try:
             rgb = load_image(Path(first[0].path).parent / first[1]["image"])
@@ -495,7 +505,8 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
     tag = f"{job.system}{'-ablation' if job.ablation else ''}"
     job_path = tmp / f"{tag}.job.json"
     job_path.write_text(json.dumps(asdict(job)), encoding="utf-8")
-    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads),
+               OMP_WAIT_POLICY="PASSIVE")  # as ocr.bench: idle OpenMP threads sleep, for both systems
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(project), env.get("PYTHONPATH", "")) if p)
     try:
         proc = subprocess.run([sys.executable, "-m", "ocr.bench_pages", "--worker", str(job_path)], cwd=project,
