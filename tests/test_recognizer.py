@@ -221,3 +221,21 @@ def test_weights_match_their_recorded_checksums(tmp_path):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ModelLoadError, match="corrupt"):
         load_crnn(tmp_path / "crnn.pt")
+
+
+def test_is_blank_matches_numpy_percentiles_exactly():
+    """The histogram shortcut decides as np.percentile does, on gray and colour, flat and noisy lines."""
+    from ocr.recognizer import BLANK_SPREAD, is_blank
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        h, w = int(rng.integers(1, 50)), int(rng.integers(1, 200))
+        base = int(rng.integers(0, 256))
+        spread = int(rng.integers(0, 30))
+        img = np.clip(base + rng.integers(-spread, spread + 1, (h, w, 3)), 0, 255).astype(np.uint8)
+        if trial % 4 == 0:
+            img = img[..., 0]
+        gray = img.mean(axis=2) if img.ndim == 3 else img
+        lo, hi = np.percentile(gray, (1, 99))
+        assert is_blank(img) == (float(hi - lo) < BLANK_SPREAD), (trial, hi - lo)
+        assert is_blank(img.astype(np.float32)) == is_blank(img)
