@@ -88,7 +88,7 @@ def export_det_onnx(weights: Path, out: Path | None = None, opset: int = 17) -> 
     import onnx
 
     from ocr.detect import load_det_model
-    from ocr.recognizer import SOURCE_KEY
+    from ocr.checksums import SOURCE_KEY
     from ocr.report import sha256_of
 
     out = out or weights.with_suffix(".onnx")

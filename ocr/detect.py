@@ -297,18 +297,6 @@ def variant_weights(variant: str) -> Path:
     return WEIGHTS_DIR / VARIANT_WEIGHTS[variant]
 
 
-def _recorded_sha256(path: Path) -> str | None:
-    """The SHA-256 that ``SHA256SUMS`` beside ``path`` records for it, if any."""
-    checksums = path.parent / "SHA256SUMS"
-    if not checksums.exists():
-        return None
-    for line in checksums.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            return parts[0]
-    return None
-
-
 def check_det_weights(weights: Path) -> str:
     """Refuse missing or corrupt detector weights; return their SHA-256.
 
@@ -319,13 +307,9 @@ def check_det_weights(weights: Path) -> str:
         variant = next((v for v, f in VARIANT_WEIGHTS.items() if f == weights.name), "tiny")
         raise ModelLoadError(f"detector weights not found: {weights} "
                              f"(rebuild with `python -m ocr.convert_det --variant {variant} --out {weights}`)")
-    from ocr.report import sha256_of
+    from ocr.checksums import verify_checksum
 
-    digest = sha256_of(weights)
-    want = _recorded_sha256(weights)
-    if want and digest != want:
-        raise ModelLoadError(f"weights file {weights} is corrupt (SHA-256 differs from SHA256SUMS)")
-    return digest
+    return verify_checksum(weights)
 
 
 def _read_det_state(weights: Path) -> tuple[DetConfig, dict[str, torch.Tensor]]:
@@ -384,25 +368,11 @@ def _onnx_engine(weights: Path, threads: int | None, weights_sha256: str | None 
     """onnxruntime over ``weights``' export if installed, intact and exported from these weights, else None.
 
     ``weights_sha256``: the weights' digest if already computed (``check_det_weights``)."""
-    from ocr.recognizer import SOURCE_KEY, verify_checksum
+    from ocr.checksums import current_export
     from ocr.report import sha256_of
 
-    path = weights.with_suffix(".onnx")
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return None
-    if not path.exists():
-        return None
-    verify_checksum(path)  # a corrupt export is refused like corrupt weights
-    engine = OnnxDetEngine(path, threads)
-    if weights_sha256 is None:
-        weights_sha256 = sha256_of(weights)
-    if engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != weights_sha256:
-        log.warning("%s is stale (exported from other weights); using torch. "
-                    "Re-run python -m ocr.convert_det --export-only %s", path, weights)
-        return None
-    return engine
+    return current_export(weights, weights_sha256 or sha256_of(weights), lambda path: OnnxDetEngine(path, threads),
+                          f"Re-run python -m ocr.convert_det --export-only {weights}")
 
 
 class TextDetector:

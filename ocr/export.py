@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ocr.recognizer import DEFAULT_WEIGHTS, SOURCE_KEY, load_crnn, sha256_of
+from ocr.checksums import SOURCE_KEY
+from ocr.recognizer import DEFAULT_WEIGHTS, load_crnn, sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.lineprep import PreparedLine, batch_tensor, prepare_line
 from ocr.model import CRNN, CRNNConfig
+from ocr.checksums import CHECKSUMS_NAME, current_export, verify_checksum
 from ocr.report import sha256_of
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "crnn.pt"
 DEFAULT_CHARSET = WEIGHTS_DIR / "charset.txt"
-CHECKSUMS = WEIGHTS_DIR / "SHA256SUMS"
-#: ONNX metadata key holding the SHA-256 of the torch weights it was exported from
-SOURCE_KEY = "source_sha256"
+CHECKSUMS = WEIGHTS_DIR / CHECKSUMS_NAME
 
 
 @dataclass
@@ -84,33 +83,22 @@ def is_blank(rgb: np.ndarray) -> bool:
     return percentile(99) - percentile(1) < BLANK_SPREAD
 
 
-def verify_checksum(path: Path, checksums: Path | None = None) -> None:
-    """Refuse a weights file whose SHA-256 differs from the one recorded beside it (SHA256SUMS)."""
-    checksums = checksums or path.parent / CHECKSUMS.name
-    if not checksums.exists():
-        return
-    expected = {}
-    for line in checksums.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            expected[parts[1].lstrip("*")] = parts[0]
-    want = expected.get(path.name)
-    if want and sha256_of(path) != want:
-        raise ModelLoadError(f"weights file {path} is corrupt (SHA-256 differs from {checksums.name})")
-
-
 def load_crnn(weights: Path, verify: bool = True) -> CRNN:
+    return _read_crnn(weights, verify)[0]
+
+
+def _read_crnn(weights: Path, verify: bool = True) -> tuple[CRNN, str | None]:
+    """The model and, when verified, the weights' SHA-256 (hashed once, reused by the export check)."""
     if not weights.exists():
         raise ModelLoadError(f"weights file not found: {weights} (see weights/README.md to rebuild it)")
-    if verify:
-        verify_checksum(weights)
+    digest = verify_checksum(weights) if verify else None
     try:
         state = torch.load(weights, map_location="cpu", weights_only=False)
         model = CRNN(CRNNConfig(**state["config"]))
         model.load_state_dict(state["state_dict"])
     except Exception as exc:  # any unreadable/foreign file is the same failure for the user
         raise ModelLoadError(f"weights file {weights} could not be loaded: {exc.__class__.__name__}") from exc
-    return model.eval()
+    return model.eval(), digest
 
 
 class OnnxEngine:
@@ -133,20 +121,10 @@ class OnnxEngine:
         return self.session.run(None, {"x": batch.numpy()})[0]
 
 
-def onnx_engine_for(weights: Path, threads: int | None) -> OnnxEngine | None:
-    """The ONNX engine if onnxruntime is installed and ``weights``' export is present and current."""
-    path = weights.with_suffix(".onnx")
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return None
-    if not path.exists():
-        return None
-    engine = OnnxEngine(path, threads)
-    if engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != sha256_of(weights):
-        log.warning("%s is stale (exported from other weights); using torch. Re-run python -m ocr.export", path)
-        return None
-    return engine
+def onnx_engine_for(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxEngine | None:
+    """The ONNX engine if onnxruntime is installed and ``weights``' export is intact and current."""
+    return current_export(weights, weights_sha256 or sha256_of(weights), lambda path: OnnxEngine(path, threads),
+                          "Re-run python -m ocr.export")
 
 
 class Recognizer:
@@ -187,8 +165,8 @@ class Recognizer:
         charset_path = Path(charset) if charset else DEFAULT_CHARSET
         if not charset_path.exists():
             raise ModelLoadError(f"charset file not found: {charset_path}")
-        model = load_crnn(weights)
-        onnx_engine = onnx_engine_for(weights, threads) if engine in ("auto", "onnx") else None
+        model, digest = _read_crnn(weights)
+        onnx_engine = onnx_engine_for(weights, threads, digest) if engine in ("auto", "onnx") else None
         if engine == "onnx" and onnx_engine is None:
             raise ModelLoadError(f"no current ONNX export beside {weights}: run python -m ocr.export")
         return cls(model, Charset.load(charset_path), threads=threads, engine=onnx_engine, **kwargs)

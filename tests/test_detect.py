@@ -384,13 +384,15 @@ def test_onnx_load_builds_the_torch_network_only_when_asked(monkeypatch):
     """With the ONNX export the torch network is built on first use of ``.model`` (explanations),
     not at load; the weights are still checked, and hashed once."""
     pytest.importorskip("onnxruntime")
+    import ocr.checksums
     import ocr.detect as detect_module
     import ocr.report
 
     built, hashed = [], []
     build, sha = detect_module._build_det_model, ocr.report.sha256_of
     monkeypatch.setattr(detect_module, "_build_det_model", lambda *a: built.append(1) or build(*a))
-    monkeypatch.setattr(ocr.report, "sha256_of", lambda p: hashed.append(p.name) or sha(p))
+    for module in (ocr.report, ocr.checksums):
+        monkeypatch.setattr(module, "sha256_of", lambda p: hashed.append(p.name) or sha(p))
     det = TextDetector.load(variant="small")
     assert det.engine_name == "onnxruntime" and det.variant == "small"
     assert not det.model_built and not built

@@ -239,3 +239,26 @@ def test_is_blank_matches_numpy_percentiles_exactly():
         lo, hi = np.percentile(gray, (1, 99))
         assert is_blank(img) == (float(hi - lo) < BLANK_SPREAD), (trial, hi - lo)
         assert is_blank(img.astype(np.float32)) == is_blank(img)
+
+
+def test_recogniser_load_hashes_its_weights_once_and_refuses_a_corrupt_export(tmp_path, monkeypatch):
+    """One digest serves the checksum and the export's source check; a damaged export is refused."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    import ocr.checksums
+    from ocr.errors import ModelLoadError
+    from ocr.recognizer import CHECKSUMS, DEFAULT_WEIGHTS, Recognizer
+
+    hashed: list[str] = []
+    sha = ocr.checksums.sha256_of
+    monkeypatch.setattr(ocr.checksums, "sha256_of", lambda p: hashed.append(p.name) or sha(p))
+    assert Recognizer.load().engine_name == "onnxruntime"
+    assert hashed.count("crnn.pt") == 1 and hashed.count("crnn.onnx") == 1
+    for name in ("crnn.pt", "charset.txt", CHECKSUMS.name):
+        shutil.copy(DEFAULT_WEIGHTS.parent / name, tmp_path / name)
+    data = bytearray((DEFAULT_WEIGHTS.parent / "crnn.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "crnn.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        Recognizer.load(tmp_path / "crnn.pt", tmp_path / "charset.txt")
