@@ -262,3 +262,25 @@ def test_recogniser_load_hashes_its_weights_once_and_refuses_a_corrupt_export(tm
     (tmp_path / "crnn.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match="corrupt"):
         Recognizer.load(tmp_path / "crnn.pt", tmp_path / "charset.txt")
+
+
+def test_batches_are_bounded_in_padded_columns_and_read_the_same(latin_font):
+    """Memory grows with batch x padded width, time per line does not shrink with the batch:
+    batches stop at ``max_batch_columns``, and the text is the same however lines are batched."""
+    from ocr.lineprep import PAD_MIN_WIDTH, prepare_line
+    from ocr.recognizer import Recognizer
+
+    rec = Recognizer.load(threads=1)
+    rec.max_batch_columns = 1000
+    rng = np.random.default_rng(0)
+    images = [np.full((32, int(w), 3), 255, np.uint8) for w in rng.integers(20, 1400, 40)]
+    prepared = [prepare_line(img) for img in images]
+    batches = rec._buckets(prepared)
+    assert sorted(i for b in batches for i in b) == list(range(len(images)))
+    for batch in batches:
+        widest = max(max(prepared[i].width for i in batch), PAD_MIN_WIDTH)
+        assert len(batch) == 1 or len(batch) * widest <= rec.max_batch_columns
+    lines = [render_text(t, latin_font, 32).image for t in ("TOTAL 12.50", "CASH", "CHANGE DUE 7.50 THANK YOU")]
+    bounded = [r.text for r in rec.recognize(lines)]
+    rec.max_batch_columns = 10**6
+    assert [r.text for r in rec.recognize(lines)] == bounded
