@@ -298,3 +298,22 @@ def test_forced_align_random(seed):
         assert prev_end < s <= e < t
         prev_end = e if nxt != x else e + 1  # equal neighbours need a blank frame between
     assert forced_align(random_probs(rng, need - 1), labels) == []
+
+
+def test_candidates_are_the_exact_runner_ups_on_peaked_and_flat_frames():
+    """The floor shortcut of ``_make_span`` finds the same runner-ups as a full sort."""
+    from ocr.decode import _make_span
+
+    rng = np.random.default_rng(11)
+    charset = Charset([chr(0x4E00 + i) for i in range(3000)])  # a real-sized class count
+    n = charset.num_classes
+    for trial in range(200):
+        logits = rng.normal(0, 1 + 15 * (trial % 3), (4, n))  # flat to very peaked
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+        cls = int(probs.mean(0).argmax()) or 1
+        span = _make_span(probs, cls, 0, 3, charset, 1.0, None, top_k=3)
+        avg = probs.mean(0, dtype=np.float64)
+        avg[0] = avg[cls] = -1.0
+        expected = [charset.char(int(i)) for i in np.argsort(-avg, kind="stable")[:3]]
+        assert [c for c, _ in span.candidates] == expected
