@@ -133,7 +133,7 @@ class Plan:
 
 
 FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
-QUICK_PLAN = Plan(limit=40, latency_samples=32, b1_lines=8, b1_reps=1, b32_reps=1)
+QUICK_PLAN = Plan(limit=30, latency_samples=16, b1_lines=8, b1_reps=1, b32_reps=1)
 #: pages per page set with --quick (the full run reads every page)
 QUICK_PAGES = 2
 
@@ -1365,7 +1365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", nargs="+", type=positive_int,
                         help="thread counts (default 1 2)")
     parser.add_argument("--latency-samples", type=positive_int, metavar="N",
-                        help="lines per latency sample (IIIT5K words, MTWI lines); default 100, 32 with --quick")
+                        help="lines per latency sample (IIIT5K words, MTWI lines); default 100, 16 with --quick")
     parser.add_argument("--eval-root", type=Path, default=DEFAULT_EVAL_ROOT,
                         help=f"the eval sets (default {DEFAULT_EVAL_ROOT})")
     parser.add_argument("--out", type=Path,
