@@ -338,12 +338,8 @@ def load_det_model(weights: Path) -> DetModel:
 
 
 class OnnxDetEngine:
-    """onnxruntime session over a detector export, its intra-op threads never spin-waiting.
-
-    onnxruntime's workers spin after each run by default. A page alternates the detector
-    with the recogniser's own session and OpenCV, so on a 2-core machine the detector's
-    spinning threads took the cores the next steps needed: paired per page on 30 busy-machine
-    MTWI pages at 2 threads, RapidOCR / pipeline time went from 1.8x to 2.7x without it.
+    """onnxruntime session over a detector export (``ocr.onnx_session.cpu_session``: intra-op
+    threads never spin-wait).
 
     The CPU memory arena stays on, a measured trade: without it every run page-faults its
     activations afresh, and on all 120 eval pages at 2 threads (quiet machine) detection took
@@ -354,14 +350,9 @@ class OnnxDetEngine:
     """
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from ocr.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
 
 
 def _onnx_engine(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxDetEngine | None:

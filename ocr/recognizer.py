@@ -105,17 +105,9 @@ class OnnxEngine:
     """onnxruntime session over the exported CRNN (``python -m ocr.export``): faster on CPU."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from ocr.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # idle intra-op threads sleep instead of spinning: with another process on the second core,
-        # spinning made 2-thread calls erratic (median 4.1 or 9.7 ms between runs) and burnt 1.4
-        # cores; without it 6.2-6.5 ms at 0.75 cores (200 single lines of random width)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)  # no spin-waiting threads: see cpu_session
 
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
         return self.session.run(None, {"x": batch.numpy()})[0]
