@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from ocr.errors import ModelLoadError
 from ocr.report import sha256_of
@@ -22,7 +22,11 @@ CHECKSUMS_NAME = "SHA256SUMS"
 #: ONNX metadata key holding the SHA-256 of the torch weights it was exported from
 SOURCE_KEY = "source_sha256"
 
-Engine = TypeVar("Engine")
+class _SessionEngine(Protocol):
+    session: Any  # an onnxruntime InferenceSession
+
+
+Engine = TypeVar("Engine", bound=_SessionEngine)
 
 
 def recorded_sha256(path: Path, checksums: Path | None = None) -> str | None:
@@ -49,12 +53,13 @@ def verify_checksum(path: Path, checksums: Path | None = None) -> str:
     return digest
 
 
-def current_export(weights: Path, weights_sha256: str, open_engine: Callable[[Path], Engine],
-                   rebuild_hint: str) -> Engine | None:
+def current_export(weights: Path, open_engine: Callable[[Path], Engine], rebuild_hint: str,
+                   weights_sha256: str | None = None) -> Engine | None:
     """``open_engine(export)`` for ``weights``' ONNX export if onnxruntime is installed and the
     export is intact and made from exactly these weights; else None (the caller runs torch).
 
     A corrupt export is refused like corrupt weights; a stale one is only warned about.
+    ``weights_sha256``: the weights' digest when the caller has it already (from ``verify_checksum``).
     """
     path = weights.with_suffix(".onnx")
     try:
@@ -65,8 +70,8 @@ def current_export(weights: Path, weights_sha256: str, open_engine: Callable[[Pa
         return None
     verify_checksum(path)
     engine = open_engine(path)
-    session = getattr(engine, "session")
-    if session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY) != weights_sha256:
+    source = engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+    if source != (weights_sha256 or sha256_of(weights)):
         log.warning("%s is stale (exported from other weights); using torch. %s", path, rebuild_hint)
         return None
     return engine

@@ -360,10 +360,9 @@ def _onnx_engine(weights: Path, threads: int | None, weights_sha256: str | None 
 
     ``weights_sha256``: the weights' digest if already computed (``check_det_weights``)."""
     from ocr.checksums import current_export
-    from ocr.report import sha256_of
 
-    return current_export(weights, weights_sha256 or sha256_of(weights), lambda path: OnnxDetEngine(path, threads),
-                          f"Re-run python -m ocr.convert_det --export-only {weights}")
+    return current_export(weights, lambda path: OnnxDetEngine(path, threads),
+                          f"Re-run python -m ocr.convert_det --export-only {weights}", weights_sha256)
 
 
 class TextDetector:

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ocr.checksums import SOURCE_KEY
-from ocr.recognizer import DEFAULT_WEIGHTS, load_crnn, sha256_of
+from ocr.recognizer import DEFAULT_WEIGHTS, load_crnn
+from ocr.report import sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -42,10 +42,6 @@ class CachedBatch:
     steps: torch.Tensor  # [B] frames that cover real (unpadded) image columns
     texts: list[str]
 
-    @property
-    def has_targets(self) -> bool:
-        return self.top_index is not None
-
     def target_dense(self, num_classes: int) -> torch.Tensor:
         """[B,T,num_classes] float32 target distribution."""
         if self.top_index is None or self.top_prob is None:

@@ -25,7 +25,6 @@ from ocr.imageio import load_image
 from ocr.lineprep import PAD_MIN_WIDTH, PreparedLine, batch_tensor, prepare_line
 from ocr.model import CRNN, CRNNConfig
 from ocr.checksums import CHECKSUMS_NAME, current_export, verify_checksum
-from ocr.report import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,8 @@ class OnnxEngine:
 
 def onnx_engine_for(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxEngine | None:
     """The ONNX engine if onnxruntime is installed and ``weights``' export is intact and current."""
-    return current_export(weights, weights_sha256 or sha256_of(weights), lambda path: OnnxEngine(path, threads),
-                          "Re-run python -m ocr.export")
+    return current_export(weights, lambda path: OnnxEngine(path, threads), "Re-run python -m ocr.export",
+                          weights_sha256)
 
 
 class Recognizer:

@@ -91,7 +91,7 @@ def test_a_cache_without_teacher_trains_with_ctc_only(tmp_path):
 
     batches = kd_cache.build_shard(model, None, LineSynthesizer(charset.chars, seed=5, shuffle_text=True), charset,
                                    n_batches=1, batch_size=4, max_width=640, top_k=5)
-    assert not batches[0].has_targets
+    assert batches[0].top_index is None and batches[0].top_prob is None
     loss, kd, ctc = train_seq.batch_loss(model, batches[0], charset, ctc_weight=1.0, kd_weight=0.0)
     assert kd == 0.0 and ctc > 0 and torch.isfinite(loss)
     with pytest.raises(ValueError, match="without a teacher"):
