@@ -55,7 +55,7 @@ import numpy as np
 from ocr.charset import BLANK, Charset
 from ocr.decode import forced_align
 from ocr.imageio import load_image, to_gray
-from ocr.model import INPUT_HEIGHT, STRIDE_X
+from ocr.input_spec import INPUT_HEIGHT, STRIDE_X
 
 __all__ = [
     "EditOp",

@@ -409,6 +409,8 @@ def model_hook_count(service: "OCRService") -> int | None:
     try:
         from explain.hooks import count_hooks
 
+        if not getattr(service.recognizer, "model_built", True):
+            return 0  # the torch model is built by the first explanation: nothing can hook it yet
         return count_hooks(service.recognizer.model)
     except Exception:  # noqa: BLE001 - a health check must never fail on this
         return None

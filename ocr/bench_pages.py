@@ -172,7 +172,8 @@ class CRNNSystem:
     """This project's pipeline, ``OCRPipeline.load(threads=t)`` (weights from the worker's project copy)."""
 
     name = "crnn"
-    runtime = ("torch", "onnxruntime")  # imported (and timed) before the load is
+    #: imported (and timed) before the load is; torch only if an ONNX export is missing (``torch_imported``)
+    runtime = ("onnxruntime",)
 
     def __init__(self, threads: int, detector: str = "db") -> None:
         self.threads = threads
@@ -924,8 +925,8 @@ def render_section(data: dict[str, Any], title: str = "## Page-level benchmark (
         lines += _table(["system", "runtime", "import s", "load s", "first page s (warm-up)", "RSS after load MB",
                          "RSS after the pages MB", "peak RSS MB (ru_maxrss)"], rows)
         lines.append("")
-        lines.append("Import: the runtime libraries (crnn: torch + onnxruntime; rapidocr: onnxruntime), timed "
-                     "apart. Load: constructing the system with every model loaded (RapidOCR loads lazily; its "
+        lines.append("Import: the runtime libraries (both: onnxruntime; the pipeline imports torch only for a "
+                     "model without a current ONNX export, `torch_imported` in the JSON), timed apart. Load: constructing the system with every model loaded (RapidOCR loads lazily; its "
                      "det, cls and rec models are forced). RSS after the pages: the worker's resident memory "
                      "once every page of every set (warm-up included) is read, as a long-running app would hold "
                      "it. Peak RSS: `ru_maxrss` of the worker at the end (the largest page dominates).")

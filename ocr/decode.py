@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .charset import BLANK, Charset
-from .model import STRIDE_X
+from .input_spec import STRIDE_X
 
 __all__ = [
     "CharSpan",

@@ -8,11 +8,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 
-from ocr.model import INPUT_HEIGHT, STRIDE_X
+from ocr.input_spec import INPUT_HEIGHT, STRIDE_X
+
+if TYPE_CHECKING:
+    import torch
 
 #: widest normalised line (px); wider lines are squeezed horizontally to fit
 MAX_WIDTH = 3200
@@ -48,11 +52,18 @@ def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = M
     return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w)
 
 
-def batch_tensor(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> torch.Tensor:
+def batch_array(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> np.ndarray:
     """Stack prepared lines, zero-padding on the right to the widest (at least ``pad_to``)."""
     width = max(pad_to, max(line.width for line in lines))
     width = int(math.ceil(width / STRIDE_X) * STRIDE_X)
     out = np.zeros((len(lines), 3, lines[0].tensor.shape[1], width), np.float32)
     for i, line in enumerate(lines):
         out[i, :, :, : line.width] = line.tensor
-    return torch.from_numpy(out)
+    return out
+
+
+def batch_tensor(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> "torch.Tensor":
+    """``batch_array`` as a torch tensor (training and explanations; inference may run without torch)."""
+    import torch
+
+    return torch.from_numpy(batch_array(lines, pad_to))

@@ -16,9 +16,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-INPUT_HEIGHT = 48
-#: horizontal down-sampling: one CTC time step covers this many input pixels
-STRIDE_X = 8
+from ocr.input_spec import INPUT_HEIGHT, STRIDE_X  # noqa: F401 (re-exported: the model's geometry)
 
 
 def _gelu(x: torch.Tensor) -> torch.Tensor:

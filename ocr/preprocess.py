@@ -56,6 +56,9 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from ocr.input_spec import INPUT_HEIGHT, STRIDE_X
+from ocr.lineprep import MAX_WIDTH
+
 __all__ = [
     "STEP_ORDER",
     "StepResult",
@@ -82,12 +85,8 @@ __all__ = [
     "estimate_skew",
 ]
 
-#: the recogniser's input height; equals ``ocr.model.INPUT_HEIGHT`` (not imported: that loads torch)
-INPUT_HEIGHT = 48
-#: the recogniser's horizontal stride; lines are padded to a multiple of it (``ocr.model.STRIDE_X``)
-STRIDE_X = 8
-#: widest normalised line, as ``ocr.lineprep.MAX_WIDTH``; wider lines are squeezed
-MAX_LINE_WIDTH = 3200
+#: widest normalised line; wider lines are squeezed
+MAX_LINE_WIDTH = MAX_WIDTH
 
 STEP_ORDER = ("grayscale", "denoise", "contrast", "binarize", "deskew", "normalize_size")
 

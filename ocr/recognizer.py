@@ -13,18 +13,19 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from ocr.charset import Charset
 from ocr.decode import CharSpan, beam_search_decode, greedy_decode_batch
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
-from ocr.lineprep import PAD_MIN_WIDTH, PreparedLine, batch_tensor, prepare_line
-from ocr.model import CRNN, CRNNConfig
+from ocr.lineprep import PAD_MIN_WIDTH, PreparedLine, batch_array, prepare_line
 from ocr.checksums import CHECKSUMS_NAME, current_export, verify_checksum
+
+if TYPE_CHECKING:  # torch is imported only where the torch model runs: the ONNX path needs none of it
+    from ocr.model import CRNN
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +83,31 @@ def is_blank(rgb: np.ndarray) -> bool:
     return percentile(99) - percentile(1) < BLANK_SPREAD
 
 
-def load_crnn(weights: Path, verify: bool = True) -> CRNN:
-    return _read_crnn(weights, verify)[0]
+def load_crnn(weights: Path, verify: bool = True) -> "CRNN":
+    check_crnn_weights(weights, verify)
+    return _read_crnn(weights)
 
 
-def _read_crnn(weights: Path, verify: bool = True) -> tuple[CRNN, str | None]:
-    """The model and, when verified, the weights' SHA-256 (hashed once, reused by the export check)."""
+def check_crnn_weights(weights: Path, verify: bool = True) -> str | None:
+    """Refuse missing or corrupt weights; return their SHA-256 when verified (hashed once,
+    reused by the export check)."""
     if not weights.exists():
         raise ModelLoadError(f"weights file not found: {weights} (see weights/README.md to rebuild it)")
-    digest = verify_checksum(weights) if verify else None
+    return verify_checksum(weights) if verify else None
+
+
+def _read_crnn(weights: Path) -> "CRNN":
+    import torch
+
+    from ocr.model import CRNN, CRNNConfig
+
     try:
         state = torch.load(weights, map_location="cpu", weights_only=False)
         model = CRNN(CRNNConfig(**state["config"]))
         model.load_state_dict(state["state_dict"])
     except Exception as exc:  # any unreadable/foreign file is the same failure for the user
         raise ModelLoadError(f"weights file {weights} could not be loaded: {exc.__class__.__name__}") from exc
-    return model.eval(), digest
+    return model.eval()
 
 
 class OnnxEngine:
@@ -107,9 +117,11 @@ class OnnxEngine:
         from ocr.onnx_session import cpu_session
 
         self.session = cpu_session(path, threads)  # no spin-waiting threads: see cpu_session
+        classes = self.session.get_outputs()[0].shape[-1]
+        self.num_classes: int | None = classes if isinstance(classes, int) else None
 
-    def __call__(self, batch: torch.Tensor) -> np.ndarray:
-        return self.session.run(None, {"x": batch.numpy()})[0]
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": batch})[0]
 
 
 def onnx_engine_for(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxEngine | None:
@@ -123,15 +135,21 @@ class Recognizer:
 
     ``engine`` runs recognition: the torch model, or its onnxruntime export
     (same probabilities within 1e-4, faster on CPU). ``model`` is always the
-    float torch CRNN: explanations need its gradients.
+    float torch CRNN: explanations need its gradients. Beside an engine it is
+    built on first use (``build``), so reading text never imports torch
+    (1.0 s and ~190 MB a process, measured).
     """
 
-    def __init__(self, model: CRNN, charset: Charset, *, threads: int | None = None, batch_size: int = 32,
-                 max_width_ratio: float = 1.6, max_batch_columns: int = 3200, engine: OnnxEngine | None = None,
+    def __init__(self, model: "CRNN | None", charset: Charset, *, threads: int | None = None,
+                 batch_size: int = 32, max_width_ratio: float = 1.6, max_batch_columns: int = 3200,
+                 engine: OnnxEngine | None = None, build: Callable[[], "CRNN"] | None = None,
                  decoder: str = "greedy", beam_width: int = 8) -> None:
-        if charset.num_classes != model.config.num_classes:
-            raise ModelLoadError(f"charset has {charset.num_classes} classes, model {model.config.num_classes}")
-        self.model = model.eval()
+        """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``)."""
+        if model is None and (engine is None or build is None):
+            raise ValueError("Recognizer needs a model, or engine= and build=")
+        classes = model.config.num_classes if model is not None else engine.num_classes  # type: ignore[union-attr]
+        if classes is not None and charset.num_classes != classes:
+            raise ModelLoadError(f"charset has {charset.num_classes} classes, model {classes}")
         self.charset = charset
         self.batch_size = batch_size
         self.max_width_ratio = max_width_ratio
@@ -145,8 +163,34 @@ class Recognizer:
             raise ValueError(f"decoder must be 'greedy' or 'beam', not {decoder!r}")
         self.decoder = decoder  # greedy by default: beam search is measured in weights/README.md first
         self.beam_width = beam_width
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads
+        self._build = build
+        self._model: "CRNN | None" = None
+        if model is not None:
+            self._model = self._prepare(model)
+
+    def _prepare(self, model: "CRNN") -> "CRNN":
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        return model.eval()
+
+    @property
+    def model(self) -> "CRNN":
+        """The torch CRNN, built on first use beside an onnxruntime engine."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    assert self._build is not None
+                    self._model = self._prepare(self._build())
+                    self._build = None
+        return self._model
+
+    @property
+    def model_built(self) -> bool:
+        """Whether the torch model exists yet (see ``model``)."""
+        return self._model is not None
 
     @property
     def engine_name(self) -> str:
@@ -156,15 +200,21 @@ class Recognizer:
     def load(cls, weights: Path | str | None = None, charset: Path | str | None = None, *,
              threads: int | None = None, engine: str = "auto", **kwargs: Any) -> "Recognizer":
         """``engine``: "auto" (onnxruntime when its export is current, else torch), "torch" or "onnx"."""
+        if engine not in ("auto", "torch", "onnx"):
+            raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', not {engine!r}")
         weights = Path(weights) if weights else DEFAULT_WEIGHTS
         charset_path = Path(charset) if charset else DEFAULT_CHARSET
         if not charset_path.exists():
             raise ModelLoadError(f"charset file not found: {charset_path}")
-        model, digest = _read_crnn(weights)
-        onnx_engine = onnx_engine_for(weights, threads, digest) if engine in ("auto", "onnx") else None
+        digest = check_crnn_weights(weights)
+        onnx_engine = onnx_engine_for(weights, threads, digest) if engine != "torch" else None
         if engine == "onnx" and onnx_engine is None:
             raise ModelLoadError(f"no current ONNX export beside {weights}: run python -m ocr.export")
-        return cls(model, Charset.load(charset_path), threads=threads, engine=onnx_engine, **kwargs)
+        if onnx_engine is None:
+            return cls(_read_crnn(weights), Charset.load(charset_path), threads=threads, **kwargs)
+        # the export was made from exactly these (checked) weights, so reading them later cannot fail
+        return cls(None, Charset.load(charset_path), threads=threads, engine=onnx_engine,
+                   build=lambda: _read_crnn(weights), **kwargs)
 
     # ------------------------------------------------------------ batching
 
@@ -184,19 +234,21 @@ class Recognizer:
                 batches.append([i])
         return batches
 
-    @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor) -> np.ndarray:
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
         if self.engine is not None:
             return self.engine(batch)
-        with self._lock:
-            return self.model(batch).softmax(-1).numpy()
+        import torch
+
+        model = self.model
+        with self._lock, torch.inference_mode():
+            return model(torch.from_numpy(batch)).softmax(-1).numpy()
 
     def probabilities(self, images: Sequence[Any]) -> list[tuple[np.ndarray, PreparedLine]]:
         """Per-line frame probabilities [T_valid, C] and the prepared input, in input order."""
         prepared = [prepare_line(load_image(img)) for img in images]
         out: list[tuple[np.ndarray, PreparedLine] | None] = [None] * len(prepared)
         for idx in self._buckets(prepared):
-            probs = self._forward(batch_tensor([prepared[i] for i in idx]))
+            probs = self._forward(batch_array([prepared[i] for i in idx]))
             for row, i in enumerate(idx):
                 out[i] = (probs[row, : prepared[i].steps], prepared[i])
         return out  # type: ignore[return-value]
@@ -213,7 +265,7 @@ class Recognizer:
         prepared = {i: prepare_line(rgbs[i]) for i in todo}
         for bucket in self._buckets([prepared[i] for i in todo]):
             idx = [todo[b] for b in bucket]
-            probs = self._forward(batch_tensor([prepared[i] for i in idx]))
+            probs = self._forward(batch_array([prepared[i] for i in idx]))
             steps = [min(prepared[i].steps, probs.shape[1]) for i in idx]
             if self.decoder == "beam":
                 decoded = [beam_search_decode(probs[row, : steps[row]], self.charset, beam_width=self.beam_width,

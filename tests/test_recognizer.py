@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 from ocr.errors import InvalidImageError, OCRError
 from ocr.synth import render_text
 
+ROOT = Path(__file__).resolve().parent.parent
 LINES_ZH = ["发票代码", "价税合计", "北京科技有限公司", "金额"]
 LINES_EN = ["TOTAL 128.50", "Thank you", "INVOICE 2024"]
 
@@ -284,3 +286,45 @@ def test_batches_are_bounded_in_padded_columns_and_read_the_same(latin_font):
     bounded = [r.text for r in rec.recognize(lines)]
     rec.max_batch_columns = 10**6
     assert [r.text for r in rec.recognize(lines)] == bounded
+
+
+def test_reading_text_never_imports_torch_and_the_lazy_model_is_the_same_network():
+    """The onnxruntime path (CLI, REST API) runs without torch; explanations still get the CRNN."""
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+
+    code = ("import sys; from ocr.recognizer import Recognizer; rec = Recognizer.load(threads=1); "
+            "res = rec.recognize_one('examples/line_zh.png'); "
+            "print(rec.engine_name, rec.model_built, 'torch' in sys.modules, res.text); "
+            "rec.model; print(rec.model_built, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    assert first.split(" ", 3)[:3] == ["onnxruntime", "False", "False"]
+    assert "1,234.56" in first
+    assert second == "True True"
+
+
+def test_lazy_model_matches_an_eagerly_loaded_one():
+    pytest.importorskip("onnxruntime")
+    from ocr.recognizer import DEFAULT_WEIGHTS, Recognizer, load_crnn
+
+    lazy = Recognizer.load(threads=1)
+    assert lazy.engine_name == "onnxruntime" and not lazy.model_built
+    eager = load_crnn(DEFAULT_WEIGHTS)
+    for (name, a), (_, b) in zip(lazy.model.state_dict().items(), eager.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert Recognizer.load(threads=1, engine="torch").model_built
+
+
+def test_recognize_cli_points_page_images_to_the_page_command(capsys, caplog):
+    from ocr.__main__ import main as ocr_main
+
+    page, line = ROOT / "examples" / "receipt_en.png", ROOT / "examples" / "line_zh.png"
+    with caplog.at_level("WARNING", logger="ocr"):
+        assert ocr_main(["recognize", str(line), str(page)]) == 0
+    hints = [r.getMessage() for r in caplog.records if "python -m ocr page" in r.getMessage()]
+    assert len(hints) == 1 and str(page) in hints[0] and str(line) not in hints[0]
+    assert "1,234.56" in capsys.readouterr().out
