@@ -130,10 +130,14 @@ class Plan:
     b1_lines: int  # of those, how many are timed one by one
     b1_reps: int
     b32_reps: int
+    #: input widths of the network-alone batch scaling (``network_scaling``); () skips it
+    scaling_widths: tuple[int, ...] = (160, 320, 640)
 
 
 FULL_PLAN = Plan(limit=None, latency_samples=100, b1_lines=100, b1_reps=3, b32_reps=3)
-QUICK_PLAN = Plan(limit=30, latency_samples=16, b1_lines=8, b1_reps=1, b32_reps=1)
+QUICK_PLAN = Plan(limit=30, latency_samples=16, b1_lines=8, b1_reps=1, b32_reps=1, scaling_widths=(160,))
+#: batch sizes of the network-alone scaling
+SCALING_BATCHES = (1, 8, 32)
 #: pages per page set with --quick (the full run reads every page)
 QUICK_PAGES = 2
 
@@ -222,6 +226,10 @@ class CRNNSystem:
         if not images:
             return []
         return [r.text for r in self._recognizer.recognize(list(images))]
+
+    def network(self) -> Callable[[np.ndarray], Any]:
+        """The network alone, as ``Recognizer`` runs it (for ``network_scaling``)."""
+        return self._recognizer._forward
 
     def skip_reason(self, lang: str) -> str | None:
         return None
@@ -372,6 +380,10 @@ class OrtCTCSystem:
 
     def logits(self, batch: np.ndarray, session: Any = None) -> np.ndarray:
         return (session or self._session).run(None, {self._input: batch})[0]
+
+    def network(self) -> Callable[[np.ndarray], Any]:
+        """The network alone (for ``network_scaling``)."""
+        return self.logits
 
     def batches(self, prepared: Sequence[np.ndarray]) -> list[list[int]]:
         """Width-sorted batches; widths below ``pad_width`` count as ``pad_width`` (they are padded to it)."""
@@ -754,6 +766,27 @@ def measure_latency(system: LineSystem, samples: dict[str, tuple[str, list[np.nd
     return out
 
 
+def network_scaling(forward: Callable[[np.ndarray], Any], widths: Sequence[int], reps: int,
+                    batches: Sequence[int] = SCALING_BATCHES, height: int = 48) -> dict[str, dict[str, float]]:
+    """Median ms per line of the network alone (no preprocessing, no decoding) on random
+    ``[batch, 3, height, width]`` inputs, by width then batch size.
+
+    Why: whether a batch of lines *can* be much cheaper per line than one line. If the cost per
+    line is flat in the batch size, the network is compute-bound and batching saves only the
+    per-call overhead around it, whatever the batching code does.
+    """
+    rng = np.random.default_rng(0)
+    out: dict[str, dict[str, float]] = {}
+    for width in widths:
+        row: dict[str, float] = {}
+        for batch in batches:
+            x = rng.uniform(-1.0, 1.0, (batch, 3, height, width)).astype(np.float32)
+            forward(x)  # warm-up: first-run allocation is not cost per line
+            row[str(batch)] = _ms(median(_timed(lambda: forward(x)) for _ in range(max(1, reps))) / batch)
+        out[str(width)] = row
+    return out
+
+
 def evaluate_set(system: LineSystem, root: Path, spec: SetSpec, limit: int | None,
                  batch_size: int | None = None) -> dict[str, Any]:
     """Char / line accuracy of ``system`` on one line set, items fed in chunks of ``batch_size``
@@ -837,6 +870,9 @@ def run_job(job: Job) -> dict[str, Any]:
     first_lang = next((lang for lang, imgs in samples.values() if imgs), "en")
     first_call = _timed(lambda: system.recognize(first, first_lang)) if first else None
     latency = measure_latency(system, samples, plan)
+    forward = system.network() if hasattr(system, "network") else None
+    if forward is not None and plan.scaling_widths:
+        latency["network_scaling"] = network_scaling(forward, plan.scaling_widths, plan.b32_reps)
     rss_latency = maxrss_mb()
     rss_children_latency = maxrss_mb(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = {
@@ -1070,7 +1106,8 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     b32 = crnn1.get("b32_ms_per_line")
     ratio = round(own / b32, 2) if own and b32 else None
     add(f"batch of 32 >= {BATCH_SPEEDUP_TARGET:g}x cheaper per line than batch 1 (1 thread)", ratio,
-        None if ratio is None else ratio >= BATCH_SPEEDUP_TARGET, f"crnn b1 {own} ms / b32 {b32} ms per line")
+        None if ratio is None else ratio >= BATCH_SPEEDUP_TARGET, f"crnn b1 {own} ms / b32 {b32} ms per line"
+        + _network_ratio_note(crnn1.get("network_scaling", {})))
     loads = [v["load_s"] for v in speed.values() if v.get("load_s") is not None]
     imports = [v["import_s"] for v in speed.values() if v.get("import_s") is not None]
     add(f"recogniser load <= {LOAD_S_TARGET:g} s", max(loads) if loads else None,
@@ -1092,6 +1129,13 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             f"page worker VmRSS after {n} pages (peak {crnn.get('rss_peak_mb')} MB)"
             + ("" if n >= RSS_PAGES else f"; fewer than {RSS_PAGES} pages read: not judged"))
     return rows
+
+
+def _network_ratio_note(scaling: dict[str, dict[str, float]]) -> str:
+    """The network-alone batch-1 / batch-32 cost ratios: the most any batching could reach."""
+    first, last = str(SCALING_BATCHES[0]), str(SCALING_BATCHES[-1])
+    ratios = [f"{w} px {row[first] / row[last]:.2f}x" for w, row in scaling.items() if row.get(last)]
+    return f"; the network alone, batch 1 / batch 32 per line: {', '.join(ratios)}" if ratios else ""
 
 
 def render_targets(rows: Sequence[dict[str, Any]]) -> str:
@@ -1260,6 +1304,18 @@ def render_section(data: dict[str, Any], plots: Sequence[str] = ()) -> str:
     lines += ["By sample (ms per line):", ""]
     lines += _table(["system", "threads", "words b1 median", "words b32", "lines b1 median", "lines b32"],
                     rows) + [""]
+    rows = []
+    for name, entry in systems.items():
+        for t in threads:
+            for width, by_batch in entry["speed"].get(t, {}).get("network_scaling", {}).items():
+                rows.append([f"`{name}`", t, width] + [_num(by_batch.get(str(b)), 2) for b in SCALING_BATCHES]
+                            + [_num(by_batch[str(SCALING_BATCHES[0])] / by_batch[str(SCALING_BATCHES[-1])], 2)])
+    if rows:
+        lines += ["The network alone (random 3x48xW input; no preprocessing, no decoding), ms per line by "
+                  "batch size: how much batching *can* save. A flat row means a compute-bound network, where "
+                  "a batch is cheaper than single calls only by the per-call overhead:", ""]
+        lines += _table(["system", "threads", "width (px)"] + [f"batch {b}" for b in SCALING_BATCHES]
+                        + [f"batch {SCALING_BATCHES[0]} / batch {SCALING_BATCHES[-1]}"], rows) + [""]
     rows = [[f"`{name}`", _num(entry.get("rss_peak_accuracy_run_mb"), 0),
              _num(entry.get("rss_children_peak_accuracy_run_mb") or None, 0),
              _num(sum(a.get("seconds", 0) for a in entry.get("accuracy", {}).values()), 1)]

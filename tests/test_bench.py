@@ -166,10 +166,13 @@ def test_cli_reports_both_systems_on_a_tiny_set(tiny_eval_root, tmp_path, capsys
         assert speed["b1_median_ms"] > 0 and speed["b1_p90_ms"] >= speed["b1_median_ms"]
         assert speed["b32_ms_per_line"] > 0 and speed["b1_n"] == 6 and speed["b32_n"] == 6
         assert speed["load_s"] > 0 and speed["rss_peak_mb"] > 0
+        scaling = speed["network_scaling"]
+        assert set(scaling) == {"160", "320", "640"}
+        assert all(set(row) == {"1", "8", "32"} and min(row.values()) > 0 for row in scaling.values())
     assert data["systems"]["crnn"]["speed"]["1"]["b1_median_ms_x_crnn"] == 1.0
     text = out.read_text(encoding="utf-8")
     assert MARK_START in text and MARK_END in text
-    assert "`ppocrv6-tiny`" in text and "### Speed" in text
+    assert "`ppocrv6-tiny`" in text and "### Speed" in text and "The network alone" in text
     assert (out.parent / bench.SCATTER_PNG).exists() and (out.parent / bench.SETS_PNG).exists()
 
 
@@ -316,3 +319,25 @@ def test_targets_are_judged_on_the_figures_given():
     assert rows["pipeline load (detector + recogniser) <= 1 s (2 thread(s))"]["met"] is True
     assert rows["RSS <= 1536 MB after 100 pages (2 thread(s))"]["met"] is False
     assert "**not met**" in bench.render_targets(list(rows.values()))
+
+
+def test_network_scaling_times_the_network_per_line_by_width_and_batch():
+    """A network whose cost grows with the batch reads flat per line; one with a fixed cost per
+    call reads cheaper per line as the batch grows: the two cases the table tells apart."""
+    import time
+
+    seen: list[tuple[int, ...]] = []
+
+    def per_line(x):  # 0.2 ms a line
+        seen.append(x.shape)
+        time.sleep(0.0002 * x.shape[0])
+
+    def per_call(x):  # 6 ms a call, whatever the batch
+        time.sleep(0.006)
+
+    flat = bench.network_scaling(per_line, widths=(160, 320), reps=2)
+    assert set(flat) == {"160", "320"} and all(set(r) == {"1", "8", "32"} for r in flat.values())
+    assert {s[1:] for s in seen} == {(3, 48, 160), (3, 48, 320)} and {s[0] for s in seen} == {1, 8, 32}
+    assert flat["160"]["32"] >= 0.15  # per line never shrinks much below the 0.2 ms a line costs
+    falling = bench.network_scaling(per_call, widths=(160,), reps=2)["160"]
+    assert falling["1"] > 5 * falling["32"]
