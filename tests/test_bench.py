@@ -304,7 +304,8 @@ def test_one_command_adds_the_pages_and_checks_the_targets(tiny_eval_root, tmp_p
 
 
 def test_targets_are_judged_on_the_figures_given():
-    speed = lambda b1, b32=None, load=0.2: {"1": {"b1_median_ms": b1, "b32_ms_per_line": b32, "load_s": load,
+    speed = lambda b1, b32=None, load=0.2: {"1": {"b1_median_ms": b1, "b1_mean_ms": b1, "b32_ms_per_line": b32,
+                                                  "load_s": load,
                                                   "import_s": 1.0}}
     data = {"systems": {"crnn": {"speed": speed(4.0, 1.0)}, "ppocrv6-tiny": {"speed": speed(3.0)},
                         "ppocrv6-small": {"speed": speed(40.0)}},
