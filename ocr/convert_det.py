@@ -12,9 +12,9 @@ variant's ``DetConfig`` so ``ocr.detect`` builds the right network (a file
 without one is the tiny detector, as written before the small one existed).
 
 Beside the ``.pt`` the network is exported to ``.onnx`` (our torch modules, not
-PaddleOCR's graph), tagged with the ``.pt``'s SHA-256: ``ocr.detect`` runs it on
-onnxruntime, 1.3-2x faster than torch on CPU, and ignores it once it is stale.
-Explanations keep using the torch model.
+PaddleOCR's graph), tagged with the ``.pt``'s SHA-256 and its ``DetConfig``:
+``ocr.detect`` runs it on onnxruntime, 1.3-2x faster than torch on CPU, without
+importing torch, and ignores it once it is stale. Explanations keep using the torch model.
 """
 
 from __future__ import annotations
@@ -82,13 +82,17 @@ def onnx_max_abs_diff(model: DetModel, onnx_path: Path, shape: tuple[int, int, i
 
 
 def export_det_onnx(weights: Path, out: Path | None = None, opset: int = 17) -> Path:
-    """Export the torch detector in ``weights`` to ONNX (dynamic batch, height, width) beside it."""
+    """Export the torch detector in ``weights`` to ONNX (dynamic batch, height, width) beside it.
+
+    Metadata: the weights' SHA-256 (``SOURCE_KEY``: a stale export is ignored) and the release
+    config (``CONFIG_KEY``: the onnxruntime detector needs no torch to know it)."""
     import warnings
 
     import onnx
 
-    from ocr.detect import load_det_model
     from ocr.checksums import SOURCE_KEY
+    from ocr.det_config import CONFIG_KEY, config_metadata
+    from ocr.detect import load_det_model
     from ocr.report import sha256_of
 
     out = out or weights.with_suffix(".onnx")
@@ -99,8 +103,9 @@ def export_det_onnx(weights: Path, out: Path | None = None, opset: int = 17) -> 
         torch.onnx.export(model, (torch.zeros(1, 3, 64, 96),), str(out), input_names=["x"], output_names=["prob"],
                           dynamic_axes={"x": axes, "prob": axes}, opset_version=opset, dynamo=False)
     graph = onnx.load(str(out))
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = SOURCE_KEY, sha256_of(weights)
+    for key, value in ((SOURCE_KEY, sha256_of(weights)), (CONFIG_KEY, config_metadata(model.config))):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.save(graph, str(out))
     return out
 

