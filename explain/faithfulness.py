@@ -171,7 +171,7 @@ def recognizer_forward(recognizer: Any) -> Forward:
     engine = getattr(recognizer, "engine", None)
     if engine is None:
         return torch_forward(recognizer.model)
-    return lambda batch: np.asarray(engine(batch))
+    return lambda batch: np.asarray(engine(batch.numpy()))  # the engine takes the numpy batch
 
 
 @dataclass(frozen=True)
