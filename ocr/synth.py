@@ -249,9 +249,11 @@ def _transform_boxes(boxes: list[Box], matrix: np.ndarray) -> list[Box]:
 class Degrader:
     """Photo and scan degradations; each keeps the character boxes in step."""
 
-    def __init__(self, rng: random.Random, strength: float = 1.0) -> None:
+    def __init__(self, rng: random.Random, strength: float = 1.0, geometric: bool = True) -> None:
         self.rng = rng
         self.strength = strength
+        #: False: no rotation / perspective, so every character stays in its columns (consistency pairs)
+        self.geometric = geometric
 
     def _p(self, p: float) -> bool:
         return self.rng.random() < p * self.strength
@@ -273,7 +275,7 @@ class Degrader:
                         cv2.FONT_HERSHEY_SIMPLEX, h / 30, 255, 2)
             mask = mask8.astype(np.float32) / 255.0
             img = img * (1 - 0.35 * mask[..., None]) + color * 0.35 * mask[..., None]
-        if self._p(0.5):  # rotation / perspective
+        if self.geometric and self._p(0.5):  # rotation / perspective
             angle = rng.uniform(-3, 3)
             m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
             if self._p(0.5):
@@ -326,6 +328,9 @@ class LineSynthesizer:
         return self.rng.choice(self.cjk_fonts if has_cjk else self.fonts)
 
     def sample(self, text: str | None = None) -> SynthLine:
+        return self.degrader(self._render(text))
+
+    def _render(self, text: str | None = None) -> SynthLine:
         rng = self.rng
         text = text if text is not None else self.texts.sample()
         font = self.font_for(text)
@@ -336,9 +341,17 @@ class LineSynthesizer:
         bg = tuple(rng.randint(185, 255) for _ in range(3))
         if rng.random() < 0.08:
             fg, bg = bg, fg  # light text on dark
-        line = render_text(text, font, rng.randint(22, 48), fg=fg, bg=bg,
+        return render_text(text, font, rng.randint(22, 48), fg=fg, bg=bg,
                            padding=rng.randint(1, 10), char_spacing=rng.choice([0, 0, 0, rng.uniform(0, 0.25)]))
-        return self.degrader(line)
+
+    def sample_pair(self, strength: float = 1.5, keep_clean: float = 0.25) -> tuple[SynthLine, SynthLine]:
+        """The same line clean and degraded without moving any character (no rotation or
+        perspective): a reader's output on the clean one is a frame-exact target for the
+        degraded one. With probability ``keep_clean`` the "degraded" one is the clean one."""
+        clean = self._render()
+        if self.rng.random() < keep_clean:
+            return clean, clean
+        return clean, Degrader(self.rng, strength, geometric=False)(clean)
 
 
 def to_png_bytes(image: np.ndarray) -> bytes:
