@@ -666,6 +666,7 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     merged["load_s"] = min(r["load_s"] for r in rounds)
     merged["load_s_rounds"] = [r["load_s"] for r in rounds]
     merged["import_s"] = min((r.get("import_s") or 0.0) for r in rounds)
+    merged["torch_imported"] = any(r.get("torch_imported") for r in rounds)
     if all(r.get("first_call_s") is not None for r in rounds):
         merged["first_call_s"] = min(r["first_call_s"] for r in rounds)
     merged["rss_peak_mb"] = max(r["rss_peak_mb"] for r in rounds)
@@ -914,7 +915,9 @@ def render_section(data: dict[str, Any], title: str = "## Page-level benchmark (
         if not e:
             continue
         info = e.get("info", {})
-        runtime = (f"torch + {info.get('engine')}" if sys_name == "crnn" else "onnxruntime")
+        runtime = "onnxruntime"
+        if sys_name == "crnn":
+            runtime = f"{info.get('engine')}" + (" + torch" if e.get("torch_imported") else " (no torch)")
         rows.append([sys_name, runtime, _num(e.get("import_s")), _num(e.get("load_s")), _num(e.get("first_call_s")),
                      _num(e.get("rss_after_load_mb"), 0),
                      f"{_num(e.get('rss_after_pages_mb'), 0)} ({e.get('pages_read', '?')} pages)",
