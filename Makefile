@@ -46,6 +46,8 @@ bench-setup: install-train
 weights: install-train
 	$(PYTHON) -m ocr.convert --out weights/crnn.pt
 	$(PYTHON) -m ocr.export
+	$(PYTHON) -m ocr.convert_det --out weights/det.pt
+	$(PYTHON) -m ocr.convert_det --variant small --out weights/det_small.pt
 	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx > SHA256SUMS
 
 # The BiLSTM experiment: cache CNN features + teacher targets, train the sequence model (runs/, not weights/)

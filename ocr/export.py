@@ -37,7 +37,9 @@ class _WithSoftmax(nn.Module):
 
 
 def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
-    model = _WithSoftmax(load_crnn(weights)).eval()
+    """``weights`` exported with their SHA-256 in the metadata. Not checked against ``SHA256SUMS``:
+    exporting is a step of making weights (``make weights`` rewrites the checksums last)."""
+    model = _WithSoftmax(load_crnn(weights, verify=False)).eval()
     dummy = torch.zeros(2, 3, 48, 160)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (dummy,), str(out), input_names=["x"], output_names=["probs"],
@@ -56,7 +58,7 @@ def check_parity(weights: Path, onnx_path: Path, widths: tuple[int, ...] = (64, 
     """Largest absolute probability difference between torch and onnxruntime."""
     import onnxruntime as ort
 
-    model = _WithSoftmax(load_crnn(weights)).eval()
+    model = _WithSoftmax(load_crnn(weights, verify=False)).eval()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for width in widths:
