@@ -111,6 +111,8 @@ def build_consistency_shard(model: CRNN, synth, n_batches: int, batch_size: int,
     characters, and CTC on synthetic labels teaches synthetic text; here the teacher is the
     network itself at the start (BiLSTM inert), frame for frame on identical geometry, so the
     BiLSTM can only learn to read a degraded line as the model reads it clean.
+    Measured (weights/README.md): 49,400 lines, 17,594 steps -- held-out-font accuracy did not
+    rise (best +0.31 points, mostly below the start), so nothing was shipped.
     """
     from ocr.lineprep import prepare_line
 
