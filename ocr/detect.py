@@ -52,6 +52,7 @@ import numpy as np
 from ocr.det_config import MEAN_BGR, STD_BGR, STRIDE, VARIANTS, DetConfig, config_from_metadata
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
+from ocr.lazy import BuildOnce
 
 if TYPE_CHECKING:
     import torch
@@ -432,20 +433,23 @@ class TextDetector:
         """``model``, or ``build`` (makes it on first use of ``.model``) with its ``config``."""
         if model is None and (build is None or config is None):
             raise ValueError("TextDetector needs a model, or build= and config=")
-        self._model: DetModel | None = None
-        self._build = build
-        if model is not None:
-            self._model = self._prepare(model)
+        self._model: BuildOnce[DetModel] = (BuildOnce(value=self._prepare(model)) if model is not None
+                                            else BuildOnce(build=self._build_with_threads(build)))  # type: ignore[arg-type]
         self.config: DetConfig = config if model is None else getattr(model, "config", VARIANTS["tiny"])
         self.engine = engine
         self.variant = self.config.name
         self.box_thresh = box_thresh if box_thresh is not None else BOX_THRESH.get(self.variant, DEFAULT_BOX_THRESH)
         self.limit_side, self.limit_type = RESIZE.get(self.variant, (DEFAULT_LIMIT_SIDE, "max"))
         self._lock = threading.Lock()
-        self._build_lock = threading.Lock()
         self._threads = threads
         if model is not None:
             _set_torch_threads(threads)
+
+    def _build_with_threads(self, build: Callable[[], DetModel]) -> Callable[[], DetModel]:
+        def made() -> DetModel:
+            _set_torch_threads(self._threads)
+            return self._prepare(build())
+        return made
 
     @staticmethod
     def _prepare(model: DetModel) -> DetModel:
@@ -458,19 +462,12 @@ class TextDetector:
     def model(self) -> DetModel:
         """The torch network. With the onnxruntime engine only explanations need it, so it is
         built on first use: building it was half the detector's load time."""
-        if self._model is None:
-            with self._build_lock:
-                if self._model is None:
-                    assert self._build is not None
-                    _set_torch_threads(self._threads)
-                    self._model = self._prepare(self._build())
-                    self._build = None
-        return self._model
+        return self._model.get()
 
     @property
     def model_built(self) -> bool:
         """Whether the torch network exists yet (see ``model``)."""
-        return self._model is not None
+        return self._model.built
 
     @property
     def engine_name(self) -> str:

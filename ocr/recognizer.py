@@ -21,6 +21,7 @@ from ocr.charset import Charset
 from ocr.decode import CharSpan, beam_search_decode, greedy_decode_batch
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
+from ocr.lazy import BuildOnce
 from ocr.lineprep import PAD_MIN_WIDTH, PreparedLine, batch_array, prepare_line
 from ocr.checksums import CHECKSUMS_NAME, current_export, verify_checksum
 
@@ -164,10 +165,8 @@ class Recognizer:
         self.decoder = decoder  # greedy by default: beam search is measured in weights/README.md first
         self.beam_width = beam_width
         self.threads = threads
-        self._build = build
-        self._model: "CRNN | None" = None
-        if model is not None:
-            self._model = self._prepare(model)
+        self._model: BuildOnce["CRNN"] = (BuildOnce(value=self._prepare(model)) if model is not None
+                                          else BuildOnce(build=lambda: self._prepare(build())))  # type: ignore[misc]
 
     def _prepare(self, model: "CRNN") -> "CRNN":
         if self.threads:
@@ -179,18 +178,12 @@ class Recognizer:
     @property
     def model(self) -> "CRNN":
         """The torch CRNN, built on first use beside an onnxruntime engine."""
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    assert self._build is not None
-                    self._model = self._prepare(self._build())
-                    self._build = None
-        return self._model
+        return self._model.get()
 
     @property
     def model_built(self) -> bool:
         """Whether the torch model exists yet (see ``model``)."""
-        return self._model is not None
+        return self._model.built
 
     @property
     def engine_name(self) -> str:

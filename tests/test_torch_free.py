@@ -136,3 +136,29 @@ def _page():
     from ocr.imageio import load_image
 
     return load_image(str(ROOT / "examples" / "receipt_en.png"))
+
+
+def test_build_once_builds_a_single_time_under_concurrent_calls():
+    import threading
+    import time
+
+    from ocr.lazy import BuildOnce
+
+    calls: list[int] = []
+
+    def build() -> object:
+        calls.append(1)
+        time.sleep(0.05)
+        return object()
+
+    once: BuildOnce[object] = BuildOnce(build=build)
+    assert not once.built
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(once.get())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and once.built and all(g is got[0] for g in got)
+    with pytest.raises(ValueError):
+        BuildOnce()
