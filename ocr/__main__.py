@@ -64,13 +64,12 @@ def recognize_manifest(manifest: Path, out: Path, recognizer, batch: int = 64) -
     return len(rows)
 
 
-def stacked_rows(image: Path) -> int:
-    """Rows of text stacked one above another in ``image`` (plain OpenCV line finding): a line
+def stacked_rows(rgb: Any) -> int:
+    """Rows of text stacked one above another in ``rgb`` (plain OpenCV line finding): a line
     crop has 1; a page or a paragraph has more, and ``recognize`` would read it as one line."""
     from ocr.detect import ClassicalDetector
-    from ocr.imageio import load_image
 
-    spans = sorted((box.aabb[1], box.aabb[3]) for box in ClassicalDetector().detect(load_image(image)).boxes)
+    spans = sorted((box.aabb[1], box.aabb[3]) for box in ClassicalDetector().detect(rgb).boxes)
     rows, bottom = 0, float("-inf")
     for top, low in spans:
         if top >= bottom - 0.5 * (low - top):  # clear of the row above by at least half this box
@@ -83,16 +82,13 @@ def stacked_rows(image: Path) -> int:
 PAGE_HINT_CONFIDENCE = 0.5
 
 
-def looks_like_page(path: Path, result: Any) -> str | None:
-    """Why ``path`` looks like more than one line when ``recognize`` read (almost) nothing from it."""
+def looks_like_page(rgb: Any, result: Any) -> str | None:
+    """Why the image ``rgb`` looks like more than one line when ``recognize`` read (almost) nothing from it."""
     if result.text.strip() and result.confidence >= PAGE_HINT_CONFIDENCE:
         return None
     if result.height >= 150 and result.width < 2 * result.height:
         return f"{result.width}x{result.height} px is page-shaped"
-    try:
-        rows = stacked_rows(path)
-    except OCRError:
-        return None
+    rows = stacked_rows(rgb)
     return f"it holds {rows} rows of text" if rows >= 2 else None
 
 
@@ -109,12 +105,15 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if not args.images:
         raise SystemExit("give image files, or --manifest LABELS.tsv --out PREDS.tsv")
     def read(path: Path) -> Any:
-        result = recognizer.recognize_one(path)
-        reason = looks_like_page(path, result)
+        from ocr.imageio import load_image
+
+        rgb = load_image(path)  # once, for the reading and for the page check
+        result = recognizer.recognize_one(rgb)
+        reason = looks_like_page(rgb, result)
         if reason:
-            log.warning("%s: read with low confidence (%.2f) and %s; `recognize` reads one straight text "
+            log.warning("%s: read as %r (confidence %.2f) and %s; `recognize` reads one straight text "
                         "line -- for pages and blocks of text use `python -m ocr page %s`",
-                        path, result.confidence, reason, path)
+                        path, result.text, result.confidence, reason, path)
         return result
 
     return _print_each(args.images, read, args.json, lambda path, res: f"{path}\t{res.text}\t{res.confidence:.3f}")

@@ -75,6 +75,13 @@ def load_batches(paths: list[Path]) -> list[CachedBatch]:
     return batches
 
 
+def top_k_targets(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A frame distribution cut to its ``k`` likeliest classes (int16) and their probabilities,
+    renormalised to sum 1 (float16): the rest carry ~0 mass and would make the cache huge."""
+    top_prob, top_index = probs.topk(k, dim=-1)
+    return top_index.short(), (top_prob / top_prob.sum(-1, keepdim=True)).half()
+
+
 @torch.no_grad()
 def build_shard(model: CRNN, teacher, synth, charset: Charset, n_batches: int, batch_size: int,
                 max_width: int, top_k: int) -> list[CachedBatch]:
@@ -92,9 +99,7 @@ def build_shard(model: CRNN, teacher, synth, charset: Charset, n_batches: int, b
         top_index = top_prob = None
         if teacher is not None:
             probs = teacher(images)[:, : features.shape[1]]
-            top_prob, top_index = probs.topk(top_k, dim=-1)
-            top_prob = (top_prob / top_prob.sum(-1, keepdim=True)).half()
-            top_index = top_index.short()
+            top_index, top_prob = top_k_targets(probs, top_k)
         batches.append(CachedBatch(
             features=features.half(), top_index=top_index, top_prob=top_prob,
             steps=torch.tensor([p.steps for p in chunk]).clamp(max=features.shape[1]),
@@ -125,10 +130,9 @@ def build_consistency_shard(model: CRNN, synth, n_batches: int, batch_size: int,
         idx = order[start : start + batch_size]
         features = model.features(batch_tensor([degraded[i] for i in idx]))
         probs = model.head(model.features(batch_tensor([clean[i] for i in idx]))).softmax(-1)
-        top_prob, top_index = probs.topk(top_k, dim=-1)
+        top_index, top_prob = top_k_targets(probs, top_k)
         batches.append(CachedBatch(
-            features=features.half(), top_index=top_index.short(),
-            top_prob=(top_prob / top_prob.sum(-1, keepdim=True)).half(),
+            features=features.half(), top_index=top_index, top_prob=top_prob,
             steps=torch.tensor([clean[i].steps for i in idx]).clamp(max=features.shape[1]),
             texts=[pairs[i][0].text for i in idx]))
     return batches
