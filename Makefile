@@ -3,7 +3,7 @@ PIP ?= $(PYTHON) -m pip
 # Debian fonts: CJK glyphs for rendering samples, tests and explanation plots.
 FONT_PACKAGES = fonts-wqy-microhei fonts-noto-cjk fonts-dejavu-core fonts-liberation2 fonts-arphic-uming fonts-arphic-ukai
 
-.PHONY: install install-dev install-train fonts run test bench bench-setup weights train-bilstm clean
+.PHONY: install install-dev install-train fonts run test bench bench-setup weights train clean
 
 install:
 	$(PIP) install -q torch==2.13.0
@@ -33,7 +33,7 @@ test: install-dev
 	OMP_NUM_THREADS=2 $(PYTHON) -m pytest -q tests
 
 bench: install-dev
-	$(PYTHON) -m ocr.bench --ablation
+	$(PYTHON) -m benchmarks --ablation
 
 bench-setup: install-train
 	$(PIP) install -q -r requirements-bench.txt
@@ -44,16 +44,18 @@ bench-setup: install-train
 
 # Rebuild the shipped recogniser weights (see weights/README.md: the BiLSTM is not trained yet)
 weights: install-train
-	$(PYTHON) -m ocr.convert --out weights/crnn.pt
-	$(PYTHON) -m ocr.export
-	$(PYTHON) -m ocr.convert_det --out weights/det.pt
-	$(PYTHON) -m ocr.convert_det --variant small --out weights/det_small.pt
+	$(PYTHON) -m training.convert --out weights/crnn.pt
+	$(PYTHON) -m training.export
+	$(PYTHON) -m training.convert_det --out weights/det.pt
+	$(PYTHON) -m training.convert_det --variant small --out weights/det_small.pt
 	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx > SHA256SUMS
 
-# The BiLSTM experiment: cache CNN features + teacher targets, train the sequence model (runs/, not weights/)
-train-bilstm: install-train
-	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.kd_cache --student weights/crnn.pt --out runs/kd_cache --minutes 60
-	OMP_NUM_THREADS=1 $(PYTHON) -m ocr.train_seq --cache runs/kd_cache --init weights/crnn.pt --out runs/seq/best.pt --minutes 50
+# The whole recogniser recipe, one `python -m training.<step>` per line; writes runs/, never weights/.
+# Today: the BiLSTM experiment (cache CNN features + teacher targets, train the sequence model, ~2 h on
+# 2 cores). The real-data training script goes here as its own step when it lands in training/.
+train: install-train
+	OMP_NUM_THREADS=1 $(PYTHON) -m training.kd_cache --student weights/crnn.pt --out runs/kd_cache --minutes 60
+	OMP_NUM_THREADS=1 $(PYTHON) -m training.train_seq --cache runs/kd_cache --init weights/crnn.pt --out runs/seq/best.pt --minutes 50
 
 clean:
 	rm -rf .pytest_cache runs

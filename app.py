@@ -1,8 +1,8 @@
 """Start the demo: ``python app.py`` serves the UI at / and the REST API at /api/v1 (docs at /docs).
 
-Environment: ``PORT`` (default 7860), ``HOST`` (default 0.0.0.0), ``OCR_THREADS`` (torch threads),
-``OCR_WARM_EXAMPLES=0`` to skip pre-reading the examples in the background; ``MALLOC_ARENA_MAX``
-(2) and ``MALLOC_MMAP_THRESHOLD_`` (1 MB) tune glibc's allocator (``tune_malloc``).
+settings -> service -> web app -> uvicorn. The environment is read once (``ocr.settings``:
+``PORT``, ``HOST``, ``OCR_THREADS``, ``OCR_WARM_EXAMPLES`` ... one table there); a bad value or
+unusable weights end the start with one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
     after big blocks are freed it raises its mmap threshold (up to 32 MB), so later page images and
     activations come from those arenas too. Under load RSS then climbs by steps long after warm-up
     (RELIABILITY.md). Two arenas and a fixed 1 MB threshold: big arrays go back to the system when
-    freed. ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_``, if set, win.
+    freed. ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_``, if set, win (glibc read them at start).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -37,16 +37,16 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
 
 def main() -> int:
     tune_malloc()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from ocr.errors import OCRError
+    from ocr.settings import Settings
 
-    threads = int(os.environ["OCR_THREADS"]) if os.environ.get("OCR_THREADS") else None
     try:
-        from ocr.api import OCRService
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from demo.app import build_app, default_service, warm_examples
 
-        service = OCRService.load(threads=threads)
+        service = default_service(settings)
     except OCRError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -56,15 +56,12 @@ def main() -> int:
 
     import uvicorn
 
-    from demo.app import build_app, warm_examples
-
-    app = build_app(service)
-    if os.environ.get("OCR_WARM_EXAMPLES", "1") != "0":
+    app = build_app(service, settings)
+    if settings.warm_examples:
         threading.Thread(target=warm_examples, args=(service,), name="warm-examples", daemon=True).start()
-    host = os.environ.get("HOST", "0.0.0.0")
-    port = int(os.environ.get("PORT", "7860"))
-    print(f"Serving on http://{host}:{port}  (UI at /, REST API at /api/v1, docs at /docs)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("UVICORN_LOG_LEVEL", "warning"))
+    print(f"Serving on http://{settings.host}:{settings.port}  (UI at /, REST API at /api/v1, docs at /docs)",
+          flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.uvicorn_log_level)
     return 0
 
 

@@ -21,12 +21,14 @@ from typing import Any, AsyncIterator
 
 import anyio
 
+from ocr.settings import Settings
+
 log = logging.getLogger("demo.cache")
 
 
-def cache_ttl() -> int | None:
+def cache_ttl(settings: Settings | None = None) -> int | None:
     """``OCR_GRADIO_CACHE_TTL`` seconds (3600); 0 keeps files for ever (Gradio's default)."""
-    age = int(os.environ.get("OCR_GRADIO_CACHE_TTL", "3600"))
+    age = (settings or Settings.from_env()).gradio_cache_ttl
     return age if age > 0 else None
 
 

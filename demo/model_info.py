@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ocr.model import INPUT_HEIGHT, STRIDE_X, count_parameters
+from ocr.recognize.network import INPUT_HEIGHT, STRIDE_X, count_parameters
+from ocr.settings import ROOT, WEIGHTS_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL_CARD = ROOT / "weights" / "README.md"
+MODEL_CARD = WEIGHTS_DIR / "README.md"
 
 
 def _shape(t: Any) -> str:
@@ -124,7 +123,7 @@ def accuracy_markdown() -> str:
         body = re.sub(r"<!--.*?-->", "", body, flags=re.S).strip()
         parts.append(f"#### {parent or 'Accuracy'}\n\n{body}\n\n_(BENCHMARKS.md)_")
     for name in ("metrics.json", "eval.json", "accuracy.json"):
-        path = ROOT / "weights" / name
+        path = WEIGHTS_DIR / name
         if path.exists():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))

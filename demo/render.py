@@ -237,3 +237,32 @@ def upscale(image: np.ndarray | None, min_height: int = 96, max_width: int = 240
     if scale <= 1:
         return image
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_CUBIC)
+
+
+ERROR_HEADERS = ["操作 Op", "读成 Read", "应为 Truth", "位置 x (px)", "定位 Located by", "P(truth)", "排名 Rank",
+                 "候选 Candidates", "原因 Why"]
+
+
+def error_attribution(report: Any, crop: np.ndarray) -> tuple[str, list, list[str], list[list]]:
+    """An error-attribution report (``explain.errors``) as summary markdown, evidence gallery and table."""
+    data = report.to_dict()
+    errors = data["errors"]
+    md = [f"识别 Read: **{data['prediction']}** · 正确 Truth: **{data['truth']}** · "
+          f"字符错误率 CER **{float(data['cer']):.1%}** ({data['distance']} 处编辑 edits)"]
+    if not errors:
+        md.append("✅ 没有错误 No errors: the reading matches the true text.")
+    summary = {k: v for k, v in (data.get("summary") or {}).items() if v}
+    if summary:
+        md.append("原因统计 Causes: " + ", ".join(f"`{k}` × {v}" for k, v in summary.items()))
+    if data.get("forced_alignment") is False and errors:
+        md.append("⚠️ 无法强制对齐正确文本 The true text could not be force-aligned; gaps are used for missing characters.")
+    marked = upscale(mark_errors(crop, errors))
+    gallery = [(marked, "错误位置 Where the errors are (red: read wrongly, blue: missed)")] if marked is not None else []
+    rows = []
+    for e in errors:
+        cands = ", ".join(f"{c} {p:.2f}" for c, p in (e.get("candidates") or [])[:3])
+        why = "; ".join(f"{d['name']}: {d['detail']}" for d in e.get("diagnoses") or []) or "—"
+        rows.append([e.get("op"), e.get("pred_char") or "∅", e.get("true_char") or "∅",
+                     "–".join(f"{v:.0f}" for v in e.get("x_range") or []), e.get("location"),
+                     e.get("true_prob"), e.get("true_rank"), cands, why])
+    return "\n\n".join(md), gallery, ERROR_HEADERS, rows

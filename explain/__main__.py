@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from explain import render
-from explain.api import METHODS, explain_line
+from explain.registry import METHODS, explain_line
 from explain.gradcam import CAM_METHODS
 from ocr.errors import OCRError
 
@@ -103,7 +103,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         from ocr.imageio import load_image
-        from ocr.recognizer import Recognizer
+        from ocr.recognize.recognizer import Recognizer
 
         image = load_image(args.image)
         recognizer = Recognizer.load(threads=args.threads)

@@ -14,11 +14,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ocr.charset import BLANK, Charset
+from ocr.recognize.charset import BLANK, Charset
 from ocr.decode import CharSpan, LineDecoding, greedy_decode
 from ocr.imageio import load_image
-from ocr.lineprep import PreparedLine
-from ocr.model import STRIDE_X
+from ocr.recognize.lineprep import PreparedLine
+from ocr.recognize.network import STRIDE_X
 
 #: how the blank class is labelled in tables and plots
 BLANK_LABEL = "<blank>"

@@ -52,10 +52,10 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ocr.charset import BLANK, Charset
+from ocr.recognize.charset import BLANK, Charset
 from ocr.decode import forced_align
 from ocr.imageio import load_image, to_gray
-from ocr.input_spec import INPUT_HEIGHT, STRIDE_X
+from ocr.recognize.lineprep import INPUT_HEIGHT, STRIDE_X
 
 __all__ = [
     "EditOp",
@@ -63,7 +63,6 @@ __all__ = [
     "CharError",
     "ErrorReport",
     "align",
-    "edit_distance",
     "attribute_errors",
     "DIAGNOSES",
 ]
@@ -142,10 +141,6 @@ def _distance_table(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         for j in range(1, m + 1):
             row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ai != b[j - 1]))
     return d
-
-
-def edit_distance(pred: Sequence[str], truth: Sequence[str]) -> int:
-    return int(_distance_table(pred, truth)[len(pred), len(truth)])
 
 
 def align(pred: Sequence[str], truth: Sequence[str]) -> list[EditOp]:
@@ -455,7 +450,7 @@ def _class(charset: Charset, char: str) -> int | None:
 def attribute_errors(recognizer: Any, image: Any, truth: str, *, result: Any = None,
                      top_k: int = TOP_K) -> ErrorReport:
     """Read ``image`` (anything :func:`ocr.imageio.load_image` takes), compare with ``truth``
-    and explain every error. ``result``: a :class:`~ocr.recognizer.LineResult` already
+    and explain every error. ``result``: a :class:`~ocr.recognize.recognizer.LineResult` already
     computed for this image, to skip a second decode."""
     rgb = load_image(image)
     charset: Charset = recognizer.charset
@@ -522,6 +517,17 @@ def attribute_errors(recognizer: Any, image: Any, truth: str, *, result: Any = N
         errors.append(_examine(op, charset, frames, fr, x_range, location, region, true_x, line,
                                centres, k, med, result.confidence, top_k))
 
+    summary = _summary(errors)
+
+    line_measurements = {"contrast": line.spread, "line_confidence": float(result.confidence)}
+    if line.spread >= BLUR_MIN_SPREAD:
+        line_measurements["sharpness"] = line.sharpness(0, w, line.spread)
+    return ErrorReport(pred, truth, float(result.confidence), float(cer), int(distance), ops, errors, summary,
+                       line_measurements, aligned, w, h)
+
+
+def _summary(errors: list[CharError]) -> dict[str, int]:
+    """Errors per diagnosis, ``undiagnosed``, and per edit operation."""
     summary: dict[str, int] = {name: 0 for name in DIAGNOSES}
     summary["undiagnosed"] = 0
     for kind in ("substitute", "insert", "delete"):
@@ -532,12 +538,7 @@ def attribute_errors(recognizer: Any, image: Any, truth: str, *, result: Any = N
             summary[d.name] += 1
         if not e.diagnoses:
             summary["undiagnosed"] += 1
-
-    line_measurements = {"contrast": line.spread, "line_confidence": float(result.confidence)}
-    if line.spread >= BLUR_MIN_SPREAD:
-        line_measurements["sharpness"] = line.sharpness(0, w, line.spread)
-    return ErrorReport(pred, truth, float(result.confidence), float(cer), int(distance), ops, errors, summary,
-                       line_measurements, aligned, w, h)
+    return summary
 
 
 def _gap(op: EditOp, spans: Sequence[Any], width: int) -> tuple[float, float]:
@@ -576,6 +577,7 @@ def _examine(op: EditOp, charset: Charset, frames: _Frames, fr: tuple[int, int] 
              x_range: tuple[float, float], location: str, region: tuple[float, float],
              true_x: tuple[float, float] | None, line: _LineImage, centres: Sequence[float], k: int,
              median_cell: float | None, line_conf: float, top_k: int) -> CharError:
+    """One error: the model's probabilities over its frames, and every diagnosis that applies, in order."""
     true_cls = _class(charset, op.true_char) if op.true_char else None
     pred_cls = _class(charset, op.pred_char) if op.pred_char else None
     candidates: list[tuple[str, float]] = []
@@ -595,92 +597,107 @@ def _examine(op: EditOp, charset: Charset, frames: _Frames, fr: tuple[int, int] 
     diagnoses: list[Diagnosis] = []
     m: dict[str, float] = {}
     a, b = line.cols(*region)
-
     if op.true_char and op.true_char not in charset:
         diagnoses.append(Diagnosis("out_of_charset", f"U+{ord(op.true_char[0]):04X}", None,
                                    f"{op.true_char!r} is not among the model's {len(charset)} characters"))
-
-    ink_char = not (op.true_char or op.pred_char).isspace()
-    if ink_char:
-        spread = line.contrast(a, b)
-        m["contrast"] = spread
-        if spread < LOW_CONTRAST_SPREAD:
-            diagnoses.append(Diagnosis("low_contrast", spread, LOW_CONTRAST_SPREAD,
-                                       f"ink/paper gray spread {spread:.0f} of 255 in the glyph region"))
-        blurred = False
-        if spread >= BLUR_MIN_SPREAD:
-            sharp = line.sharpness(a, b, spread)
-            m["sharpness"] = sharp
-            if sharp < BLUR_SHARPNESS:
-                blurred = True
-                diagnoses.append(Diagnosis("blur", sharp, BLUR_SHARPNESS,
-                                           f"Laplacian variance / contrast^2 = {sharp:.4f} at 48 px line height"))
-        rules = line.rules_in(a, b, blurred)
-        m.update(rules)
-        if rules["h_line_rows"] > 0 or rules["v_line_cols"] > 0:
-            parts = []
-            if rules["h_line_rows"]:
-                parts.append(f"{rules['h_line_rows']:.0f} px rows of horizontal rule across "
-                             f"{100 * rules['h_line_cover']:.0f}% of the region")
-            if rules["v_line_cols"]:
-                parts.append(f"{rules['v_line_cols']:.0f} px columns of vertical rule")
-            diagnoses.append(Diagnosis("background_lines", rules["h_line_rows"] + rules["v_line_cols"], 0.0,
-                                       "; ".join(parts)))
-        col = line.colour(a, b)
-        m.update(col)
-        if col["overlay_colour"] > COLOUR_FRACTION:
-            diagnoses.append(Diagnosis("watermark_or_colour", col["overlay_colour"], COLOUR_FRACTION,
-                                       f"{100 * col['overlay_colour']:.0f}% of the region is coloured unlike "
-                                       "the paper, away from the strokes (stamp or watermark)"))
-        elif col["ink_chroma"] > INK_CHROMA:
-            diagnoses.append(Diagnosis("watermark_or_colour", col["ink_chroma"], INK_CHROMA,
-                                       f"the strokes are coloured (chroma {col['ink_chroma']:.0f} of 255)"))
-        elif (col["overlay_grey"] > MIDGREY_FRACTION and not blurred
-              and "background_lines" not in [d.name for d in diagnoses]):
-            diagnoses.append(Diagnosis("watermark_or_colour", col["overlay_grey"], MIDGREY_FRACTION,
-                                       f"{100 * col['overlay_grey']:.0f}% of the region is mid-grey away from "
-                                       "any stroke (an overlay)"))
-        # crowding: no empty column towards a neighbour, or a squeezed cell
+    if not (op.true_char or op.pred_char).isspace():
+        blurred = _look(line, a, b, diagnoses, m)
         if 0 <= k < len(centres):
-            gaps = []
-            if k > 0:
-                gaps.append(line.min_gap_ink(centres[k - 1], centres[k]))
-            if k + 1 < len(centres):
-                gaps.append(line.min_gap_ink(centres[k], centres[k + 1]))
-            gaps = [g for g in gaps if g is not None]
-            width_ratio = (region[1] - region[0]) / median_cell if median_cell else None
-            if gaps:
-                m["neighbour_gap_ink"] = max(gaps)
-            if width_ratio is not None:
-                m["cell_width_ratio"] = width_ratio
-            has_ink = line.glyph_ink[:, a:b].any()
-            # blur bleeds ink across the gaps between glyphs: then only the width test speaks
-            if gaps and has_ink and not blurred and max(gaps) > EMPTY_COLUMN_INK:
-                diagnoses.append(Diagnosis("crowded", max(gaps), EMPTY_COLUMN_INK,
-                                           "no empty column between this character and a neighbour "
-                                           f"(least ink in a column {100 * max(gaps):.0f}% of the height)"))
-            elif width_ratio is not None and width_ratio < CROWDED_WIDTH_RATIO:
-                diagnoses.append(Diagnosis("crowded", width_ratio, CROWDED_WIDTH_RATIO,
-                                           f"cell {width_ratio:.2f}x the line's median character width"))
-
+            _crowding(line, a, b, region, centres, k, median_cell, blurred, diagnoses, m)
     m["line_confidence"] = float(line_conf)
     if line_conf < LOW_LINE_CONFIDENCE:
         diagnoses.append(Diagnosis("low_confidence_throughout", float(line_conf), LOW_LINE_CONFIDENCE,
                                    f"the whole line was read with confidence {line_conf:.2f}"))
-
     if avg is not None and true_cls is not None:
-        order = np.argsort(-avg, kind="stable")
-        winner = int(order[0])
-        # 0 when the true char is best on average over the frames, yet was not decoded there
-        runner_gap = float(avg[winner] - avg[true_cls])
-        m["runner_up_gap"] = runner_gap
-        if true_rank == 2 and runner_gap <= CLOSE_RUNNER_UP_MARGIN:
-            win = charset.char(winner) or "<blank>"
-            diagnoses.append(Diagnosis("close_runner_up", runner_gap, CLOSE_RUNNER_UP_MARGIN,
-                                       f"{op.true_char!r} came second "
-                                       f"({avg[true_cls]:.2f}) behind {win!r} ({avg[winner]:.2f})"))
-
+        _runner_up(op, charset, avg, true_cls, true_rank, diagnoses, m)
     return CharError(op.op, op.pred_index, op.truth_index, op.pred_char, op.true_char,
                      (float(x_range[0]), float(x_range[1])), location, fr,
                      (float(region[0]), float(region[1])), true_x, candidates, true_prob, true_rank,
                      pred_prob, blank_prob, diagnoses, m)
+
+
+def _look(line: _LineImage, a: int, b: int, diagnoses: list[Diagnosis], m: dict[str, float]) -> bool:
+    """Contrast, blur, ruled lines and colour in the glyph's columns ``a:b``; whether it is blurred."""
+    spread = line.contrast(a, b)
+    m["contrast"] = spread
+    if spread < LOW_CONTRAST_SPREAD:
+        diagnoses.append(Diagnosis("low_contrast", spread, LOW_CONTRAST_SPREAD,
+                                   f"ink/paper gray spread {spread:.0f} of 255 in the glyph region"))
+    blurred = False
+    if spread >= BLUR_MIN_SPREAD:
+        sharp = line.sharpness(a, b, spread)
+        m["sharpness"] = sharp
+        if sharp < BLUR_SHARPNESS:
+            blurred = True
+            diagnoses.append(Diagnosis("blur", sharp, BLUR_SHARPNESS,
+                                       f"Laplacian variance / contrast^2 = {sharp:.4f} at 48 px line height"))
+    rules = line.rules_in(a, b, blurred)
+    m.update(rules)
+    if rules["h_line_rows"] > 0 or rules["v_line_cols"] > 0:
+        parts = []
+        if rules["h_line_rows"]:
+            parts.append(f"{rules['h_line_rows']:.0f} px rows of horizontal rule across "
+                         f"{100 * rules['h_line_cover']:.0f}% of the region")
+        if rules["v_line_cols"]:
+            parts.append(f"{rules['v_line_cols']:.0f} px columns of vertical rule")
+        diagnoses.append(Diagnosis("background_lines", rules["h_line_rows"] + rules["v_line_cols"], 0.0,
+                                   "; ".join(parts)))
+    _colour(line.colour(a, b), blurred, diagnoses, m)
+    return blurred
+
+
+def _colour(col: dict[str, float], blurred: bool, diagnoses: list[Diagnosis], m: dict[str, float]) -> None:
+    """A stamp, a watermark or coloured strokes over the glyph."""
+    m.update(col)
+    if col["overlay_colour"] > COLOUR_FRACTION:
+        diagnoses.append(Diagnosis("watermark_or_colour", col["overlay_colour"], COLOUR_FRACTION,
+                                   f"{100 * col['overlay_colour']:.0f}% of the region is coloured unlike "
+                                   "the paper, away from the strokes (stamp or watermark)"))
+    elif col["ink_chroma"] > INK_CHROMA:
+        diagnoses.append(Diagnosis("watermark_or_colour", col["ink_chroma"], INK_CHROMA,
+                                   f"the strokes are coloured (chroma {col['ink_chroma']:.0f} of 255)"))
+    elif (col["overlay_grey"] > MIDGREY_FRACTION and not blurred
+          and "background_lines" not in [d.name for d in diagnoses]):
+        diagnoses.append(Diagnosis("watermark_or_colour", col["overlay_grey"], MIDGREY_FRACTION,
+                                   f"{100 * col['overlay_grey']:.0f}% of the region is mid-grey away from "
+                                   "any stroke (an overlay)"))
+
+
+def _crowding(line: _LineImage, a: int, b: int, region: tuple[float, float], centres: Sequence[float], k: int,
+              median_cell: float | None, blurred: bool, diagnoses: list[Diagnosis], m: dict[str, float]) -> None:
+    """Crowding: no empty column towards a neighbour, or a squeezed cell."""
+    gaps = []
+    if k > 0:
+        gaps.append(line.min_gap_ink(centres[k - 1], centres[k]))
+    if k + 1 < len(centres):
+        gaps.append(line.min_gap_ink(centres[k], centres[k + 1]))
+    gaps = [g for g in gaps if g is not None]
+    width_ratio = (region[1] - region[0]) / median_cell if median_cell else None
+    if gaps:
+        m["neighbour_gap_ink"] = max(gaps)
+    if width_ratio is not None:
+        m["cell_width_ratio"] = width_ratio
+    has_ink = line.glyph_ink[:, a:b].any()
+    # blur bleeds ink across the gaps between glyphs: then only the width test speaks
+    if gaps and has_ink and not blurred and max(gaps) > EMPTY_COLUMN_INK:
+        diagnoses.append(Diagnosis("crowded", max(gaps), EMPTY_COLUMN_INK,
+                                   "no empty column between this character and a neighbour "
+                                   f"(least ink in a column {100 * max(gaps):.0f}% of the height)"))
+    elif width_ratio is not None and width_ratio < CROWDED_WIDTH_RATIO:
+        diagnoses.append(Diagnosis("crowded", width_ratio, CROWDED_WIDTH_RATIO,
+                                   f"cell {width_ratio:.2f}x the line's median character width"))
+
+
+def _runner_up(op: EditOp, charset: Charset, avg: np.ndarray, true_cls: int, true_rank: int | None,
+               diagnoses: list[Diagnosis], m: dict[str, float]) -> None:
+    """The true character came a close second over these frames."""
+    order = np.argsort(-avg, kind="stable")
+    winner = int(order[0])
+    # 0 when the true char is best on average over the frames, yet was not decoded there
+    runner_gap = float(avg[winner] - avg[true_cls])
+    m["runner_up_gap"] = runner_gap
+    if true_rank == 2 and runner_gap <= CLOSE_RUNNER_UP_MARGIN:
+        win = charset.char(winner) or "<blank>"
+        diagnoses.append(Diagnosis("close_runner_up", runner_gap, CLOSE_RUNNER_UP_MARGIN,
+                                   f"{op.true_char!r} came second "
+                                   f"({avg[true_cls]:.2f}) behind {win!r} ({avg[winner]:.2f})"))

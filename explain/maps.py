@@ -3,7 +3,7 @@
 Every explainer returns maps at the *prepared* input size ``[48, width]``
 (the line as the model saw it, padding cut off), float32 in [0, 1]. They map
 back onto the original image with a plain resize, because
-:func:`ocr.lineprep.prepare_line` is a plain resize.
+:func:`ocr.recognize.lineprep.prepare_line` is a plain resize.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ocr.lineprep import PreparedLine, batch_tensor
+from ocr.recognize.lineprep import PreparedLine, batch_tensor
 
 ModelInput = Union[torch.Tensor, PreparedLine]
 

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from explain.errors import align
-from ocr.charset import BLANK
+from ocr.recognize.charset import BLANK
 from ocr.decode import greedy_decode
 from ocr.imageio import load_image
 from ocr.preprocess import STEP_ORDER, PreprocessConfig, Preprocessor, PreprocessResult, config_from_dict

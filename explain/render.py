@@ -25,11 +25,12 @@ from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageDraw, ImageFont
 
 from explain.alignment import BLANK_LABEL, AlignmentMatrix, FrameTopK
+from ocr.settings import FONTS_DIR
 
 log = logging.getLogger(__name__)
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"),
-             str(Path(__file__).resolve().parent.parent / "weights" / "fonts"))
+             str(FONTS_DIR))
 #: preferred CJK fonts, best first (sans faces read best at small sizes)
 PREFERRED_FONTS = ("wqy-microhei.ttc", "wqy-zenhei.ttc", "NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf",
                    "NotoSansSC-Regular.otf", "DroidSansFallbackFull.ttf", "DroidSansFallback.ttf",

@@ -24,8 +24,8 @@ from torch import nn
 from explain.hooks import eval_guard
 from explain.maps import ModelInput, as_line_input, normalize01
 from explain.targets import CharScore, Target, batch_scores
-from ocr.lineprep import PreparedLine
-from ocr.model import INPUT_HEIGHT, STRIDE_X
+from ocr.recognize.lineprep import PreparedLine
+from ocr.recognize.network import INPUT_HEIGHT, STRIDE_X
 
 Progress = Callable[[float], None]
 

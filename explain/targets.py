@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ocr.charset import BLANK
+from ocr.recognize.charset import BLANK
 from ocr.decode import CharSpan
 
 Reduce = Literal["sum", "mean"]
@@ -154,7 +154,7 @@ class CTCLossScore:
 class CharLogit:
     """A character's class *logit* summed over its own frames (pre-softmax, as the CAM papers use).
 
-    The per-character CAM target of ``explain.api``: a log-probability
+    The per-character CAM target of ``explain.registry``: a log-probability
     (:class:`CharScore`) measures the margin against competing characters, and
     its CAM peaked on the character's own glyph for 66.7% of characters in the
     pointing game against 82.7% for the logit (BENCHMARKS.md). Takes logits

@@ -37,7 +37,7 @@ def recognize_manifest(manifest: Path, out: Path, recognizer, batch: int = 64) -
 
     An unreadable image gets an empty prediction (and a warning) instead of stopping the run.
     """
-    from ocr.evaluate import read_manifest
+    from ocr.manifest import read_manifest
 
     entries = read_manifest(manifest)
     root = manifest.parent
@@ -93,7 +93,7 @@ def looks_like_page(rgb: Any, result: Any) -> str | None:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    from ocr.recognizer import Recognizer
+    from ocr.recognize.recognizer import Recognizer
 
     recognizer = Recognizer.load(args.weights, threads=args.threads, engine=args.engine, decoder=args.decoder)
     if args.manifest:
@@ -144,7 +144,7 @@ def cmd_page(args: argparse.Namespace) -> int:
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
-        from ocr.evaluate import read_jsonl
+        from ocr.manifest import read_jsonl
 
         pages = read_jsonl(args.pages)
         started = time.time()

@@ -25,14 +25,15 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .charset import BLANK, Charset
-from .input_spec import STRIDE_X
+from ocr.recognize.charset import BLANK, Charset
+from ocr.recognize.lineprep import STRIDE_X
 
 __all__ = [
     "CharSpan",
     "LineDecoding",
     "greedy_decode",
     "greedy_decode_batch",
+    "best_path_texts",
     "beam_search_decode",
     "forced_align",
     "CharNgramScorer",
@@ -268,6 +269,22 @@ def greedy_decode_batch(
             _decode_path(p[i, :n], paths[i, :n], best_p[i, :n], charset, float(scales[i]), widths[i], top_k)
         )
     return out
+
+
+def best_path_texts(paths: np.ndarray, char_of: Callable[[int], str],
+                    valid_steps: Sequence[int] | None = None) -> list[str]:
+    """Text only, for scoring: each row of best paths ``[B, T]`` (argmax class per frame) with
+    repeats merged and blanks dropped, cut to its ``valid_steps``. The one plain greedy CTC collapse
+    (training accuracy, benchmark peers); :func:`greedy_decode` adds the per-character evidence."""
+    texts = []
+    for i, row in enumerate(np.asarray(paths)):
+        if valid_steps is not None:
+            row = row[: valid_steps[i]]
+        keep = np.ones(len(row), bool)
+        keep[1:] = row[1:] != row[:-1]
+        keep &= row != BLANK
+        texts.append("".join(char_of(int(k)) for k in row[keep]))
+    return texts
 
 
 # ---------------------------------------------------------------------------

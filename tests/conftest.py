@@ -23,22 +23,31 @@ def one_opencv_thread():
 
 
 @pytest.fixture(scope="session")
+def service():
+    """The one loaded model for the whole run (explanations wired in, as ``python app.py`` serves it)."""
+    import explain
+    from ocr.service import OCRService
+
+    return OCRService.load(threads=1, explainer=explain)
+
+
+@pytest.fixture(scope="session")
 def recognizer():
-    from ocr.recognizer import Recognizer
+    from ocr.recognize.recognizer import Recognizer
 
     return Recognizer.load()
 
 
 @pytest.fixture(scope="session")
 def charset():
-    from ocr.charset import Charset
+    from ocr.recognize.charset import Charset
 
     return Charset.load(ROOT / "weights" / "charset.txt")
 
 
 @pytest.fixture(scope="session")
 def cjk_font():
-    from ocr.synth import training_fonts
+    from training.synth import training_fonts
 
     fonts = [f for f in training_fonts() if f.cjk and "wqy-microhei" in f.path] or \
             [f for f in training_fonts() if f.cjk]
@@ -48,7 +57,7 @@ def cjk_font():
 
 @pytest.fixture(scope="session")
 def latin_font():
-    from ocr.synth import training_fonts
+    from training.synth import training_fonts
 
     fonts = [f for f in training_fonts() if "DejaVuSans.ttf" in f.path] or training_fonts()
     assert fonts

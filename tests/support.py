@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import socket
 import threading
 import time
 from typing import Iterator
@@ -14,11 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.loadtest.server import free_port  # the one free-port helper
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "png_bytes", "serve"]
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

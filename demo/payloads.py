@@ -1,0 +1,149 @@
+"""The REST API's request options (typed, 422 when wrong) and its answers (JSON, images as base64 PNG)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+from demo.http_input import APIError
+from ocr.errors import OCRError
+from ocr.imageio import encode_png, load_image
+from ocr.service import DEFAULT_METHODS, OCRService
+
+
+def kind_field(fields: dict) -> str:
+    """``kind``: \"page\" (detect lines) or \"line\" (the image is one line)."""
+    kind = str(fields.get("kind") or "page").lower()
+    if kind not in ("page", "line"):
+        raise APIError(422, "invalid_field", "kind must be 'page' or 'line'")
+    return kind
+
+
+def int_field(fields: dict, name: str, default: int | None) -> int | None:
+    value = fields.get(name, default)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise APIError(422, "invalid_field", f"{name} must be an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise APIError(422, "invalid_field", f"{name} must be an integer") from None
+    if isinstance(value, float) and value != number:
+        raise APIError(422, "invalid_field", f"{name} must be an integer")
+    return number
+
+
+def flag_field(value: Any) -> bool:
+    """A form or JSON truth value (``true``, ``\"1\"``, ``\"yes\"``, ``\"on\"``)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"))
+
+
+def methods_field(fields: dict, known_methods: tuple[str, ...]) -> tuple[str, ...]:
+    """``methods``: a list or a comma-separated string of names the explainer knows."""
+    value = fields.get("methods")
+    if value is None or value == "":
+        return DEFAULT_METHODS
+    if isinstance(value, str):
+        value = [m.strip() for m in value.split(",") if m.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise APIError(422, "invalid_field", "methods must be a list of method names")
+    known = known_methods
+    unknown = [m for m in value if m not in known]
+    if unknown:
+        raise APIError(422, "invalid_field", f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return tuple(dict.fromkeys(value))
+
+
+def preprocess_field(service: OCRService, fields: dict) -> Any:
+    """``preprocess``: an object of ``ocr.preprocess`` settings, or a mode name."""
+    options = fields.get("preprocess")
+    if options in (None, "", {}):
+        return None
+    if isinstance(options, str):
+        options = {"mode": options}
+    if not isinstance(options, dict):
+        raise APIError(422, "invalid_field", "preprocess must be an object, e.g. {\"mode\": \"auto\"}")
+    try:
+        return service.preprocess_config(options)
+    except OCRError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise APIError(422, "invalid_field", f"bad preprocess options: {exc}") from None
+
+
+def page_payload(page: Any) -> dict[str, Any]:
+    data = page.to_dict()
+    return {"text": data["text"], "confidence": data["confidence"], "lines": data["lines"],
+            "width": data.get("width"), "height": data.get("height"), "rotation": data.get("rotation", 0),
+            "timings_ms": data.get("timings_ms", {})}
+
+
+def png_base64(image: np.ndarray) -> str:
+    return base64.b64encode(encode_png(image)).decode("ascii")
+
+
+def jsonable(value: Any) -> Any:
+    """Explanation output -> JSON: image arrays become base64 PNG, other arrays lists."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.uint8 and (value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))) \
+                and min(value.shape[:2]) > 1:
+            if value.ndim == 3 and value.shape[2] == 4:
+                value = load_image(value, max_pixels=None)
+            return {"png_base64": png_base64(value), "width": int(value.shape[1]), "height": int(value.shape[0])}
+        return jsonable(value.tolist())
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if hasattr(value, "to_dict"):
+        return jsonable(value.to_dict())
+    try:  # pandas DataFrame and the like
+        return jsonable(value.to_dict(orient="records"))  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001
+        return str(value)
+
+
+# ---------------------------------------------------------------- OpenAPI request bodies
+
+IMAGE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {
+            "type": "object", "required": ["image_base64"],
+            "properties": {
+                "image_base64": {"type": "string", "description": "base64 image (jpg/png/bmp/webp/tiff, "
+                                 "max 10 MB); a data: URL prefix is accepted"},
+                "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
+                "preprocess": {"type": "object", "description": "e.g. {\"mode\": \"auto\"|\"manual\"|\"off\"}"},
+            }}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"],
+            "properties": {"image": {"type": "string", "format": "binary"},
+                           "kind": {"type": "string", "enum": ["page", "line"]}}}},
+    },
+}
+EXPLAIN_BODY: dict[str, Any] = json.loads(json.dumps(IMAGE_BODY))
+EXPLAIN_BODY["content"]["application/json"]["schema"]["properties"].update({
+    "line": {"type": "integer", "default": 0, "description": "index of the detected line (kind=page)"},
+    "methods": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_METHODS),
+                "description": "any of alignment, gradcam, saliency, occlusion, ig (or all)"},
+    "char_index": {"type": "integer", "description": "explain this character (0-based) of the line"},
+    "include_maps": {"type": "boolean", "default": False, "description": "also return the raw float maps"},
+})
+EXPLAIN_BODY["content"]["multipart/form-data"]["schema"]["properties"].update({
+    "line": {"type": "integer"}, "methods": {"type": "string", "description": "comma-separated"},
+    "char_index": {"type": "integer"}})

@@ -1,0 +1,154 @@
+"""The REST API: ``/api/v1/ocr``, ``/api/v1/explain``, ``/api/v1/health`` (OpenAPI docs at ``/docs``).
+
+    app = create_api(service)             # FastAPI; the Gradio UI is mounted on it at "/" (demo/app.py)
+
+* ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated),
+  multipart with the file in field ``image``, or a raw image body (``Content-Type: image/...``).
+  Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+* ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
+  default 0) or ``"kind": "line"``, ``"methods"`` and ``"char_index"``. Images come back as base64 PNG.
+* ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
+
+Answers are JSON; errors ``{"success": false, "error": {"code", "message"}}``. The work runs
+behind ``demo.limiter.WorkLimiter`` (503 busy, 504 timeout). Reading and line choice are the
+service's (``ocr.service``), the same the UI calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedRequest, error_body, ocr_error_to_api,
+                             parse_image_request)
+from demo.limiter import WorkLimiter
+from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
+                           page_payload, preprocess_field)
+from ocr.errors import OCRError
+from ocr.imageio import MAX_PIXELS
+from ocr.service import OCRService
+from ocr.settings import Settings
+
+log = logging.getLogger("demo.rest")
+
+API_VERSION = "v1"
+
+
+def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, workers: int | None = None,
+               queue: int | None = None, wait_seconds: float = 60.0, timeout_seconds: float | None = None,
+               settings: Settings | None = None, title: str = "Explainable CRNN OCR") -> FastAPI:
+    """The FastAPI app with the REST routes (mount the Gradio UI on it afterwards, at "/").
+
+    ``workers`` / ``queue`` / ``timeout_seconds`` default to ``settings`` (``OCR_API_WORKERS``,
+    ``OCR_API_QUEUE``, ``OCR_API_TIMEOUT``; 0 = no timeout).
+    """
+    settings = settings or Settings.from_env()
+    limiter = WorkLimiter(settings.api_workers if workers is None else workers,
+                          settings.api_queue if queue is None else queue, wait_seconds,
+                          settings.api_timeout if timeout_seconds is None else timeout_seconds)
+    app = FastAPI(title=title, version=API_VERSION,
+                  description="CRNN (CNN → BiLSTM → CTC) OCR for Chinese and English, with explanations. "
+                              "Errors are `{\"success\": false, \"error\": {\"code\", \"message\"}}`.")
+    app.state.limiter = limiter
+    app.state.service = service
+    app.state.max_image_bytes = max_image_bytes
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.post("/api/v1/ocr", tags=["ocr"], summary="Read the text of an image",
+             openapi_extra={"requestBody": IMAGE_BODY})(ocr_route)
+    app.post("/api/v1/explain", tags=["ocr"], summary="Explain how one line was read",
+             openapi_extra={"requestBody": EXPLAIN_BODY})(explain_route)
+    app.get("/api/v1/health", tags=["meta"], summary="Is the model loaded?")(health_route)
+    return app
+
+
+async def ocr_route(request: Request) -> JSONResponse:
+    return await _answer(request, read)
+
+
+async def explain_route(request: Request) -> JSONResponse:
+    return await _answer(request, explain)
+
+
+async def health_route(request: Request) -> JSONResponse:
+    state = request.app.state
+    return JSONResponse(health(state.service, state.limiter, state.max_image_bytes))
+
+
+def read(service: OCRService, parsed: ParsedRequest) -> dict:
+    """``/api/v1/ocr``: the page (or the line) as text, lines, characters and boxes."""
+    fields = parsed.fields
+    page = service.ocr(parsed.image, preprocess=preprocess_field(service, fields), kind=kind_field(fields))
+    return page_payload(page)
+
+
+def explain(service: OCRService, parsed: ParsedRequest) -> dict:
+    """``/api/v1/explain``: one line's explanation; the line is chosen by the service, as in the UI."""
+    fields = parsed.fields
+    kind = kind_field(fields)
+    methods = methods_field(fields, service.methods())
+    line = int_field(fields, "line", 0) or 0
+    char_index = int_field(fields, "char_index", None)
+    view = service.line_view(parsed.image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
+    result = service.explain_line(view.crop, methods=methods, char_index=char_index)
+    if not flag_field(fields.get("include_maps")):
+        result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
+    out = jsonable(result)
+    out.setdefault("line", view.index)
+    out.setdefault("methods", list(methods))
+    return out
+
+
+def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> dict[str, Any]:
+    """``/api/v1/health``: loaded, busy, limits, and the hooks left on the shared model (0)."""
+    return {"success": True, "status": "ok", "model_loaded": True, "api_version": API_VERSION,
+            "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
+            "explain_available": service.explainer is not None,
+            "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": list(ALLOWED_TYPES),
+            "weights_sha256": service.weights_sha256, "charset_size": len(service.recognizer.charset.chars),
+            "model_hooks": service.model_hooks()}
+
+
+async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], dict]) -> JSONResponse:
+    """Parse, run ``work`` behind the limiter, answer; every failure is a JSON error and one log line."""
+    state = request.app.state
+    started = time.perf_counter()
+    size = int(request.headers.get("content-length") or 0)
+    status, outcome = 500, "internal_error"
+    try:
+        parsed = await parse_image_request(request, state.max_image_bytes)
+        size = parsed.size
+        body = await state.limiter.run(work, state.service, parsed)
+        body["processing_time_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        status, outcome = 200, "ok"
+        return JSONResponse({"success": True, **body})
+    except APIError as exc:
+        status, outcome = exc.status, exc.code
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status,
+                            headers={"Retry-After": "2"} if exc.status == 503 else None)
+    except OCRError as exc:
+        err = ocr_error_to_api(exc)
+        status, outcome = err.status, err.code
+        return JSONResponse(error_body(err.code, err.message), status_code=err.status)
+    except Exception:  # noqa: BLE001 - never a traceback to the client; the log has it
+        log.exception("unexpected error in %s", request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error; the server log has the details"),
+                            status_code=500)
+    finally:
+        client = request.client.host if request.client else "-"
+        log.info("%s %s client=%s bytes=%d status=%d outcome=%s latency_ms=%.0f", request.method,
+                 request.url.path, client, size, status, outcome, (time.perf_counter() - started) * 1000)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, APIError)
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("invalid_request", "the request is not valid"), status_code=422)

@@ -1,0 +1,158 @@
+"""Page geometry: text boxes, upright line crops, reading order, quarter turns, and mapping
+character ranges of a crop back onto the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from ocr.results import LineResult
+
+
+@dataclass
+class TextBox:
+    points: np.ndarray  # 4x2 float32, clockwise from top-left: TL, TR, BR, BL (image x, y)
+    score: float
+
+    @property
+    def aabb(self) -> tuple[float, float, float, float]:
+        """Axis-aligned bounds (x1, y1, x2, y2)."""
+        x1, y1 = self.points.min(axis=0)
+        x2, y2 = self.points.max(axis=0)
+        return float(x1), float(y1), float(x2), float(y2)
+
+    def as_list(self) -> list[float]:
+        """[x1, y1, x2, y2, x3, y3, x4, y4]."""
+        return [float(v) for v in self.points.reshape(-1)]
+
+    @property
+    def width(self) -> float:
+        """Length of the longer of the top and bottom edges."""
+        p = self.points
+        return float(max(np.linalg.norm(p[1] - p[0]), np.linalg.norm(p[2] - p[3])))
+
+    @property
+    def height(self) -> float:
+        """Length of the longer of the left and right edges."""
+        p = self.points
+        return float(max(np.linalg.norm(p[3] - p[0]), np.linalg.norm(p[2] - p[1])))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        cx, cy = self.points.mean(axis=0)
+        return float(cx), float(cy)
+
+
+# ---------------------------------------------------------------- crops and order
+
+def crop_line(rgb: np.ndarray, box: TextBox) -> np.ndarray:
+    """The quadrilateral rectified to an upright HxWx3 crop.
+
+    Width = the longer of the top/bottom edges, height = the longer of the
+    left/right edges. A crop at least 1.5x taller than wide is a vertical line:
+    it is turned 90 degrees counter-clockwise so it reads left to right (as PaddleOCR does).
+    """
+    pts = np.asarray(box.points, np.float32).reshape(4, 2)
+    width = max(1, int(round(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[3] - pts[2])))))
+    height = max(1, int(round(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))))
+    dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    try:
+        if abs(cv2.contourArea(pts)) < 1.0:
+            raise cv2.error("degenerate quadrilateral")
+        matrix = cv2.getPerspectiveTransform(pts, dst)
+        if not np.all(np.isfinite(matrix)):
+            raise cv2.error("degenerate quadrilateral")
+        crop = cv2.warpPerspective(rgb, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    except cv2.error:  # collinear corners: fall back to the axis-aligned bounds
+        x1, y1, x2, y2 = (int(round(v)) for v in box.aabb)
+        crop = rgb[max(0, y1):max(y1 + 1, y2 + 1), max(0, x1):max(x1 + 1, x2 + 1)]
+        crop = cv2.resize(crop, (width, height)) if crop.size else np.zeros((height, width, 3), rgb.dtype)
+    if crop.shape[0] >= 1.5 * crop.shape[1]:
+        crop = np.rot90(crop)
+    return np.ascontiguousarray(crop)
+
+
+def sort_reading_order(boxes: Sequence[TextBox]) -> list[TextBox]:
+    """Top to bottom, then left to right within a row.
+
+    Boxes are taken by vertical centre; a box joins the current row while its
+    centre is within half the median box height of the row's mean centre.
+    Rows are not split into columns: in a two-column page the two columns'
+    lines at the same height interleave (left, right, left, right, ...).
+    """
+    boxes = list(boxes)
+    if len(boxes) < 2:
+        return boxes
+    med = float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
+    tol = 0.5 * med
+    rows: list[list[TextBox]] = []
+    row_cy: list[float] = []
+    for box in sorted(boxes, key=lambda b: b.center[1]):
+        cy = box.center[1]
+        if rows and abs(cy - row_cy[-1]) <= tol:
+            rows[-1].append(box)
+            row_cy[-1] = float(np.mean([b.center[1] for b in rows[-1]]))
+        else:
+            rows.append([box])
+            row_cy.append(cy)
+    return [box for row in rows for box in sorted(row, key=lambda b: b.aabb[0])]
+
+
+def rotate(rgb: np.ndarray, angle: int) -> np.ndarray:
+    """``rgb`` turned counter-clockwise by ``angle`` degrees (0, 90, 180 or 270)."""
+    angle %= 360
+    if angle == 0:
+        return rgb
+    codes = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+    if angle not in codes:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, not {angle}")
+    return cv2.rotate(np.ascontiguousarray(rgb), codes[angle])
+
+
+def _quad_point(quad: np.ndarray, u: float, v: float) -> tuple[float, float]:
+    """Bilinear point in a quadrilateral (tl, tr, br, bl) at relative (u, v) in [0,1]²."""
+    tl, tr, br, bl = quad
+    top = tl + (tr - tl) * u
+    bottom = bl + (br - bl) * u
+    p = top + (bottom - top) * v
+    return float(p[0]), float(p[1])
+
+
+def rot90_matrix(angle: int, width: int, height: int) -> np.ndarray:
+    """3x3 map from a page to the same page turned counter-clockwise by ``angle`` (``detect.rotate``)."""
+    angle %= 360
+    if angle == 90:
+        return np.array([[0, 1, 0], [-1, 0, width - 1], [0, 0, 1]], np.float64)
+    if angle == 180:
+        return np.array([[-1, 0, width - 1], [0, -1, height - 1], [0, 0, 1]], np.float64)
+    if angle == 270:
+        return np.array([[0, -1, height - 1], [1, 0, 0], [0, 0, 1]], np.float64)
+    return np.eye(3)
+
+
+def map_points(flat: list[float], matrix: np.ndarray) -> list[float]:
+    pts = np.asarray(flat, np.float64).reshape(-1, 2)
+    pts = np.hstack([pts, np.ones((len(pts), 1))]) @ matrix.T
+    return [float(v) for v in pts[:, :2].reshape(-1)]
+
+
+def reorder_quad(flat: list[float]) -> list[float]:
+    """Clockwise from the top-left again after a rotation moved the corners."""
+    pts = np.asarray(flat, np.float64).reshape(4, 2)
+    start = int(np.argmin(pts[:, 0] + pts[:, 1]))
+    return [float(v) for v in np.roll(pts, -start, axis=0).reshape(-1)]
+
+
+def char_quads(quad: np.ndarray, crop_width: int, line: "LineResult") -> list[list[float]]:
+    """Each character's x-range in the crop, mapped back onto the page quadrilateral."""
+    out = []
+    for span in line.chars:
+        u1, u2 = span.x_start / max(crop_width, 1), span.x_end / max(crop_width, 1)
+        pts = [_quad_point(quad, u1, 0), _quad_point(quad, u2, 0), _quad_point(quad, u2, 1), _quad_point(quad, u1, 1)]
+        out.append([c for p in pts for c in p])
+    return out

@@ -1,0 +1,200 @@
+"""How a network runs: weight-file integrity, onnxruntime sessions, lazily built torch models, one engine chooser.
+
+Reading text runs on onnxruntime exports and never imports torch (1.0 s and ~190 MB a
+process); the torch networks are built only when explanations (or ``engine="torch"``) ask.
+
+Two questions are asked of every model file before it runs: is it the file
+``SHA256SUMS`` recorded (a truncated download or a stray edit must be refused,
+not half-used), and is an ONNX export still the export *of these weights*
+(exports carry their source's SHA-256 in metadata, so retrained weights never
+run behind a stale export). Each file is hashed once and the digest handed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable, Generic, Protocol, TypeVar
+
+from ocr.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+CHECKSUMS_NAME = "SHA256SUMS"
+#: ONNX metadata key holding the SHA-256 of the torch weights it was exported from
+SOURCE_KEY = "source_sha256"
+#: what ``engine=`` may say: onnxruntime when its export is current else torch, or one of them
+ENGINES = ("auto", "torch", "onnx")
+
+T = TypeVar("T")
+
+
+class _SessionEngine(Protocol):
+    session: Any  # an onnxruntime InferenceSession
+
+
+Engine = TypeVar("Engine", bound=_SessionEngine)
+
+
+# ---------------------------------------------------------------- integrity
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (weights are megabytes; no torch import needed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_sha256(path: Path, checksums: Path | None = None) -> str | None:
+    """The digest ``SHA256SUMS`` beside ``path`` (or ``checksums``) records for it, if any."""
+    checksums = checksums or path.parent / CHECKSUMS_NAME
+    if not checksums.exists():
+        return None
+    for line in checksums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
+            return parts[0]
+    return None
+
+
+def verify_checksum(path: Path, checksums: Path | None = None) -> str:
+    """Refuse a file whose SHA-256 differs from the recorded one; return its digest."""
+    try:
+        digest = sha256_of(path)
+    except OSError as exc:  # a directory, no permission: the same one-line refusal as a corrupt file
+        raise ModelLoadError(f"weights file {path} could not be read: {exc.__class__.__name__}") from exc
+    want = recorded_sha256(path, checksums)
+    if want and digest != want:
+        raise ModelLoadError(f"weights file {path} is corrupt (SHA-256 differs from {CHECKSUMS_NAME})")
+    return digest
+
+
+# ---------------------------------------------------------------- onnxruntime
+
+
+def cpu_session(path: Path, threads: int | None = None) -> Any:
+    """A CPU ``InferenceSession`` with ``threads`` intra-op threads that never spin-wait.
+
+    onnxruntime's workers spin after each run by default. A page alternates the detector,
+    the recogniser and OpenCV, and this machine's second core is often someone else's: spinning
+    threads took the cores the next step needed (paired on 30 busy-machine MTWI pages at 2
+    threads, RapidOCR / pipeline time went from 1.8x to 2.7x without it; recogniser calls at 2
+    threads beside another process: 6.2-6.5 ms at 0.75 cores instead of 4.1-9.7 ms at 1.0-1.4).
+    The memory arena stays on (see ``ocr.detect.detector.OnnxDetEngine`` for that measured trade).
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def current_export(weights: Path, open_engine: Callable[[Path], Engine], rebuild_hint: str,
+                   weights_sha256: str | None = None) -> Engine | None:
+    """``open_engine(export)`` for ``weights``' ONNX export if onnxruntime is installed and the
+    export is intact and made from exactly these weights; else None (the caller runs torch).
+
+    A corrupt export is refused like corrupt weights; a stale one is only warned about.
+    ``weights_sha256``: the weights' digest when the caller has it already (from ``verify_checksum``).
+    """
+    path = weights.with_suffix(".onnx")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    if not path.exists():
+        return None
+    verify_checksum(path)
+    engine = open_engine(path)
+    source = engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+    if source != (weights_sha256 or sha256_of(weights)):
+        log.warning("%s is stale (exported from other weights); using torch. %s", path, rebuild_hint)
+        return None
+    return engine
+
+
+def choose_engine(engine: str, weights: Path, open_engine: Callable[[Path], Engine], rebuild_hint: str,
+                  weights_sha256: str | None = None) -> Engine | None:
+    """The one engine choice for recogniser and detector: the ONNX engine, or None for torch.
+
+    ``engine``: "auto" (onnxruntime when the export beside ``weights`` is current, else torch),
+    "torch", or "onnx" (a missing or stale export is then a :class:`ModelLoadError`).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', not {engine!r}")
+    if engine == "torch":
+        return None
+    chosen = current_export(weights, open_engine, rebuild_hint, weights_sha256)
+    if engine == "onnx" and chosen is None:
+        raise ModelLoadError(f"no current ONNX export beside {weights}: {rebuild_hint}")
+    return chosen
+
+
+# ---------------------------------------------------------------- torch, built on first use
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """torch's intra-op threads, set only once a torch model is in use (never imports torch before)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class BuildOnce(Generic[T]):
+    """``value`` if given, else ``build()`` on the first ``get()``; ``build`` is dropped after.
+
+    The torch networks behind onnxruntime engines: only explanations need them, so they are
+    built the first time one is asked for (and torch imported then). Threads may ask at the
+    same time; one builds.
+    """
+
+    def __init__(self, value: T | None = None, build: Callable[[], T] | None = None) -> None:
+        if value is None and build is None:
+            raise ValueError("BuildOnce needs a value or a build function")
+        self._value = value
+        self._build = build
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    assert self._build is not None
+                    self._value = self._build()
+                    self._build = None
+        return self._value
+
+
+class TorchBehindEngine:
+    """For a network run by an onnxruntime ``engine`` (or by torch when it is None) whose torch model
+    is held in ``_model`` (a :class:`BuildOnce`): built on first use, since only explanations need it."""
+
+    _model: BuildOnce[Any]
+    engine: Any
+
+    @property
+    def model(self) -> Any:
+        """The torch network, built on first use beside an onnxruntime engine."""
+        return self._model.get()
+
+    @property
+    def model_built(self) -> bool:
+        """Whether the torch network exists yet (see ``model``)."""
+        return self._model.built
+
+    @property
+    def engine_name(self) -> str:
+        return "onnxruntime" if self.engine is not None else "torch"

@@ -1,0 +1,44 @@
+"""Which way up the page is: the one page-orientation algorithm (the pipeline's).
+
+Sideways pages are told from the layout (most detected boxes taller than wide); upside-down
+ones need the recogniser: the page's widest lines are read turned 180 degrees, and a clearly
+more confident reading wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ocr.detect.geometry import TextBox
+
+#: lines recognised at 0° and 180° to decide whether a page is upside down
+ORIENTATION_PROBE_LINES = 6
+#: a 180° reading must beat the upright one by this much mean confidence to win
+ORIENTATION_MARGIN = 0.1
+#: a box this much taller than wide reads as a vertical run of text
+TALL_RATIO = 1.5
+
+
+def lies_sideways(boxes: Sequence[TextBox]) -> bool:
+    """More than half the boxes are tall: the text runs vertically, the page lies on its side."""
+    tall = sum(1 for b in boxes if b.height > TALL_RATIO * b.width)
+    return tall > len(boxes) / 2
+
+
+def upside_down(recognizer: Any, crops: list[np.ndarray], results: list[Any]) -> bool:
+    """Read the longest lines rotated 180°; a clearly more confident reading means the page is upside down.
+
+    The flipped reading can win only if the upright one is below ``1 - ORIENTATION_MARGIN``
+    (no mean confidence exceeds 1), so above that the probe is skipped: same answer, and the
+    probe re-reads the page's widest lines (about 40% of recognition time on web images).
+    """
+    order = sorted(range(len(crops)), key=lambda i: -crops[i].shape[1])[:ORIENTATION_PROBE_LINES]
+    if not order:
+        return False
+    upright = float(np.mean([results[i].confidence for i in order]))
+    if upright + ORIENTATION_MARGIN >= 1.0:
+        return False
+    flipped = recognizer.recognize([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in order])
+    return float(np.mean([r.confidence for r in flipped])) > upright + ORIENTATION_MARGIN

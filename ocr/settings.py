@@ -1,0 +1,127 @@
+"""Every path and environment variable of the project, in one table, validated in one place.
+
+Paths (fixed, relative to the repository):
+
+| name | path |
+|---|---|
+| ``ROOT`` | the repository |
+| ``WEIGHTS_DIR`` | ``weights/``: recogniser, detectors, charset, ``SHA256SUMS`` |
+| ``FONTS_DIR`` | ``weights/fonts/``: extra fonts for samples and explanation plots |
+| ``EXAMPLES_DIR`` | ``examples/``: the demo's sample images |
+| ``EVAL_ROOT`` | ``../shared/eval``: third-party evaluation sets (measure only, never copied in) |
+
+Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, one line, no traceback):
+
+| variable | default | meaning |
+|---|---|---|
+| ``HOST`` | 0.0.0.0 | address the app listens on |
+| ``PORT`` | 7860 | port of the app (UI at /, REST API at /api/v1) |
+| ``OCR_THREADS`` | (library default) | intra-op threads of onnxruntime / torch |
+| ``OCR_CACHE_MB`` | 256 | memory of the page-result cache |
+| ``OCR_WARM_EXAMPLES`` | 1 | 0: do not pre-read the examples after start-up |
+| ``OCR_UI_CONCURRENCY`` | 1 | UI events run at once |
+| ``OCR_UI_QUEUE`` | 8 | UI events waiting; beyond it Gradio answers 503 "Queue is full" |
+| ``OCR_UI_SESSIONS`` | 1000 | Gradio sessions whose UI state is kept in memory |
+| ``OCR_GRADIO_CACHE_TTL`` | 3600 | seconds Gradio's uploads and output pictures are kept (0: for ever) |
+| ``OCR_API_WORKERS`` | 1 | REST model calls at once |
+| ``OCR_API_QUEUE`` | 4 | REST requests waiting; beyond workers + queue: 503 busy |
+| ``OCR_API_TIMEOUT`` | 120 | seconds a REST request may take before 504 (0: no limit) |
+| ``LOG_LEVEL`` | INFO | the app's log level |
+| ``UVICORN_LOG_LEVEL`` | warning | uvicorn's log level |
+| ``MALLOC_ARENA_MAX`` | (2, set by app.py) | glibc arenas; when set, ``app.py`` leaves it to glibc |
+| ``MALLOC_MMAP_THRESHOLD_`` | (1 MB, set by app.py) | glibc mmap threshold; likewise |
+
+Nothing else in the project reads ``os.environ`` for its own settings (the benchmarks set
+thread variables for the child processes they start).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from ocr.errors import OCRError
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_DIR = ROOT / "weights"
+FONTS_DIR = WEIGHTS_DIR / "fonts"
+EXAMPLES_DIR = ROOT / "examples"
+EVAL_ROOT = ROOT.parent / "shared" / "eval"
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class SettingsError(OCRError):
+    """An environment variable with a value the app cannot use."""
+
+    code = "bad_setting"
+    default_message = "a setting is not valid"
+
+
+def _var(env: str, default: Any, *, minimum: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A settings field read from ``env``; ``minimum`` / ``choices`` bound its value."""
+    return field(default=default, metadata={"env": env, "minimum": minimum, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The environment, parsed once; pass this object down instead of reading ``os.environ``."""
+
+    host: str = _var("HOST", "0.0.0.0")
+    port: int = _var("PORT", 7860, minimum=1)
+    threads: int | None = _var("OCR_THREADS", None, minimum=1)
+    cache_mb: float = _var("OCR_CACHE_MB", 256.0, minimum=0)
+    warm_examples: bool = _var("OCR_WARM_EXAMPLES", True)
+    ui_concurrency: int = _var("OCR_UI_CONCURRENCY", 1, minimum=1)
+    ui_queue: int = _var("OCR_UI_QUEUE", 8, minimum=0)
+    ui_sessions: int = _var("OCR_UI_SESSIONS", 1000, minimum=1)
+    gradio_cache_ttl: int = _var("OCR_GRADIO_CACHE_TTL", 3600, minimum=0)
+    api_workers: int = _var("OCR_API_WORKERS", 1, minimum=1)
+    api_queue: int = _var("OCR_API_QUEUE", 4, minimum=0)
+    api_timeout: float = _var("OCR_API_TIMEOUT", 120.0, minimum=0)
+    log_level: str = _var("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
+    uvicorn_log_level: str = _var("UVICORN_LOG_LEVEL", "warning", choices=tuple(v.lower() for v in LOG_LEVELS))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Parse every variable of the table; the first bad one raises :class:`SettingsError`."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = _parse(f.metadata, f.default, f.type, raw)
+        return cls(**values)
+
+    @property
+    def cache_bytes(self) -> int:
+        return int(self.cache_mb * 2**20)
+
+
+def _parse(meta: Mapping[str, Any], default: Any, kind: Any, raw: str) -> Any:
+    """``raw`` as the field's type, or a one-line :class:`SettingsError` naming the variable."""
+    name, minimum, choices = meta["env"], meta["minimum"], meta["choices"]
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind.startswith("int"):
+            value: Any = int(raw)
+        elif kind == "float":
+            value = float(raw)
+        else:
+            value = raw
+    except ValueError:
+        want = "0 or 1" if kind == "bool" else ("a whole number" if kind.startswith("int") else "a number")
+        raise SettingsError(f"{name}={raw!r} is not valid: give {want}") from None
+    if minimum is not None and not value >= minimum:
+        raise SettingsError(f"{name}={raw!r} is not valid: it must be at least {minimum:g}")
+    if choices is not None:
+        value = value.upper() if choices == LOG_LEVELS else value.lower()
+        if value not in choices:
+            raise SettingsError(f"{name}={raw!r} is not valid: choose one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,181 @@
+"""The demo app: the Blocks UI builds, the combined FastAPI app serves UI + REST, gradio_client reads an
+example through the named endpoint, and app.py fails cleanly without usable weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support import free_port, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def similar(a: str, b: str) -> float:
+    norm = lambda s: "".join(s.split()).replace("（", "(").replace("）", ")").replace("：", ":")  # noqa: E731
+    return SequenceMatcher(None, norm(a), norm(b)).ratio()
+
+
+def example(kind: str = "line") -> tuple[Path, str]:
+    entries = [json.loads(line) for line in (EXAMPLES / "index.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    entry = next(e for e in entries if e["kind"] == kind)
+    return EXAMPLES / entry["image"], "\n".join(line["text"] for line in entry["lines"])
+
+
+@pytest.fixture(scope="module")
+def server(service):
+    """The real combined app (REST + mounted Gradio) under uvicorn on a free local port."""
+    from demo.app import build_app
+
+    with serve(build_app(service)) as (url, _):
+        yield url
+
+
+def test_blocks_build(service):
+    import gradio as gr
+
+    from demo.ui import build_blocks
+
+    blocks = build_blocks(service)
+    assert isinstance(blocks, gr.Blocks)
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    named = {fn.api_name: fn for fn in fns if fn.api_name}
+    assert {"ocr", "explain", "attribute_errors"} <= set(named)
+    for name in ("ocr", "explain", "attribute_errors"):
+        assert named[name].concurrency_id == "model"
+    labels = json.dumps(blocks.get_config_file(), ensure_ascii=False)
+    for label in ("识别结果 Result", "预处理 Preprocess", "解释 Explain", "模型 Model", "结果 Result"):
+        assert label in labels
+
+
+def test_modules_stay_free_of_gradio():
+    code = ("import sys, ocr.service, ocr.pipeline, explain, demo.rest, demo.render, demo.model_info; "
+            "assert 'gradio' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_ui_and_rest_share_one_server(server):
+    page = httpx.get(server + "/", timeout=60)
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+    assert httpx.get(server + "/docs", timeout=30).status_code == 200
+    health = httpx.get(server + "/api/v1/health", timeout=30).json()
+    assert health["model_loaded"] is True
+
+
+def test_gradio_client_reads_an_example(server):
+    from gradio_client import Client, handle_file
+
+    path, truth = example("line")
+    client = Client(server + "/", verbose=False)
+    assert {"/ocr", "/explain"} <= set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    result = client.predict(handle_file(str(path)), api_name="/ocr")
+    text = result[0]
+    assert similar(text, truth) > 0.7, (text, truth)
+    page_json = result[4]
+    assert page_json["lines"] and page_json["lines"][0]["chars"]
+
+
+def test_gradio_client_page_example_and_settings(server):
+    from gradio_client import Client, handle_file
+
+    path, truth = example("page")
+    client = Client(server + "/", verbose=False)
+    result = client.predict(handle_file(str(path)), "off", [], 7, 2.0, 11, 2, 0, api_name="/ocr")
+    assert similar(result[0], truth) > 0.5
+    assert result[8], "no preprocessing steps shown"
+
+
+def test_gradio_client_bad_upload_gets_a_clear_message(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image at all" * 10)
+    client = Client(server + "/", verbose=False)
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(bad)), api_name="/ocr")
+    message = str(info.value)
+    assert "not an image" in message and "Traceback" not in message
+
+
+def test_gradio_client_explain(server, service):
+    from gradio_client import Client, handle_file
+
+    path, _ = example("line")
+    client = Client(server + "/", verbose=False)
+    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, 0, 0, [],
+                         api_name="/explain")
+    crop, cam_line, cam_char, align = out[:4]
+    assert cam_line and Path(cam_line).exists()
+    assert cam_char and Path(cam_char).exists()
+    assert align and Path(align).exists()
+
+
+def _run_app_with_weights(weights: Path) -> subprocess.CompletedProcess:
+    code = ("import runpy, sys; from pathlib import Path; import ocr.recognize.recognizer as r; "
+            f"r.DEFAULT_WEIGHTS = Path({str(weights)!r}); sys.argv = ['app.py']; "
+            "runpy.run_path('app.py', run_name='__main__')")
+    env = {**os.environ, "PORT": str(free_port()), "OMP_NUM_THREADS": "1", "OCR_WARM_EXAMPLES": "0"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("corrupt", [False, True], ids=["missing", "corrupt"])
+def test_app_exits_cleanly_without_usable_weights(tmp_path, corrupt):
+    weights = tmp_path / "crnn.pt"
+    if corrupt:
+        weights.write_bytes(b"not a torch checkpoint" * 100)
+    proc = _run_app_with_weights(weights)
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error:") and "crnn.pt" in err
+
+
+def test_gradio_client_error_and_preprocessing_attribution(server, service):
+    from gradio_client import Client, handle_file
+
+    path, truth = example("line")
+    client = Client(server + "/", verbose=False)
+    wrong = "X" + truth[1:]  # the first character differs from what the image shows
+    md, evidence, table = client.predict(image_value=handle_file(str(path)), line=0, truth=wrong,
+                                         api_name="/attribute_errors")
+    assert "CER" in md and evidence
+    rows = table["value"]["data"] if "value" in table else table["data"]
+    assert any(row[0] == "substitute" for row in rows), rows
+    md, table = client.predict(image_value=handle_file(str(path)), line=0, api_name="/attribute_preprocessing")
+    rows = table["value"]["data"] if "value" in table else table["data"]
+    assert {row[0] for row in rows} >= {"contrast", "deskew"}
+
+
+def test_events_refuse_server_paths_that_were_not_uploaded(server):
+    """Mounted Gradio does not check that a submitted file path was uploaded; the demo does."""
+    cfg = httpx.get(server + "/config", timeout=30).json()
+    dep = next(d for d in cfg["dependencies"] if d.get("api_name") == "ocr")
+    base = server + "/gradio_api"
+    for i, path in enumerate([str(ROOT / "docs" / "screenshot.png"), "/etc/hostname"]):
+        session = f"path-check-{i}"
+        payload = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "auto", ["contrast", "deskew"],
+                            7, 2.0, 11, 2, 0],
+                   "fn_index": dep["id"], "session_hash": session, "event_data": None, "trigger_id": None}
+        assert httpx.post(base + "/queue/join", json=payload, timeout=30).status_code == 200
+        done = None
+        with httpx.stream("GET", base + "/queue/data", params={"session_hash": session}, timeout=120) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("msg") == "process_completed":
+                        done = msg
+                        break
+        assert done is not None and done["success"] is False, done
+        assert "not uploaded" in json.dumps(done["output"], ensure_ascii=False)

@@ -1,0 +1,386 @@
+"""The REST API (demo.rest) through FastAPI's TestClient: good inputs, every kind of bad input, busy, logs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from demo.http_input import MAX_IMAGE_BYTES, check_image_bytes, sniff_image_type
+from demo.rest import create_api
+from ocr.service import OCRService
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+OCR = "/api/v1/ocr"
+EXPLAIN = "/api/v1/explain"
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def client(service) -> TestClient:
+    with TestClient(create_api(service, workers=1, queue=8)) as c:
+        yield c
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG that *declares* width x height; its pixel data is a few bytes (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def similar(a: str, b: str) -> float:
+    norm = lambda s: "".join(s.split()).replace("（", "(").replace("）", ")").replace("：", ":")  # noqa: E731
+    return SequenceMatcher(None, norm(a), norm(b)).ratio()
+
+
+@pytest.fixture(scope="module")
+def line_png(latin_font) -> tuple[bytes, str]:
+    from training.synth import render_text
+
+    text = "Invoice 2025-03-18 Total 1234.56"
+    return png_bytes(render_text(text, latin_font, size=32).image), text
+
+
+@pytest.fixture(scope="module")
+def example_page() -> tuple[bytes, dict]:
+    entries = [json.loads(line) for line in (EXAMPLES / "index.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    entry = next(e for e in entries if e["image"].startswith("receipt_en") and e["kind"] == "page")
+    return (EXAMPLES / entry["image"]).read_bytes(), entry
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["success"] is False
+    assert set(body["error"]) >= {"code", "message"}
+    assert body["error"]["message"] and "Traceback" not in body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code, body
+    return body
+
+
+# ---------------------------------------------------------------- health and docs
+
+
+def test_health(client):
+    body = client.get("/api/v1/health").json()
+    assert body["success"] is True and body["model_loaded"] is True
+    assert len(body["weights_sha256"]) == 64
+    assert body["max_image_bytes"] == MAX_IMAGE_BYTES
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {OCR, EXPLAIN, "/api/v1/health"} <= set(paths)
+    assert "multipart/form-data" in paths[OCR]["post"]["requestBody"]["content"]
+
+
+def test_api_module_does_not_import_gradio():
+    import subprocess
+
+    code = ("import sys, demo.rest, ocr.service, ocr.pipeline, explain; "
+            "assert 'gradio' not in sys.modules, 'gradio imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+# ---------------------------------------------------------------- good inputs
+
+
+def test_ocr_line_json(client, line_png):
+    data, text = line_png
+    resp = client.post(OCR, json={"image_base64": b64(data)})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["success"] is True
+    assert similar(body["text"], text) > 0.8, body["text"]
+    assert 0 < body["confidence"] <= 1 and body["processing_time_ms"] >= 0
+    line = body["lines"][0]
+    assert set(line) >= {"box", "text", "confidence", "chars"} and len(line["box"]) == 8
+    char = line["chars"][0]
+    assert set(char) >= {"char", "confidence", "box"}
+
+
+def test_ocr_data_url_and_kind_line(client, line_png):
+    data, text = line_png
+    resp = client.post(OCR, json={"image_base64": "data:image/png;base64," + b64(data), "kind": "line"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert len(body["lines"]) == 1 and similar(body["text"], text) > 0.8
+    assert body["lines"][0]["box"][:2] == [0.0, 0.0]
+
+
+def test_ocr_page_multipart(client, example_page):
+    data, entry = example_page
+    resp = client.post(OCR, files={"image": (entry["image"], data, "image/png")})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    truth = "\n".join(line["text"] for line in entry["lines"])
+    assert len(body["lines"]) >= len(entry["lines"]) // 2
+    assert similar(body["text"], truth) > 0.5, body["text"][:200]
+
+
+def test_ocr_raw_body_and_preprocess_off(client, line_png):
+    data, text = line_png
+    resp = client.post(OCR, content=data, headers={"content-type": "image/png"})
+    assert resp.status_code == 200 and similar(resp.json()["text"], text) > 0.8
+    resp = client.post(OCR, json={"image_base64": b64(data), "preprocess": {"mode": "off"}})
+    assert resp.status_code == 200 and resp.json()["text"]
+
+
+def test_ocr_jpeg_and_other_allowed_types(client, line_png):
+    rgb = np.asarray(Image.open(io.BytesIO(line_png[0])).convert("RGB"))
+    for fmt in ("JPEG", "BMP", "WEBP", "TIFF"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format=fmt)
+        resp = client.post(OCR, json={"image_base64": b64(buf.getvalue()), "kind": "line"})
+        assert resp.status_code == 200, (fmt, resp.text)
+        assert resp.json()["text"], fmt
+
+
+def test_blank_image_reads_nothing(client):
+    resp = client.post(OCR, json={"image_base64": b64(png_bytes(np.full((64, 200, 3), 255, np.uint8)))})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["lines"] == [] and resp.json()["text"] == ""
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_empty_body_and_empty_image(client):
+    assert_error(client.post(OCR, content=b"", headers={"content-type": "application/json"}), 400, "invalid_json")
+    assert_error(client.post(OCR, json={"image_base64": ""}), 400, "invalid_image")
+    assert_error(client.post(OCR, files={"image": ("x.png", b"", "image/png")}), 400, "invalid_image")
+
+
+def test_not_json_and_not_an_object(client):
+    assert_error(client.post(OCR, content=b"{not json", headers={"content-type": "application/json"}), 400, "invalid_json")
+    assert_error(client.post(OCR, json=["image_base64"]), 400, "invalid_json")
+
+
+def test_missing_field(client):
+    assert_error(client.post(OCR, json={}), 422, "missing_field")
+    assert_error(client.post(OCR, json={"image": "abc"}), 422, "missing_field")
+    assert_error(client.post(OCR, files={"other": ("x.png", b"123", "image/png")}), 422, "missing_field")
+
+
+def test_not_base64(client):
+    assert_error(client.post(OCR, json={"image_base64": "this is *not* base64!"}), 400, "invalid_base64")
+    assert_error(client.post(OCR, json={"image_base64": 12345}), 400, "invalid_base64")
+
+
+def test_not_an_image(client):
+    assert_error(client.post(OCR, json={"image_base64": b64(b"hello, I am plain text " * 10)}), 400, "invalid_image")
+    assert_error(client.post(OCR, files={"image": ("x.png", b"\x00\x01\x02 junk" * 50, "image/png")}), 400)
+
+
+def test_truncated_png_is_invalid(client, line_png):
+    assert_error(client.post(OCR, json={"image_base64": b64(line_png[0][:200])}), 400, "invalid_image")
+
+
+@pytest.mark.parametrize("data,kind", [
+    (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,"
+     b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", "gif"),
+    (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n", "pdf"),
+])
+def test_wrong_type(client, data, kind):
+    body = assert_error(client.post(OCR, json={"image_base64": b64(data)}), 415, "unsupported_media_type")
+    assert kind in body["error"]["message"]
+    assert_error(client.post(OCR, files={"image": (f"x.{kind}", data, "application/octet-stream")}), 415)
+
+
+def test_too_large_json_and_multipart(client):
+    big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_IMAGE_BYTES + 1)
+    assert_error(client.post(OCR, json={"image_base64": b64(big)}), 413, "payload_too_large")
+    assert_error(client.post(OCR, files={"image": ("big.png", big, "image/png")}), 413, "payload_too_large")
+    assert_error(client.post(OCR, content=big, headers={"content-type": "image/png"}), 413, "payload_too_large")
+
+
+def test_size_checked_before_decoding(client, monkeypatch):
+    import demo.http_input
+
+    def boom(*args, **kwargs):
+        raise AssertionError("decoded an oversized image")
+
+    monkeypatch.setattr(demo.http_input.base64, "b64decode", boom)
+    big = "A" * ((MAX_IMAGE_BYTES // 3 + 10) * 4)
+    assert_error(client.post(OCR, json={"image_base64": big}), 413, "payload_too_large")
+
+
+def test_decompression_bomb(client):
+    bomb = png_header_only(50_000, 50_000)
+    body = assert_error(client.post(OCR, json={"image_base64": b64(bomb)}), 400, "image_too_large")
+    assert "megapixel" in body["error"]["message"] or "too large" in body["error"]["message"]
+    assert_error(client.post(OCR, files={"image": ("bomb.png", bomb, "image/png")}), 400, "image_too_large")
+
+
+def test_image_url_is_refused_without_fetching(client, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the API tried to open a connection")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    for url in ("http://127.0.0.1:7860/api/v1/health", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd"):
+        body = assert_error(client.post(OCR, json={"image_url": url}), 400, "image_url_not_supported")
+        assert "image_url is not supported" in body["error"]["message"]
+    assert_error(client.post(OCR, data={"image_url": "http://127.0.0.1/"},
+                             files={"x": ("a", b"1", "text/plain")}), 400, "image_url_not_supported")
+
+
+def test_bad_options(client, line_png):
+    data = b64(line_png[0])
+    assert_error(client.post(OCR, json={"image_base64": data, "kind": "poster"}), 422, "invalid_field")
+    assert_error(client.post(OCR, json={"image_base64": data, "preprocess": {"mode": "magic"}}), 422, "invalid_field")
+    assert_error(client.post(OCR, json={"image_base64": data, "preprocess": {"denoise": {"h": 1000}}}), 422)
+
+
+def test_request_log_line(client, line_png, caplog):
+    with caplog.at_level(logging.INFO, logger="demo.rest"):
+        client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line"})
+        client.post(OCR, json={"image_base64": "%%%"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "demo.rest"]
+    assert any("status=200" in m and "latency_ms=" in m and "client=" in m and "bytes=" in m for m in lines), lines
+    assert any("status=400" in m and "invalid_base64" in m for m in lines), lines
+    assert not any(b64(line_png[0])[:40] in m for m in lines)
+
+
+# ---------------------------------------------------------------- busy
+
+
+class _SlowPipeline:
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, image, preprocess=None):
+        self.started.set()
+        self.release.wait(60)
+        from ocr.pipeline import PageResult
+
+        return PageResult([], 10, 10)
+
+
+def test_busy_answers_503_instead_of_hanging(service, line_png):
+    slow = _SlowPipeline(service.recognizer)
+    app = create_api(OCRService(slow, weights_sha256="x"), workers=1, queue=0, wait_seconds=30)
+    data = {"image_base64": b64(line_png[0])}
+    with TestClient(app) as c:
+        first: dict = {}
+        t = threading.Thread(target=lambda: first.setdefault("resp", c.post(OCR, json=data)))
+        t.start()
+        assert slow.started.wait(60)
+        t0 = time.monotonic()
+        body = assert_error(c.post(OCR, json=data), 503, "busy")
+        assert time.monotonic() - t0 < 30  # answered, not queued behind the slow call
+        assert "busy" in body["error"]["message"]
+        slow.release.set()
+        t.join(60)
+        assert first["resp"].status_code == 200
+        assert c.post(OCR, json=data).status_code == 200  # the slot was released
+
+
+# ---------------------------------------------------------------- explain
+
+def _decoded_png(value) -> np.ndarray:
+    if isinstance(value, dict):
+        value = value["png_base64"]
+    img = Image.open(io.BytesIO(base64.b64decode(value)))
+    assert img.format == "PNG"
+    return np.asarray(img)
+
+
+def _find_images(obj, out=None) -> list:
+    out = [] if out is None else out
+    if isinstance(obj, dict):
+        if "png_base64" in obj:
+            out.append(obj)
+        else:
+            for v in obj.values():
+                _find_images(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _find_images(v, out)
+    return out
+
+
+def test_explain_line(client, line_png):
+    resp = client.post(EXPLAIN, json={"image_base64": b64(line_png[0]), "kind": "line",
+                                      "methods": ["gradcam", "alignment"], "char_index": 0})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["success"] is True and body["processing_time_ms"] >= 0
+    images = _find_images(body)
+    assert images, "no explanation image in the answer"
+    for img in images:
+        assert _decoded_png(img).ndim in (2, 3)
+    text = json.dumps(body)
+    assert "alignment" in text
+
+
+def test_explain_page_line_multipart(client, example_page):
+    data, entry = example_page
+    resp = client.post(EXPLAIN, files={"image": (entry["image"], data, "image/png")},
+                       data={"line": "1", "methods": "gradcam,alignment"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["line"] == 1 and _find_images(resp.json())
+
+
+def test_explain_bad_inputs(client, line_png):
+    data = b64(line_png[0])
+    assert_error(client.post(EXPLAIN, json={}), 422, "missing_field")
+    assert_error(client.post(EXPLAIN, json={"image_url": "http://127.0.0.1/x.png"}), 400, "image_url_not_supported")
+    assert_error(client.post(EXPLAIN, json={"image_base64": "@@@"}), 400, "invalid_base64")
+    assert_error(client.post(EXPLAIN, json={"image_base64": b64(png_header_only(50_000, 50_000))}), 400,
+                 "image_too_large")
+    assert_error(client.post(EXPLAIN, json={"image_base64": data, "line": "first"}), 422, "invalid_field")
+    assert_error(client.post(EXPLAIN, json={"image_base64": data, "line": 999}), 400, "invalid_line")
+    assert_error(client.post(EXPLAIN, json={"image_base64": data, "methods": ["astrology"]}), 422, "invalid_field")
+    blank = b64(png_bytes(np.full((64, 200, 3), 255, np.uint8)))
+    assert_error(client.post(EXPLAIN, json={"image_base64": blank}), 400)
+
+
+# ---------------------------------------------------------------- the byte checks themselves
+
+
+def test_sniffing():
+    assert sniff_image_type(b"\x89PNG\r\n\x1a\n....") == ("png", True)
+    assert sniff_image_type(b"\xff\xd8\xff\xe0....") == ("jpeg", True)
+    assert sniff_image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == ("webp", True)
+    assert sniff_image_type(b"II*\x00\x08\x00\x00\x00") == ("tiff", True)
+    assert sniff_image_type(b"BM" + b"\x00" * 40) == ("bmp", True)
+    assert sniff_image_type(b"GIF87a....") == ("gif", False)
+    assert sniff_image_type(b"%PDF-1.4") == ("pdf", False)
+    assert sniff_image_type(b"hello") == (None, False)
+    with pytest.raises(Exception):
+        check_image_bytes(b"")

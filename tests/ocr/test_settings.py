@@ -1,0 +1,47 @@
+"""Settings: every environment variable parsed once; a bad value is one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ocr.settings import EXAMPLES_DIR, ROOT, WEIGHTS_DIR, Settings, SettingsError
+
+
+def test_defaults_and_values():
+    assert Settings.from_env({}) == Settings()
+    s = Settings.from_env({"OCR_THREADS": "2", "PORT": "8080", "OCR_API_TIMEOUT": "0", "OCR_WARM_EXAMPLES": "0",
+                           "LOG_LEVEL": "debug", "OCR_CACHE_MB": "64"})
+    assert (s.threads, s.port, s.api_timeout, s.warm_examples, s.log_level) == (2, 8080, 0.0, False, "DEBUG")
+    assert s.cache_bytes == 64 * 2**20
+    assert Settings.from_env({"OCR_THREADS": " "}).threads is None  # blank: unset
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"OCR_THREADS": "two"}, "OCR_THREADS='two' is not valid: give a whole number"),
+    ({"OCR_THREADS": "0"}, "OCR_THREADS='0' is not valid: it must be at least 1"),
+    ({"PORT": "-1"}, "PORT='-1'"),
+    ({"OCR_API_TIMEOUT": "soon"}, "give a number"),
+    ({"OCR_WARM_EXAMPLES": "maybe"}, "give 0 or 1"),
+    ({"LOG_LEVEL": "LOUD"}, "choose one of"),
+])
+def test_bad_values_are_one_clear_error(env, words):
+    with pytest.raises(SettingsError, match="is not valid") as info:
+        Settings.from_env(env)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_paths_are_the_repository_folders():
+    assert (WEIGHTS_DIR / "charset.txt").exists() and (EXAMPLES_DIR / "index.jsonl").exists()
+    assert ROOT == Path(__file__).resolve().parents[2]
+
+
+def test_app_refuses_a_bad_ocr_threads_in_one_line():
+    env = {**os.environ, "OCR_THREADS": "two", "OCR_WARM_EXAMPLES": "0"}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: OCR_THREADS='two' is not valid: give a whole number"
