@@ -28,7 +28,7 @@ def architecture_rows(model: torch.nn.Module, width: int = 320) -> list[list[Any
         ("backbone.blocks", "9 MixerBlocks (depthwise 3×3, SE, GELU FFN); height /4"),
         ("backbone", "avg-pool 3×2 → height 1"),
         ("neck", "1×5 depthwise + pointwise, BN + hard-swish"),
-        ("lstm", f"BiLSTM, {getattr(model.config, 'lstm_layers', 2)} layers × {getattr(model.config, 'lstm_hidden', 96)} per direction"),
+        ("lstm", f"BiLSTM, {model.config.lstm_layers} layers × {model.config.lstm_hidden} per direction"),
         ("classifier", "feature + context → bottleneck → classes (CTC, blank = 0)"),
     ]
     shapes: dict[str, str] = {}

@@ -115,15 +115,11 @@ def steps_gallery(prep: Any) -> list[tuple[np.ndarray, str]]:
     if prep is None:
         return []
     items = []
-    for i, step in enumerate(getattr(prep, "steps", []) or []):
-        image = getattr(step, "image", None)
+    for i, step in enumerate(prep.steps):
+        image, applied, seconds, params, desc = step.image, step.applied, step.seconds, step.params, step.description
         if image is None:
             continue
-        applied = getattr(step, "applied", True)
-        seconds = getattr(step, "seconds", None)
-        params = getattr(step, "params", None) or {}
         caption = f"{i + 1}. {step.name}{'' if applied else ' (跳过 skipped)'}"
-        desc = getattr(step, "description", "")
         if desc:
             caption += f" — {desc}"
         if params:
@@ -156,7 +152,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 
 def timings_markdown(page: Any) -> str:
     parts = [f"{k} {v * 1000:.0f} ms" for k, v in (page.timings or {}).items()]
-    rot = f" · 旋转 rotated {page.rotation}°" if getattr(page, "rotation", 0) else ""
+    rot = f" · 旋转 rotated {page.rotation}°" if page.rotation else ""
     return (f"**{len(page.lines)}** 行 lines · 平均置信度 mean confidence **{page.confidence:.1%}**{rot}  \n"
             f"耗时 time: {' · '.join(parts)}")
 

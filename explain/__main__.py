@@ -13,7 +13,6 @@ Bad input is reported in one line on stderr, exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
@@ -23,8 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from explain import render
-from explain.registry import METHODS, explain_line
+from explain.errors import attribute_errors
 from explain.gradcam import CAM_METHODS
+from explain.registry import METHODS, explain_line
 from ocr.errors import OCRError
 
 log = logging.getLogger("explain")
@@ -65,18 +65,8 @@ def _jsonable(value: Any, out: Path, name: str, written: list[str]) -> Any:
 
 
 def _error_attribution(recognizer: Any, image: np.ndarray, truth: str, out: Path, written: list[str]) -> str | None:
-    """Call ``explain.errors.attribute_errors`` when that module exists; returns the JSON file name."""
-    try:
-        error_module = importlib.import_module("explain.errors")
-    except ModuleNotFoundError as exc:
-        if exc.name != "explain.errors":
-            raise
-        error_module = None
-    attribute = getattr(error_module, "attribute_errors", None)
-    if attribute is None:
-        sys.stderr.write("note: --truth needs explain.errors.attribute_errors, which is not available; skipped\n")
-        return None
-    result = attribute(recognizer, image, truth)
+    """``explain.errors.attribute_errors`` against ``truth``, written as errors.json; returns the file name."""
+    result = attribute_errors(recognizer, image, truth)
     path = out / "errors.json"
     path.write_text(json.dumps(_jsonable(result, out, "errors", written), ensure_ascii=False, indent=2),
                     encoding="utf-8")

@@ -81,7 +81,7 @@ class _Reading:
     def __init__(self, recognizer: Any, image: np.ndarray) -> None:
         probs, prepared = recognizer.probabilities([image])[0]
         self.probs = np.asarray(probs)
-        if getattr(recognizer, "decoder", "greedy") == "greedy":
+        if recognizer.decoder == "greedy":
             line = greedy_decode(self.probs, recognizer.charset, scale=prepared.scale, image_width=image.shape[1])
             self.text, self.confidence, self.chars = line.text, float(line.confidence), list(line.chars)
         else:  # beam search (or another decoder): let the recogniser decode
