@@ -23,6 +23,7 @@ from benchmarks.loadtest import report
 from benchmarks.loadtest.runner import mixed_plan, run_load, run_soak, soak_plan, soak_verdict
 from benchmarks.loadtest.server import AppServer, ROOT, sample_process
 from benchmarks.loadtest.workload import ENDPOINTS, load_examples
+from ocr.settings import Settings
 
 log = logging.getLogger("benchmarks.loadtest")
 
@@ -95,13 +96,11 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def setup_text(args: argparse.Namespace, env: dict[str, str]) -> str:
-    effective = {"OCR_THREADS": str(args.threads), "OCR_API_WORKERS": env.get("OCR_API_WORKERS", "1"),
-                 "OCR_API_QUEUE": env.get("OCR_API_QUEUE", "4"), "OCR_API_TIMEOUT": env.get("OCR_API_TIMEOUT", "120"),
-                 "OCR_UI_CONCURRENCY": os.environ.get("OCR_UI_CONCURRENCY", "1"),
-                 "OCR_UI_QUEUE": env.get("OCR_UI_QUEUE", os.environ.get("OCR_UI_QUEUE", "8")),
-                 "OCR_UI_SESSIONS": env.get("OCR_UI_SESSIONS", os.environ.get("OCR_UI_SESSIONS", "1000")),
-                 "OCR_CACHE_MB": env.get("OCR_CACHE_MB", os.environ.get("OCR_CACHE_MB", "256")),
-                 "OCR_GRADIO_CACHE_TTL": env.get("OCR_GRADIO_CACHE_TTL", "3600")}
+    child = Settings.from_env({**os.environ, **env})  # what the started app will parse
+    effective = {"OCR_THREADS": args.threads, "OCR_API_WORKERS": child.api_workers, "OCR_API_QUEUE": child.api_queue,
+                 "OCR_API_TIMEOUT": f"{child.api_timeout:g}", "OCR_UI_CONCURRENCY": child.ui_concurrency,
+                 "OCR_UI_QUEUE": child.ui_queue, "OCR_UI_SESSIONS": child.ui_sessions,
+                 "OCR_CACHE_MB": f"{child.cache_mb:g}", "OCR_GRADIO_CACHE_TTL": child.gradio_cache_ttl}
     server = ("an app already running at " + args.url) if args.url else \
         "`python app.py` (REST API + Gradio UI in one uvicorn process) started on 127.0.0.1 by the run, " + \
         ", ".join(f"{k}={v}" for k, v in effective.items())
@@ -114,7 +113,7 @@ def setup_text(args: argparse.Namespace, env: dict[str, str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=Settings.from_env().log_level, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
     # SIGTERM unwinds like Ctrl-C, so the server is always stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -125,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --url must be a loopback address", file=sys.stderr)
         return 2
     setup = setup_text(args, env)
-    ttl = float(env.get("OCR_GRADIO_CACHE_TTL", os.environ.get("OCR_GRADIO_CACHE_TTL", "3600")))
+    ttl = float(Settings.from_env({**os.environ, **env}).gradio_cache_ttl)
     stale_after = ttl * 1.25 + 30 if ttl > 0 else None  # the TTL, one sweep period and some slack
     server = AppServer(threads=args.threads, env=env, stale_after=stale_after) if not args.url else None
     with server if server is not None else nullcontext():
