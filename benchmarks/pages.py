@@ -505,7 +505,9 @@ SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt"
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:
-    return {p.name: sha256_of(p)[:16] for p in sorted(ocr_dir.glob("*.py"))}
+    """Short digests of every module of the runtime, sub-packages included (``detect/detector.py`` ...)."""
+    return {p.relative_to(ocr_dir).as_posix(): sha256_of(p)[:16] for p in sorted(ocr_dir.rglob("*.py"))
+            if "__pycache__" not in p.parts}
 
 
 def _weights_digest(weights_dir: Path) -> dict[str, str]:

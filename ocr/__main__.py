@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ocr.engines import ENGINES
 from ocr.errors import OCRError
 
 log = logging.getLogger("ocr")
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, help="predictions TSV for --manifest")
     rec.add_argument("--weights", type=Path, default=None)
     rec.add_argument("--json", action="store_true")
-    rec.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto")
+    rec.add_argument("--engine", choices=ENGINES, default="auto")
     rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")

