@@ -120,6 +120,18 @@ def test_gradio_client_explain(server, service):
     assert align and Path(align).exists()
 
 
+def test_gradio_client_bad_line_is_the_same_error_as_rest(server):
+    """The UI picks lines through the service, like REST: no silent fallback to line 0."""
+    from gradio_client import Client, handle_file
+
+    path, _ = example("line")
+    client = Client(server + "/", verbose=False)
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, 99, 0, [],
+                       api_name="/explain")
+    assert "line must be between 0 and 0" in str(info.value) and "Traceback" not in str(info.value)
+
+
 def _run_app_with_weights(weights: Path) -> subprocess.CompletedProcess:
     code = ("import runpy, sys; from pathlib import Path; import ocr.recognize.recognizer as r; "
             f"r.DEFAULT_WEIGHTS = Path({str(weights)!r}); sys.argv = ['app.py']; "
