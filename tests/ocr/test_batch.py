@@ -6,7 +6,6 @@ The Ray test runs on a local 2-CPU Ray, started once for this module.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -20,14 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from ocr.api import OCRService, create_api
+from demo.rest import create_api
 from ocr.batch import cli
 from ocr.batch.inputs import PageTask, expand, plan
 from ocr.batch.output import JsonlWriter, finished, remaining, repair_tail
-from ocr.batch.reader import TIMING_KEYS, PipelineReader
+from ocr.batch.reader import TIMING_KEYS, ServiceReader
 from ocr.batch.runner import read_page, run_inline
-from ocr.pdf import render_page
-from ocr.report import sha256_of
+from ocr.engines import sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -105,29 +103,24 @@ def test_a_broken_pdf_is_one_error_task(tmp_path) -> None:
 # ---------------------------------------------------------------- records
 
 
-@pytest.fixture(scope="module")
-def service() -> OCRService:
-    return OCRService.load(threads=1)
-
-
 def test_record_is_the_rest_answer(service, archive) -> None:
-    """For an image and for a PDF page: the record minus source/page/sha256 is the REST answer."""
-    reader = PipelineReader(service.pipeline)
+    """For an image and for a PDF page: the record minus source/page/sha256 is the REST answer
+    (the PDF sent whole: the REST answer's ``pages[page - 1]``)."""
+    reader = ServiceReader(service)
     tasks = plan([archive]).tasks
     with TestClient(create_api(service, workers=1, queue=4)) as client:
         for task in (tasks[0], tasks[3]):
             record = read_page(task, reader)
             assert (record["source"], record["page"], record["sha256"]) == (task.source, task.page, task.sha256)
-            if task.kind == "pdf":  # the API does not take PDFs yet: send it the rendered page
-                buf = io.BytesIO()
-                Image.fromarray(render_page(Path(task.source).read_bytes(), task.page - 1)).save(buf, "PNG")
-                data = buf.getvalue()
-            else:
-                data = Path(task.source).read_bytes()
-            resp = client.post("/api/v1/ocr", content=data, headers={"content-type": "image/png"})
+            ctype = "application/pdf" if task.kind == "pdf" else "image/png"
+            resp = client.post("/api/v1/ocr", content=Path(task.source).read_bytes(), headers={"content-type": ctype})
             assert resp.status_code == 200
+            answer = resp.json()
+            if task.kind == "pdf":
+                assert answer["page_count"] == 2 and len(answer["pages"]) == 2
+                answer = answer["pages"][task.page - 1]
             assert record["text"].strip()
-            assert strip(record, *ADDED) == strip(resp.json())
+            assert strip(record, *ADDED) == strip(answer)
 
 
 class FakeReader:
