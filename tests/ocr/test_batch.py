@@ -100,6 +100,18 @@ def test_a_broken_pdf_is_one_error_task(tmp_path) -> None:
     assert task.page is None and task.error["code"] == "pdf_invalid"
 
 
+def test_max_pages_above_the_default_is_rendered(tmp_path) -> None:
+    """--max-pages 25 lets a 22-page PDF through the plan, and a worker renders its page 22
+    (the page count is not checked again, at the default 20, when one page is rendered)."""
+    from ocr.batch.runner import load_page
+    from ocr.pdf import PdfLimits
+
+    pdf = save_pdf(tmp_path / "long.pdf", [Image.new("RGB", (60, 40), "white")] * 22)
+    assert plan([pdf]).tasks[0].error["code"] == "pdf_too_many_pages"
+    tasks = plan([pdf], PdfLimits(max_pages=25)).tasks
+    assert len(tasks) == 22 and load_page(tasks[-1]).shape[2] == 3
+
+
 # ---------------------------------------------------------------- records
 
 
