@@ -34,6 +34,7 @@ import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -69,8 +70,31 @@ DEFAULT_LIMITS = PdfLimits()
 
 
 def is_pdf(data: bytes) -> bool:
-    """True if ``data`` starts like a PDF (``%PDF-``, after optional whitespace, as ocr.api sniffs)."""
+    """True if ``data`` starts like a PDF (``%PDF-``, after optional whitespace, as ocr.imageio sniffs)."""
     return bytes(data[:1024]).lstrip()[:5] == b"%PDF-"
+
+
+def pdf_data(source: Any, limits: PdfLimits = DEFAULT_LIMITS) -> bytes | None:
+    """The bytes of ``source`` (bytes, or a file path as uploads arrive in the UI) if it is a PDF,
+    else ``None``: anything else (an image file, an array) is an image. A PDF file over the byte
+    limit is refused before it is read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source) if is_pdf(source) else None
+    if not isinstance(source, (str, Path)):
+        return None
+    try:
+        path = Path(source)
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            if not is_pdf(f.read(1024)):
+                return None
+        size = path.stat().st_size
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            raise PdfTooLargeError(f"the PDF is {size / 2**20:.1f} MB, over the {limits.max_bytes / 2**20:.1f} MB limit")
+        return path.read_bytes()
+    except (OSError, ValueError):  # a name too long, a NUL byte, unreadable: not a PDF we can take
+        return None
 
 
 def render_scale(width_pt: float, height_pt: float, max_side: int = MAX_SIDE, max_dpi: float = MAX_DPI) -> float:
@@ -210,4 +234,4 @@ def render_page(data: bytes, index: int, limits: PdfLimits = DEFAULT_LIMITS) -> 
 
 
 __all__ = ["PdfLimits", "DEFAULT_LIMITS", "MAX_PAGES", "MAX_SIDE", "MAX_DPI", "TIMEOUT_S", "is_pdf",
-           "page_count", "render_page", "render_pages", "render_scale"]
+           "page_count", "pdf_data", "render_page", "render_pages", "render_scale"]

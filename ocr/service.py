@@ -20,14 +20,13 @@ import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from ocr.errors import InvalidImageError, OCRError, PdfTooLargeError
+from ocr.errors import InvalidImageError, OCRError
 from ocr.imageio import load_image
-from ocr.pdf import is_pdf, page_count, render_page, render_pages
+from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.results import LineResult, PageChar, PageLine, PageResult
@@ -160,19 +159,7 @@ class OCRService:
 
     def pdf_bytes(self, source: Any) -> bytes | None:
         """The bytes of ``source`` (bytes or a file path) if it is a PDF, else ``None`` (an image)."""
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            return bytes(source) if is_pdf(source) else None
-        if not isinstance(source, (str, Path)) or not Path(source).is_file():
-            return None
-        path = Path(source)
-        with path.open("rb") as f:
-            if not is_pdf(f.read(1024)):
-                return None
-        limit = self.pdf_limits.max_bytes
-        if limit is not None and path.stat().st_size > limit:
-            raise PdfTooLargeError(f"the PDF is {path.stat().st_size / 2**20:.1f} MB, over the "
-                                   f"{limit / 2**20:.1f} MB limit")
-        return path.read_bytes()
+        return pdf_data(source, self.pdf_limits)
 
     def page_count(self, source: Any) -> int:
         """Pages of an upload: 1 for an image, the page count of a PDF (checked, nothing rendered)."""

@@ -129,3 +129,33 @@ def test_codes_are_distinct() -> None:
     errors = [PdfInvalidError, PdfEncryptedError, PdfTooLargeError, PdfTooManyPagesError, PdfTimeoutError]
     assert all(issubclass(e, OCRError) for e in errors)
     assert len({e.code for e in errors}) == len(errors)
+
+
+def test_pdf_data_from_bytes_and_paths(three_pages, tmp_path) -> None:
+    from ocr.pdf import pdf_data
+
+    (tmp_path / "scan.pdf").write_bytes(three_pages)
+    assert pdf_data(three_pages) == three_pages and pdf_data(tmp_path / "scan.pdf") == three_pages
+    assert pdf_data(str(tmp_path / "scan.pdf")) == three_pages
+    for not_pdf in (INVOICE, str(INVOICE), INVOICE.read_bytes(), np.zeros((4, 4, 3), np.uint8), "x" * 5000, "a\0b",
+                    tmp_path / "missing.pdf"):
+        assert pdf_data(not_pdf) is None
+    with pytest.raises(PdfTooLargeError):
+        pdf_data(tmp_path / "scan.pdf", PdfLimits(max_bytes=100))
+
+
+def test_service_pages_of_an_upload(service, three_pages, tmp_path) -> None:
+    """What the UI's page picker calls: an upload (bytes or a file path) that may be a PDF -> pages."""
+    from ocr.service import InvalidPageError
+
+    (tmp_path / "scan.pdf").write_bytes(three_pages)
+    for source in (three_pages, str(tmp_path / "scan.pdf")):
+        pages = service.load_pages(source)
+        assert service.page_count(source) == 3 and len(pages) == 3
+        assert all(p.ndim == 3 and p.dtype == np.uint8 for p in pages) and is_red(pages[2][10, 10])
+        assert np.array_equal(service.load_page(source, 2), pages[2])
+    image = service.load_pages(INVOICE)
+    assert len(image) == 1 and service.page_count(INVOICE) == 1 and service.load_page(INVOICE, 0) == INVOICE
+    for source, index in ((three_pages, 3), (three_pages, -1), (INVOICE, 1)):
+        with pytest.raises(InvalidPageError):
+            service.load_page(source, index)
