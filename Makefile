@@ -11,6 +11,8 @@ install:
 
 install-dev: install fonts
 	$(PIP) install -q -r requirements-dev.txt
+	@# optional at run time (python -m ocr batch --ray), installed for tests so the Ray test runs in CI
+	$(PIP) install -q -r requirements-ray.txt
 	@# the browser test drives Debian's chromium with Playwright (never Playwright's own browser download)
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium; tests/test_browser.py will be skipped"; \

@@ -1,11 +1,14 @@
 """What an HTTP request may carry, checked before anything is decoded, and HTTP's own errors.
 
 Input is checked in this order, and nothing is decoded before the size check:
-body size (413) -> JSON / multipart syntax (400) -> ``image_url`` refused (400: nothing is
-ever fetched, so no SSRF) -> missing image (422) -> base64 (400) -> decoded size (413) ->
-file signature (415 for a known non-allowed type such as GIF or PDF, 400 for bytes that are
-no image at all) -> decode (400, including decompression bombs, which are refused from the
-header's declared size). HTTP error types live here, in ``demo/``, and nowhere in ``ocr/``.
+body size (413) -> JSON / multipart syntax (400) -> missing image, or both an image and
+``image_url`` (422) -> base64 (400) -> decoded size (413) -> file signature (415 for a known
+non-allowed type such as GIF, 400 for bytes that are no image at all; PDF is accepted) -> decode
+(400, including decompression bombs, which are refused from the header's declared size).
+``image_url`` is fetched later, inside a worker slot, by ``OCRService.fetch_url``: only when
+``OCR_ALLOW_URLS`` is on (else 400 ``url_disabled``, nothing looked up) and only from public
+addresses (``ocr/url_fetch.py``); its bytes then pass :func:`check_image_bytes` like an upload.
+HTTP error types live here, in ``demo/``, and nowhere in ``ocr/``.
 """
 
 from __future__ import annotations
@@ -15,18 +18,19 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Request
 
-from ocr.errors import ModelLoadError, OCRError, UnsupportedImageError
+from ocr.errors import ModelLoadError, OCRError, UnsupportedImageError, UrlDisabledError
+from ocr.imageio import SNIFF_ALLOWED_TYPES, sniff_image_type
 from ocr.service import ExplainUnavailableError
 
 #: per image, checked on the encoded bytes before anything is decoded
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: JSON / multipart fields besides the image (options) never need more than this
 _BODY_OVERHEAD = 256 * 1024
-ALLOWED_TYPES = ("jpeg", "png", "bmp", "webp", "tiff")
+ALLOWED_TYPES = SNIFF_ALLOWED_TYPES
 
 
 class APIError(Exception):
@@ -43,8 +47,17 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"success": False, "error": {"code": code, "message": message}}
 
 
+#: refusals answered with something other than their base class's status (by stable code)
+STATUS_BY_CODE = {"url_not_allowed": 403, "url_too_large": 413, "url_not_image": 415, "url_timeout": 504,
+                  "pdf_too_large": 413, "pdf_too_many_pages": 413, "pdf_timeout": 504}
+
+
 def ocr_error_to_api(exc: OCRError) -> APIError:
     """The HTTP answer for a refusal of the service (an :class:`OCRError`)."""
+    if exc.code in STATUS_BY_CODE:
+        return APIError(STATUS_BY_CODE[exc.code], exc.code, exc.message)
+    if isinstance(exc, UrlDisabledError):  # as before URLs could be fetched: the request asks for what is off
+        return APIError(400, exc.code, exc.message)
     if isinstance(exc, ModelLoadError):
         return APIError(503, exc.code, exc.message)
     if isinstance(exc, UnsupportedImageError):
@@ -53,45 +66,8 @@ def ocr_error_to_api(exc: OCRError) -> APIError:
         return APIError(501, exc.code, exc.message)
     # ImageTooLargeError from decoding is a decompression bomb / too many pixels: the bytes
     # themselves were within the limit (that case is 413, answered before decoding).
+    # url_fetch_failed (the link answered 404, refused the connection, ...) is the request's link: 400.
     return APIError(400, exc.code, exc.message)
-
-
-# ---------------------------------------------------------------- byte sniffing
-
-_ALLOWED_SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
-    ("jpeg", lambda b: b.startswith(b"\xff\xd8\xff")),
-    ("png", lambda b: b.startswith(b"\x89PNG\r\n\x1a\n")),
-    ("bmp", lambda b: b.startswith(b"BM") and len(b) >= 26),
-    ("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"),
-    ("tiff", lambda b: b[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
-)
-
-_OTHER_SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
-    ("gif", lambda b: b[:6] in (b"GIF87a", b"GIF89a")),
-    ("pdf", lambda b: b.lstrip()[:5] == b"%PDF-"),
-    ("svg", lambda b: b.lstrip()[:5].lower() in (b"<?xml", b"<svg ", b"<svg>")),
-    ("ico", lambda b: b[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")),
-    ("jpeg2000", lambda b: b[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or b[:4] == b"\xff\x4f\xff\x51"),
-    ("heif/avif", lambda b: b[4:8] == b"ftyp" and b[8:12] in (b"heic", b"heix", b"avif", b"mif1", b"msf1", b"hevc")),
-    ("psd", lambda b: b[:4] == b"8BPS"),
-    ("eps/postscript", lambda b: b[:4] in (b"%!PS", b"\xc5\xd0\xd3\xc6")),
-    ("ppm/pgm/pbm", lambda b: len(b) > 2 and b[:1] == b"P" and b[1:2] in b"123456" and b[2:3] in b" \t\r\n"),
-    ("zip", lambda b: b[:4] == b"PK\x03\x04"),
-    ("jxl", lambda b: b[:2] == b"\xff\x0a" or b[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
-    ("mp4/video", lambda b: b[4:8] == b"ftyp"),
-)
-
-
-def sniff_image_type(data: bytes) -> tuple[str | None, bool]:
-    """(detected type, allowed?) from the first bytes. ``(None, False)``: not an image we know."""
-    head = data[:64]
-    for name, test in _ALLOWED_SIGNATURES:
-        if test(head):
-            return name, True
-    for name, test in _OTHER_SIGNATURES:
-        if test(head):
-            return name, False
-    return None, False
 
 
 def check_image_bytes(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> str:
@@ -102,11 +78,13 @@ def check_image_bytes(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> str:
         raise APIError(413, "payload_too_large",
                        f"the image is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit")
     kind, allowed = sniff_image_type(data)
+    if kind == "pdf":
+        return kind  # every page is read (ocr/pdf.py: page, size and time limits)
     if kind is not None and not allowed:
         raise APIError(415, "unsupported_media_type",
-                       f"{kind} is not supported; send one of: jpg, png, bmp, webp, tiff")
+                       f"{kind} is not supported; send one of: jpg, png, bmp, webp, tiff, pdf")
     if kind is None:
-        raise APIError(400, "invalid_image", "the data is not an image (allowed: jpg, png, bmp, webp, tiff)")
+        raise APIError(400, "invalid_image", "the data is not an image (allowed: jpg, png, bmp, webp, tiff, pdf)")
     return kind
 
 
@@ -149,6 +127,7 @@ class ParsedRequest:
     image: bytes
     fields: dict[str, Any]
     size: int  # bytes of the request body
+    url: str | None = None  # image_url, to be fetched in the worker (then ``image`` is empty)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -168,10 +147,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse_url(fields: dict[str, Any]) -> None:
-    if fields.get("image_url") not in (None, ""):
-        raise APIError(400, "image_url_not_supported",
-                       "image_url is not supported; send image_base64 or multipart image")
+def _image_url(fields: dict[str, Any], has_image: bool) -> str | None:
+    """``image_url`` (fetched later, in the worker), or ``None``; never together with an image."""
+    url = fields.pop("image_url", None)
+    if url in (None, ""):
+        return None
+    if has_image:
+        raise APIError(422, "conflicting_fields", "send the image or image_url, not both")
+    return url
 
 
 async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest:
@@ -195,7 +178,9 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
                     upload = value
                 continue
             fields[key] = value
-        _refuse_url(fields)
+        url = _image_url(fields, upload is not None or bool(fields.get("image_base64")))
+        if url is not None:
+            return ParsedRequest(b"", fields, len(body), url)
         if upload is not None:
             if upload.size is not None and upload.size > max_bytes:
                 raise APIError(413, "payload_too_large", f"the image is over the {max_bytes / 2**20:g} MB limit")
@@ -213,7 +198,7 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
         check_image_bytes(data, max_bytes)
         return ParsedRequest(data, fields, len(body))
 
-    if ctype.startswith("image/") or ctype == "application/octet-stream":
+    if ctype.startswith("image/") or ctype in ("application/octet-stream", "application/pdf"):
         body = await _read_body(request, max_bytes)
         check_image_bytes(body, max_bytes)
         return ParsedRequest(body, dict(request.query_params), len(body))
@@ -231,9 +216,12 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
         raise APIError(400, "invalid_json", "the request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise APIError(400, "invalid_json", "the request body must be a JSON object")
-    _refuse_url(payload)
+    url = _image_url(payload, payload.get("image_base64") is not None)
+    if url is not None:
+        return ParsedRequest(b"", payload, len(body), url)
     if "image_base64" not in payload or payload["image_base64"] is None:
-        raise APIError(422, "missing_field", "missing field image_base64 (or send multipart field 'image')")
+        raise APIError(422, "missing_field",
+                       "missing field image_base64 (or image_url, or send multipart field 'image')")
     data = decode_base64_image(payload["image_base64"], max_bytes)
     check_image_bytes(data, max_bytes)
     fields = {k: v for k, v in payload.items() if k != "image_base64"}

@@ -11,7 +11,7 @@ import numpy as np
 from demo.http_input import APIError
 from ocr.errors import OCRError
 from ocr.imageio import encode_png, load_image
-from ocr.service import DEFAULT_METHODS, OCRService
+from ocr.service import DEFAULT_METHODS, OCRService, page_payload  # noqa: F401 - page_payload: its home is ocr
 
 
 def kind_field(fields: dict) -> str:
@@ -75,13 +75,6 @@ def preprocess_field(service: OCRService, fields: dict) -> Any:
         raise APIError(422, "invalid_field", f"bad preprocess options: {exc}") from None
 
 
-def page_payload(page: Any) -> dict[str, Any]:
-    data = page.to_dict()
-    return {"text": data["text"], "confidence": data["confidence"], "lines": data["lines"],
-            "width": data.get("width"), "height": data.get("height"), "rotation": data.get("rotation", 0),
-            "timings_ms": data.get("timings_ms", {})}
-
-
 def png_base64(image: np.ndarray) -> str:
     return base64.b64encode(encode_png(image)).decode("ascii")
 
@@ -125,8 +118,10 @@ IMAGE_BODY: dict[str, Any] = {
         "application/json": {"schema": {
             "type": "object", "required": ["image_base64"],
             "properties": {
-                "image_base64": {"type": "string", "description": "base64 image (jpg/png/bmp/webp/tiff, "
-                                 "max 10 MB); a data: URL prefix is accepted"},
+                "image_base64": {"type": "string", "description": "base64 image (jpg/png/bmp/webp/tiff) or PDF "
+                                 "(every page read), max 10 MB; a data: URL prefix is accepted"},
+                "image_url": {"type": "string", "description": "an http(s) link to the image instead (only "
+                              "when the server runs with OCR_ALLOW_URLS=1; public addresses only)"},
                 "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
                 "preprocess": {"type": "object", "description": "e.g. {\"mode\": \"auto\"|\"manual\"|\"off\"}"},
             }}},
@@ -142,8 +137,9 @@ EXPLAIN_BODY["content"]["application/json"]["schema"]["properties"].update({
     "methods": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_METHODS),
                 "description": "any of alignment, gradcam, saliency, occlusion, ig (or all)"},
     "char_index": {"type": "integer", "description": "explain this character (0-based) of the line"},
+    "page": {"type": "integer", "default": 0, "description": "for a PDF: the page (0-based) to explain"},
     "include_maps": {"type": "boolean", "default": False, "description": "also return the raw float maps"},
 })
 EXPLAIN_BODY["content"]["multipart/form-data"]["schema"]["properties"].update({
     "line": {"type": "integer"}, "methods": {"type": "string", "description": "comma-separated"},
-    "char_index": {"type": "integer"}})
+    "char_index": {"type": "integer"}, "page": {"type": "integer"}})

@@ -2,11 +2,14 @@
 
     app = create_api(service)             # FastAPI; the Gradio UI is mounted on it at "/" (demo/app.py)
 
-* ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated),
-  multipart with the file in field ``image``, or a raw image body (``Content-Type: image/...``).
+* ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated)
+  or ``{"image_url": "https://..."}`` (only with ``OCR_ALLOW_URLS=1``), multipart with the file in
+  field ``image``, or a raw body (``Content-Type: image/...`` or ``application/pdf``).
   Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+  A PDF has every page read: ``{"success": true, "pages": [page answer, ...], "page_count": n}``.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
-  default 0) or ``"kind": "line"``, ``"methods"`` and ``"char_index"``. Images come back as base64 PNG.
+  default 0) or ``"kind": "line"``, ``"methods"``, ``"char_index"`` and, for a PDF, ``"page"``
+  (0-based, default 0). Images come back as base64 PNG.
 * ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
 
 Answers are JSON; errors ``{"success": false, "error": {"code", "message"}}``. The work runs
@@ -24,11 +27,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedRequest, error_body, ocr_error_to_api,
-                             parse_image_request)
+from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedRequest, check_image_bytes, error_body,
+                             ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter
 from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
-                           page_payload, preprocess_field)
+                           preprocess_field)
 from ocr.errors import OCRError
 from ocr.imageio import MAX_PIXELS
 from ocr.service import OCRService
@@ -80,11 +83,21 @@ async def health_route(request: Request) -> JSONResponse:
     return JSONResponse(health(state.service, state.limiter, state.max_image_bytes))
 
 
+def source_bytes(service: OCRService, parsed: ParsedRequest) -> bytes:
+    """The upload, or the image fetched from ``image_url`` (in the worker slot: a fetch may take
+    seconds) and then checked exactly like an upload."""
+    if parsed.url is None:
+        return parsed.image
+    data = service.fetch_url(parsed.url)
+    check_image_bytes(data)
+    return data
+
+
 def read(service: OCRService, parsed: ParsedRequest) -> dict:
-    """``/api/v1/ocr``: the page (or the line) as text, lines, characters and boxes."""
+    """``/api/v1/ocr``: the page (or the line; or every page of a PDF) as text, lines, characters and boxes."""
     fields = parsed.fields
-    page = service.ocr(parsed.image, preprocess=preprocess_field(service, fields), kind=kind_field(fields))
-    return page_payload(page)
+    return service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
+                                 kind=kind_field(fields))
 
 
 def explain(service: OCRService, parsed: ParsedRequest) -> dict:
@@ -94,13 +107,18 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     methods = methods_field(fields, service.methods())
     line = int_field(fields, "line", 0) or 0
     char_index = int_field(fields, "char_index", None)
-    view = service.line_view(parsed.image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
+    source = source_bytes(service, parsed)
+    page = int_field(fields, "page", 0) or 0
+    image = service.load_page(source, page)
+    view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
     result = service.explain_line(view.crop, methods=methods, char_index=char_index)
     if not flag_field(fields.get("include_maps")):
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)
     out.setdefault("line", view.index)
     out.setdefault("methods", list(methods))
+    if image is not source:  # a PDF: say which page was explained
+        out.setdefault("page", page)
     return out
 
 
@@ -109,7 +127,8 @@ def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> d
     return {"success": True, "status": "ok", "model_loaded": True, "api_version": API_VERSION,
             "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
             "explain_available": service.explainer is not None,
-            "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": list(ALLOWED_TYPES),
+            "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": [*ALLOWED_TYPES, "pdf"],
+            "max_pdf_pages": service.pdf_limits.max_pages, "image_url_enabled": service.url_policy.enabled,
             "weights_sha256": service.weights_sha256, "charset_size": len(service.recognizer.charset.chars),
             "model_hooks": service.model_hooks()}
 

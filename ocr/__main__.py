@@ -4,6 +4,10 @@
     python -m ocr recognize --manifest LABELS.tsv --out PREDS.tsv
     python -m ocr page IMG... [--json]
     python -m ocr page --pages PAGE.jsonl --out PREDS.jsonl
+    python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]]
+
+IMG may be a PDF for ``page`` (every page is read) and, with ``OCR_ALLOW_URLS=1``, an
+``http(s)://`` link for ``page`` and ``recognize`` (fetched as ``ocr/url_fetch.py`` allows).
 """
 
 from __future__ import annotations
@@ -105,36 +109,56 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         return 0
     if not args.images:
         raise SystemExit("give image files, or --manifest LABELS.tsv --out PREDS.tsv")
-    def read(path: Path) -> Any:
+    def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
         from ocr.imageio import load_image
 
-        rgb = load_image(path)  # once, for the reading and for the page check
+        rgb = load_image(fetched(path))  # once, for the reading and for the page check
         result = recognizer.recognize_one(rgb)
         reason = looks_like_page(rgb, result)
         if reason:
             log.warning("%s: read as %r (confidence %.2f) and %s; `recognize` reads one straight text "
                         "line -- for pages and blocks of text use `python -m ocr page %s`",
                         path, result.text, result.confidence, reason, path)
-        return result
+        yield None, result
 
     return _print_each(args.images, read, args.json, lambda path, res: f"{path}\t{res.text}\t{res.confidence:.3f}")
 
 
-def _print_each(paths: list[Path], read: Callable[[Path], Any], as_json: bool,
+def input_arg(text: str) -> Path | str:
+    """A file path, or an ``http(s)://`` link kept as text (a ``Path`` would fold its ``//``)."""
+    return text if text.lower().startswith(("http://", "https://")) else Path(text)
+
+
+def fetched(source: Path | str) -> Any:
+    """A path as is; a link's image bytes, fetched under ``OCR_ALLOW_URLS`` / ``OCR_URL_ALLOW_HOSTS``."""
+    if isinstance(source, Path):
+        return source
+    from ocr.errors import UrlDisabledError
+    from ocr.settings import Settings
+    from ocr.url_fetch import fetch_image_bytes
+
+    try:
+        return fetch_image_bytes(source, Settings.from_env().url_policy())
+    except UrlDisabledError:
+        raise UrlDisabledError("fetching images by URL is off: set OCR_ALLOW_URLS=1 to allow it") from None
+
+
+def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | None, Any]]], as_json: bool,
                 as_text: Callable[[Path, Any], str]) -> int:
-    """Read every path, printing one result (or one error line) each; 1 if any failed."""
+    """Read every path, printing each result (a PDF: one per page, numbered from 1) or one error
+    line; 1 if any failed."""
     status = 0
     for path in paths:
         try:
-            result = read(path)
+            for page, result in read(path):
+                where = {"image": str(path)} if page is None else {"image": str(path), "page": page}
+                if as_json:
+                    print(json.dumps({**where, **result.to_dict()}, ensure_ascii=False))
+                else:
+                    print(as_text(path, result) if page is None else f"== {path} page {page} ==\n{as_text(path, result)}")
         except OCRError as exc:
             print(f"{path}\terror: {exc}", file=sys.stderr)
             status = 1
-            continue
-        if as_json:
-            print(json.dumps({"image": str(path), **result.to_dict()}, ensure_ascii=False))
-        else:
-            print(as_text(path, result))
     return status
 
 
@@ -163,8 +187,21 @@ def cmd_page(args: argparse.Namespace) -> int:
                 _progress(n, len(pages), started)
         return 0
     if not args.images:
-        raise SystemExit("give image files, or --pages PAGE.jsonl --out PREDS.jsonl")
-    return _print_each(args.images, pipeline.run, args.json, lambda path, result: result.text)
+        raise SystemExit("give image or PDF files, or --pages PAGE.jsonl --out PREDS.jsonl")
+    from ocr.service import OCRService
+    from ocr.settings import Settings
+
+    service = OCRService(pipeline, settings=Settings.from_env())  # its PDF handling, no second model
+
+    def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
+        source = fetched(path)
+        if service.pdf_bytes(source) is None:
+            yield None, pipeline.run(source)
+            return
+        for number, rgb in enumerate(service.iter_pages(source), 1):
+            yield number, pipeline.run(rgb)
+
+    return _print_each(args.images, read, args.json, lambda path, result: result.text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recognize", help="read single text-line images")
-    rec.add_argument("images", nargs="*", type=Path)
+    rec.add_argument("images", nargs="*", type=input_arg, help="line images (or http(s) links, OCR_ALLOW_URLS=1)")
     rec.add_argument("--manifest", type=Path, help="labels.tsv: relative/path<TAB>text")
     rec.add_argument("--out", type=Path, help="predictions TSV for --manifest")
     rec.add_argument("--weights", type=Path, default=None)
@@ -182,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")
-    page.add_argument("images", nargs="*", type=Path)
+    page.add_argument("images", nargs="*", type=input_arg,
+                      help="page images or PDFs (every page); http(s) links with OCR_ALLOW_URLS=1")
     page.add_argument("--pages", type=Path, help="page.jsonl of a page set")
     page.add_argument("--out", type=Path, help="predictions JSONL for --pages")
     page.add_argument("--json", action="store_true")
@@ -190,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
                       "(default db: the pipeline's default)")
     page.set_defaults(func=cmd_page)
+    from ocr.batch import cli as batch_cli
+
+    batch = sub.add_parser("batch", help="read files, folders, globs and PDFs into one JSON-lines file",
+                           description=batch_cli.DESCRIPTION, epilog=batch_cli.EPILOG)
+    batch_cli.add_arguments(batch)
+    batch.set_defaults(func=batch_cli.execute)
     return parser
 
 

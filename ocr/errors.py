@@ -49,3 +49,90 @@ class ModelLoadError(OCRError):
 
     code = "model_unavailable"
     default_message = "the OCR model could not be loaded"
+
+
+# -- images by URL (ocr/url_fetch.py) ------------------------------------------
+# Messages are short plain English for people and translators: no addresses, no
+# exception text, no URL (it may carry a token). Details go to the log.
+
+
+class UrlFetchError(OCRError):
+    """An image URL could not be fetched (base of the ``url_*`` errors)."""
+
+    code = "url_fetch_failed"
+    default_message = "the image could not be fetched from the URL"
+
+
+class UrlDisabledError(UrlFetchError):
+    """This deployment does not fetch URLs (``OCR_ALLOW_URLS`` is off)."""
+
+    code = "url_disabled"
+    default_message = "fetching images by URL is turned off on this server"
+
+
+class UrlNotAllowedError(UrlFetchError):
+    """Scheme, host, port or resolved address refused (SSRF protection)."""
+
+    code = "url_not_allowed"
+    default_message = "this URL is not allowed"
+
+
+class UrlTimeoutError(UrlFetchError):
+    """Connecting or the whole transfer took longer than allowed."""
+
+    code = "url_timeout"
+    default_message = "fetching the URL took too long"
+
+
+class UrlTooLargeError(UrlFetchError):
+    """The answer is (or would be) over the byte limit."""
+
+    code = "url_too_large"
+    default_message = "the file at the URL is too large"
+
+
+class UrlNotImageError(UrlFetchError):
+    """The answer's bytes are not an image type we read."""
+
+    code = "url_not_image"
+    default_message = "the URL did not return an image"
+
+
+# -- PDF documents: each error also subclasses the image error a caller already handles the
+#    same way (a broken PDF is an invalid upload, too many pages is too large, ...), so code that
+#    maps image errors (the API's status codes) answers PDFs sensibly with no change.
+
+
+class PdfInvalidError(InvalidImageError):
+    """Not a PDF, or one PDFium cannot open or render (truncated, damaged, no pages)."""
+
+    code = "pdf_invalid"
+    default_message = "the PDF is damaged or not a PDF"
+
+
+class PdfEncryptedError(UnsupportedImageError):
+    """A password-protected PDF: we never guess or ask for passwords."""
+
+    code = "pdf_encrypted"
+    default_message = "the PDF is password-protected; send an unprotected copy"
+
+
+class PdfTooLargeError(ImageTooLargeError):
+    """The PDF file is over the byte limit."""
+
+    code = "pdf_too_large"
+    default_message = "the PDF file is too large"
+
+
+class PdfTooManyPagesError(ImageTooLargeError):
+    """More pages than one document may have (a 500-page scan must be split, not queued whole)."""
+
+    code = "pdf_too_many_pages"
+    default_message = "the PDF has too many pages"
+
+
+class PdfTimeoutError(OCRError):
+    """Rendering the document took longer than its time limit (a pathological page)."""
+
+    code = "pdf_timeout"
+    default_message = "rendering the PDF took too long"

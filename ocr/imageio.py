@@ -131,6 +131,52 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# -- byte sniffing -------------------------------------------------------------
+# The one file-signature check for bytes from outside (uploads, URLs, batch
+# inputs): nothing is decoded. ``demo/http_input.py`` and ``ocr/url_fetch.py`` use it.
+
+#: what the API and URL fetching accept (a subset of what load_image decodes)
+SNIFF_ALLOWED_TYPES = ("jpeg", "png", "bmp", "webp", "tiff")
+
+_ALLOWED_SIGNATURES = (
+    ("jpeg", lambda b: b.startswith(b"\xff\xd8\xff")),
+    ("png", lambda b: b.startswith(b"\x89PNG\r\n\x1a\n")),
+    ("bmp", lambda b: b.startswith(b"BM") and len(b) >= 26),
+    ("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"),
+    ("tiff", lambda b: b[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
+)
+
+_OTHER_SIGNATURES = (
+    ("gif", lambda b: b[:6] in (b"GIF87a", b"GIF89a")),
+    ("pdf", lambda b: b.lstrip()[:5] == b"%PDF-"),
+    ("svg", lambda b: b.lstrip()[:5].lower() in (b"<?xml", b"<svg ", b"<svg>")),
+    ("ico", lambda b: b[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")),
+    ("jpeg2000", lambda b: b[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or b[:4] == b"\xff\x4f\xff\x51"),
+    ("heif/avif", lambda b: b[4:8] == b"ftyp" and b[8:12] in (b"heic", b"heix", b"avif", b"mif1", b"msf1", b"hevc")),
+    ("psd", lambda b: b[:4] == b"8BPS"),
+    ("eps/postscript", lambda b: b[:4] in (b"%!PS", b"\xc5\xd0\xd3\xc6")),
+    ("ppm/pgm/pbm", lambda b: len(b) > 2 and b[:1] == b"P" and b[1:2] in b"123456" and b[2:3] in b" \t\r\n"),
+    ("zip", lambda b: b[:4] == b"PK\x03\x04"),
+    ("jxl", lambda b: b[:2] == b"\xff\x0a" or b[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
+    ("mp4/video", lambda b: b[4:8] == b"ftyp"),
+)
+
+#: bytes :func:`sniff_image_type` looks at
+SNIFF_BYTES = 64
+
+
+def sniff_image_type(data: bytes) -> tuple[str | None, bool]:
+    """(detected type, allowed?) from the first bytes. ``(None, False)``: not an image we know."""
+    head = bytes(data[:SNIFF_BYTES])
+    for name, test in _ALLOWED_SIGNATURES:
+        if test(head):
+            return name, True
+    for name, test in _OTHER_SIGNATURES:
+        if test(head):
+            return name, False
+    return None, False
+
+
 # -- files and bytes ---------------------------------------------------------
 
 

@@ -4,6 +4,8 @@
     page = service.ocr(image)                  # a PageResult (kind="line": the image is one line)
     view = service.line_view(image, line=2)    # the crop of detected line 2, as read
     service.explain_line(view.crop, methods=("gradcam", "alignment"))
+    service.upload_answer(data)                # the REST answer: one image, or every page of a PDF
+    service.load_pages(data)                   # an upload that may be a PDF -> its page images (RGB)
 
 Explanations are wired in by whoever builds the service (``OCRService.load(settings,
 explainer=explain)``): ``explain`` builds on ``ocr``, so ``ocr`` never imports it (no cycle).
@@ -14,15 +16,17 @@ Thread-safe: the pipeline, the recogniser and the explanations each guard their 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ocr.errors import InvalidImageError, OCRError
 from ocr.imageio import load_image
+from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.results import LineResult, PageChar, PageLine, PageResult
@@ -69,6 +73,13 @@ class InvalidLineError(OCRError):
     default_message = "no such line"
 
 
+class InvalidPageError(OCRError):
+    """A page index outside the document (an image has one page, 0)."""
+
+    code = "invalid_page"
+    default_message = "no such page"
+
+
 @dataclass
 class LineView:
     """One line ready to be explained: the crop the recogniser read, and what it read there."""
@@ -85,12 +96,19 @@ class OCRService:
     """The model, loaded once, and what the API and the demo do with it. Thread-safe."""
 
     def __init__(self, pipeline: Any, *, weights_sha256: str | None = None,
-                 explainer: Explainer | None = None) -> None:
+                 explainer: Explainer | None = None, settings: Settings | None = None) -> None:
         self.pipeline = pipeline
         self.explainer = explainer
         self.recognizer = pipeline.recognizer
         self.weights_sha256 = weights_sha256
         self.loaded_at = time.time()
+        self.settings = settings or Settings()
+        self.pdf_limits = self.settings.pdf_limits()
+
+    @functools.cached_property
+    def url_policy(self) -> Any:
+        """``OCR_ALLOW_URLS`` / ``OCR_URL_ALLOW_HOSTS`` (built on first use: httpx only for those who fetch)."""
+        return self.settings.url_policy()
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, threads: int | None = None,
@@ -100,7 +118,7 @@ class OCRService:
         ``threads`` wins over ``settings.threads`` (``OCR_THREADS``)."""
         settings = settings or Settings.from_env()
         pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes)
-        return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer)
+        return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer, settings=settings)
 
     # ------------------------------------------------------------ reading
 
@@ -109,11 +127,72 @@ class OCRService:
         """The pipeline's preprocessing settings from a (partial) dict; ``ValueError`` if invalid."""
         return config_from_dict(options) if options else None
 
-    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page") -> PageResult:
-        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line."""
+    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
+            use_cache: bool = True) -> PageResult:
+        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line.
+
+        ``use_cache=False``: a batch reads each page once, so caching it would only hold memory."""
         if kind == "line":
             return self.read_line(image)
-        return self.pipeline.run(image, preprocess=preprocess)
+        return self.pipeline.run(image, preprocess=preprocess, use_cache=use_cache)
+
+    def page_answer(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
+                    use_cache: bool = True) -> dict[str, Any]:
+        """The REST answer for one image, as a dict: the one builder of ``/api/v1/ocr``'s body and
+        of a batch record (``ocr.batch``), so the two are the same by construction."""
+        started = time.perf_counter()
+        page = self.ocr(image, preprocess=preprocess, kind=kind, use_cache=use_cache)
+        return {"success": True, **page_payload(page),
+                "processing_time_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    def upload_answer(self, source: Any, *, preprocess: PreprocessConfig | None = None,
+                      kind: str = "page") -> dict[str, Any]:
+        """:meth:`page_answer` for an image; for a PDF every page is read (one rendered at a time):
+        ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
+        data = self.pdf_bytes(source)
+        if data is None:
+            return self.page_answer(source, preprocess=preprocess, kind=kind)
+        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind) for rgb in render_pages(data, self.pdf_limits)]
+        return {"success": True, "pages": pages, "page_count": len(pages)}
+
+    # ------------------------------------------------------------ inputs: PDFs and URLs
+
+    def pdf_bytes(self, source: Any) -> bytes | None:
+        """The bytes of ``source`` (bytes or a file path) if it is a PDF, else ``None`` (an image)."""
+        return pdf_data(source, self.pdf_limits)
+
+    def page_count(self, source: Any) -> int:
+        """Pages of an upload: 1 for an image, the page count of a PDF (checked, nothing rendered)."""
+        data = self.pdf_bytes(source)
+        return 1 if data is None else page_count(data, self.pdf_limits)
+
+    def iter_pages(self, source: Any) -> Iterator[np.ndarray]:
+        """Each page of an upload as HxWx3 RGB: the image itself, or a PDF's pages rendered one at a time."""
+        data = self.pdf_bytes(source)
+        if data is None:
+            yield load_image(source)
+        else:
+            yield from render_pages(data, self.pdf_limits)
+
+    def load_pages(self, source: Any) -> list[np.ndarray]:
+        """An upload that may be a PDF -> the list of its page images (RGB); an image -> ``[image]``."""
+        return list(self.iter_pages(source))
+
+    def load_page(self, source: Any, index: int = 0) -> Any:
+        """Page ``index`` (0-based) of an upload; an image is its own page 0 (returned as given)."""
+        data = self.pdf_bytes(source)
+        count = 1 if data is None else page_count(data, self.pdf_limits)
+        if not 0 <= index < count:
+            raise InvalidPageError(f"page must be between 0 and {count - 1}" if count > 1 else
+                                   "this upload has one page: page must be 0")
+        return source if data is None else render_page(data, index, self.pdf_limits)
+
+    def fetch_url(self, url: Any) -> bytes:
+        """The image bytes at ``url``, under ``OCR_ALLOW_URLS`` / ``OCR_URL_ALLOW_HOSTS`` (``url_*`` errors;
+        ``url_disabled`` when off). Blocks up to the policy's total time limit (20 s)."""
+        from ocr.url_fetch import fetch_image_bytes
+
+        return fetch_image_bytes(url, self.url_policy)
 
     def read_line(self, image: Any) -> PageResult:
         """The whole image read as one text line (no detection), shaped like a page of one line."""
@@ -185,6 +264,14 @@ class OCRService:
         if self.explainer is None or not getattr(self.recognizer, "model_built", True):
             return 0  # the torch model is built by the first explanation: nothing can hook it yet
         return self.explainer.count_hooks(self.recognizer.model)
+
+
+def page_payload(page: PageResult) -> dict[str, Any]:
+    """The REST answer's fields for one read page (text, confidence, lines with characters, size, timings)."""
+    data = page.to_dict()
+    return {"text": data["text"], "confidence": data["confidence"], "lines": data["lines"],
+            "width": data.get("width"), "height": data.get("height"), "rotation": data.get("rotation", 0),
+            "timings_ms": data.get("timings_ms", {})}
 
 
 def weights_fingerprint() -> str:

@@ -26,6 +26,12 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``OCR_API_WORKERS`` | 1 | REST model calls at once |
 | ``OCR_API_QUEUE`` | 4 | REST requests waiting; beyond workers + queue: 503 busy |
 | ``OCR_API_TIMEOUT`` | 120 | seconds a REST request may take before 504 (0: no limit) |
+| ``OCR_ALLOW_URLS`` | 0 | 1: ``image_url`` (REST) and URL arguments (CLI) are fetched, public addresses only (``ocr/url_fetch.py``) |
+| ``OCR_URL_ALLOW_HOSTS`` | (any public host) | only these hosts are fetched: names separated by commas, ``*.example.com`` for subdomains |
+| ``OCR_PDF_MAX_PAGES`` | 20 | pages a PDF may have (more: ``pdf_too_many_pages``, nothing rendered) |
+| ``OCR_PDF_MAX_SIDE`` | 2000 | longer side, in pixels, a PDF page is rendered at (at most) |
+| ``OCR_PDF_MAX_DPI`` | 200 | resolution a PDF page is rendered at (at most) |
+| ``OCR_PDF_TIMEOUT`` | 60 | seconds of rendering one PDF may take (0: no limit) |
 | ``LOG_LEVEL`` | INFO | the app's log level |
 | ``UVICORN_LOG_LEVEL`` | warning | uvicorn's log level |
 | ``MALLOC_ARENA_MAX`` | (2, set by app.py) | glibc arenas; when set, ``app.py`` leaves it to glibc |
@@ -81,6 +87,12 @@ class Settings:
     api_workers: int = _var("OCR_API_WORKERS", 1, minimum=1)
     api_queue: int = _var("OCR_API_QUEUE", 4, minimum=0)
     api_timeout: float = _var("OCR_API_TIMEOUT", 120.0, minimum=0)
+    allow_urls: bool = _var("OCR_ALLOW_URLS", False)
+    url_allow_hosts: str = _var("OCR_URL_ALLOW_HOSTS", "")
+    pdf_max_pages: int = _var("OCR_PDF_MAX_PAGES", 20, minimum=1)
+    pdf_max_side: int = _var("OCR_PDF_MAX_SIDE", 2000, minimum=16)
+    pdf_max_dpi: float = _var("OCR_PDF_MAX_DPI", 200.0, minimum=1)
+    pdf_timeout: float = _var("OCR_PDF_TIMEOUT", 60.0, minimum=0)
     log_level: str = _var("LOG_LEVEL", "INFO", choices=LOG_LEVELS)
     uvicorn_log_level: str = _var("UVICORN_LOG_LEVEL", "warning", choices=tuple(v.lower() for v in LOG_LEVELS))
 
@@ -93,11 +105,30 @@ class Settings:
             raw = environ.get(f.metadata["env"], "").strip()
             if raw:
                 values[f.name] = _parse(f.metadata, f.default, f.type, raw)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.url_allow_hosts:
+            settings.url_policy()  # a bad host name fails at start, not at the first URL
+        return settings
 
     @property
     def cache_bytes(self) -> int:
         return int(self.cache_mb * 2**20)
+
+    def url_policy(self) -> Any:
+        """The :class:`ocr.url_fetch.UrlPolicy` of ``OCR_ALLOW_URLS`` / ``OCR_URL_ALLOW_HOSTS``."""
+        from ocr.url_fetch import UrlPolicy  # httpx: imported only by whoever fetches
+
+        try:
+            return UrlPolicy.from_settings(self.allow_urls, self.url_allow_hosts)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def pdf_limits(self) -> Any:
+        """The :class:`ocr.pdf.PdfLimits` of the ``OCR_PDF_*`` variables."""
+        from ocr.pdf import PdfLimits
+
+        return PdfLimits(max_pages=self.pdf_max_pages, max_side=self.pdf_max_side, max_dpi=self.pdf_max_dpi,
+                         timeout_s=self.pdf_timeout or None)
 
 
 def _parse(meta: Mapping[str, Any], default: Any, kind: Any, raw: str) -> Any:

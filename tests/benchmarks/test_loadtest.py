@@ -46,7 +46,7 @@ class GatedPipeline:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, image, preprocess=None):
+    def run(self, image, preprocess=None, use_cache=True):
         from ocr.pipeline import PageResult
 
         self.started.set()

@@ -20,8 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from demo.http_input import MAX_IMAGE_BYTES, check_image_bytes, sniff_image_type
+from demo.http_input import MAX_IMAGE_BYTES, check_image_bytes
 from demo.rest import create_api
+from ocr.imageio import sniff_image_type
 from ocr.service import OCRService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,10 +210,10 @@ def test_truncated_png_is_invalid(client, line_png):
     assert_error(client.post(OCR, json={"image_base64": b64(line_png[0][:200])}), 400, "invalid_image")
 
 
-@pytest.mark.parametrize("data,kind", [
+@pytest.mark.parametrize("data,kind", [  # PDFs are read (tests/demo/test_rest_inputs.py)
     (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,"
      b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", "gif"),
-    (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n", "pdf"),
+    (b"8BPS\x00\x01" + b"\x00" * 40, "psd"),
 ])
 def test_wrong_type(client, data, kind):
     body = assert_error(client.post(OCR, json={"image_base64": b64(data)}), 415, "unsupported_media_type")
@@ -246,15 +247,16 @@ def test_decompression_bomb(client):
 
 
 def test_image_url_is_refused_without_fetching(client, monkeypatch):
+    """OCR_ALLOW_URLS is off by default: url_disabled, nothing fetched (on: tests/demo/test_rest_inputs.py)."""
     def no_network(*args, **kwargs):
         raise AssertionError("the API tried to open a connection")
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     for url in ("http://127.0.0.1:7860/api/v1/health", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd"):
-        body = assert_error(client.post(OCR, json={"image_url": url}), 400, "image_url_not_supported")
-        assert "image_url is not supported" in body["error"]["message"]
+        body = assert_error(client.post(OCR, json={"image_url": url}), 400, "url_disabled")
+        assert "turned off" in body["error"]["message"]
     assert_error(client.post(OCR, data={"image_url": "http://127.0.0.1/"},
-                             files={"x": ("a", b"1", "text/plain")}), 400, "image_url_not_supported")
+                             files={"x": ("a", b"1", "text/plain")}), 400, "url_disabled")
 
 
 def test_bad_options(client, line_png):
@@ -283,7 +285,7 @@ class _SlowPipeline:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, image, preprocess=None):
+    def run(self, image, preprocess=None, use_cache=True):
         self.started.set()
         self.release.wait(60)
         from ocr.pipeline import PageResult
@@ -369,7 +371,7 @@ def test_explain_without_explanations_wired_is_501(service, line_png):
 def test_explain_bad_inputs(client, line_png):
     data = b64(line_png[0])
     assert_error(client.post(EXPLAIN, json={}), 422, "missing_field")
-    assert_error(client.post(EXPLAIN, json={"image_url": "http://127.0.0.1/x.png"}), 400, "image_url_not_supported")
+    assert_error(client.post(EXPLAIN, json={"image_url": "http://127.0.0.1/x.png"}), 400, "url_disabled")
     assert_error(client.post(EXPLAIN, json={"image_base64": "@@@"}), 400, "invalid_base64")
     assert_error(client.post(EXPLAIN, json={"image_base64": b64(png_header_only(50_000, 50_000))}), 400,
                  "image_too_large")

@@ -173,7 +173,7 @@ def test_read_payload_refuses_server_paths(tmp_path):
             read_payload(value)
 
 
-# ---------------------------------------------------------------- image_url: never fetched
+# ---------------------------------------------------------------- image_url: off by default, never fetched
 
 
 class NetworkUsed(AssertionError):
@@ -208,16 +208,38 @@ URLS = ["http://127.0.0.1/", "http://127.0.0.1:7860/api/v1/health", "http://loca
 @pytest.mark.parametrize("url", URLS)
 def test_image_url_refused_without_network(client, no_network, url):
     png = base64.b64encode(png_bytes(np.full((16, 16, 3), 255, np.uint8))).decode()
-    for payload in ({"image_url": url}, {"image_url": url, "image_base64": png}):
-        r = client.post(OCR, json=payload)
-        assert r.status_code == 400, r.text
-        assert r.json()["error"]["code"] == "image_url_not_supported"
+    r = client.post(OCR, json={"image_url": url})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "url_disabled"  # OCR_ALLOW_URLS is off by default
+    r = client.post(OCR, json={"image_url": url, "image_base64": png})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "conflicting_fields"
     r = client.post(OCR, files={"image_url": (None, url)})  # multipart form field
-    assert r.status_code == 400 and r.json()["error"]["code"] == "image_url_not_supported"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "url_disabled"
     r = client.post(OCR, data={"image_url": url})  # url-encoded form: not an accepted content type at all
     assert r.status_code in (400, 415)
     r = client.post("/api/v1/explain", json={"image_url": url})
     assert r.status_code == 400
+    assert no_network == []
+
+
+@pytest.fixture(scope="module")
+def urls_on(service):
+    """The app as deployed with OCR_ALLOW_URLS=1 (the session's model, other settings)."""
+    from ocr.service import OCRService
+    from ocr.settings import Settings
+
+    on = OCRService(service.pipeline, explainer=service.explainer, settings=Settings(allow_urls=True))
+    with TestClient(create_api(on, workers=1, queue=8), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize("url", [u for u in URLS if "localhost" not in u and "nip.io" not in u])
+def test_image_url_on_refuses_private_addresses_without_network(urls_on, no_network, url):
+    """Turned on, a URL whose host is an address (no lookup needed) or not http(s) is refused
+    before any lookup or connection: 403 url_not_allowed, 500 never."""
+    for route in (OCR, "/api/v1/explain"):
+        r = urls_on.post(route, json={"image_url": url})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "url_not_allowed", r.text
     assert no_network == []
 
 

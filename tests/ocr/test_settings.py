@@ -45,3 +45,26 @@ def test_app_refuses_a_bad_ocr_threads_in_one_line():
     proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: OCR_THREADS='two' is not valid: give a whole number"
+
+
+def test_every_variable_is_a_documented_row():
+    """The docstring table is the documentation: one row per field of the table."""
+    import ocr.settings
+    from dataclasses import fields
+
+    for f in fields(Settings):
+        assert f"| ``{f.metadata['env']}`` |" in ocr.settings.__doc__, f.metadata["env"]
+
+
+def test_url_and_pdf_settings():
+    s = Settings.from_env({"OCR_ALLOW_URLS": "1", "OCR_URL_ALLOW_HOSTS": "img.example.com,*.cdn.example.org",
+                           "OCR_PDF_MAX_PAGES": "5", "OCR_PDF_MAX_SIDE": "1500", "OCR_PDF_MAX_DPI": "150",
+                           "OCR_PDF_TIMEOUT": "0"})
+    policy, limits = s.url_policy(), s.pdf_limits()
+    assert policy.enabled and policy.allow_hosts == ("img.example.com", "*.cdn.example.org")
+    assert (limits.max_pages, limits.max_side, limits.max_dpi, limits.timeout_s) == (5, 1500, 150.0, None)
+    assert Settings().url_policy().enabled is False and Settings().pdf_limits().max_pages == 20
+    with pytest.raises(SettingsError, match="OCR_URL_ALLOW_HOSTS"):  # at start, not at the first URL
+        Settings.from_env({"OCR_URL_ALLOW_HOSTS": "https://img.example.com/"})
+    with pytest.raises(SettingsError, match="OCR_PDF_MAX_PAGES='0'"):
+        Settings.from_env({"OCR_PDF_MAX_PAGES": "0"})

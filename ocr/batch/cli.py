@@ -1,0 +1,146 @@
+"""``python -m ocr batch``: read a whole archive into one JSON-lines file.
+
+    python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]] [--fields]
+
+INPUT: image or PDF files, folders (read recursively) and glob patterns (quote them; ``**`` recurses).
+One line per page: the REST answer plus ``source``, ``page`` (1-based) and ``sha256`` (of the input
+file); a page that could not be read is ``{"success": false, "source", "page", "sha256", "error":
+{"code", "message"}}`` and the run goes on. ``--resume`` continues a stopped run: inputs whose pages
+are all in the output (matched by content hash) are skipped. Ctrl-C stops cleanly.
+
+Exit status: 0 every page read; 1 some pages are error records; 2 nothing could be run (bad
+arguments, models missing); 130 stopped by Ctrl-C (``--resume`` continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ocr.batch.inputs import Plan, plan
+from ocr.batch.output import JsonlWriter, count_lines, finished, remaining, repair_tail
+from ocr.batch.reader import ReaderFactory, load_reader
+from ocr.batch.runner import FIELDS_HOOK, Summary, WorkerFailed, default_workers, resolve_fields, run_pool
+from ocr.errors import OCRError
+from ocr.settings import Settings
+
+log = logging.getLogger("ocr.batch")
+
+LOCAL = "local"
+
+
+DESCRIPTION = __doc__.split("\n\n")[0]
+EPILOG = "Put --ray after the inputs (or write --ray=ADDRESS)."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ocr batch", description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The batch options (also the ``batch`` subcommand of ``python -m ocr``); ``--max-pages``
+    defaults to ``OCR_PDF_MAX_PAGES`` (0 here: read when the run starts)."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, glob patterns")
+    parser.add_argument("--out", type=Path, required=True, help="results, one JSON line per page")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"worker processes (default: the cores, {default_workers()}); with --ray, actors")
+    parser.add_argument("--resume", action="store_true", help="continue --out: skip inputs already in it")
+    parser.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
+                        help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS "
+                             "(auto, HOST:PORT or ray://HOST:10001)")
+    parser.add_argument("--fields", action="store_true", help="also extract invoice fields into \"fields\"")
+    parser.add_argument("--max-pages", type=int, default=0, help="pages per PDF (default: OCR_PDF_MAX_PAGES, 20)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
+
+
+def _ray_address(args: argparse.Namespace) -> None:
+    """``--ray invoices/`` means a local Ray and one more input, not a cluster named invoices/."""
+    if args.ray not in (None, LOCAL) and os.path.exists(args.ray):
+        args.inputs.append(args.ray)
+        args.ray = LOCAL
+
+
+def _check_output(out: Path, resume: bool) -> None:
+    if out.exists() and out.is_dir():
+        raise OCRError(f"--out {out} is a folder; give a file name such as {out / 'results.jsonl'}")
+    if not resume and out.exists() and out.stat().st_size > 0:
+        raise OCRError(f"{out} already holds {count_lines(out)} record(s): pass --resume to continue it, "
+                       "or choose another --out")
+
+
+def _describe(p: Plan) -> None:
+    for missing in p.missing:
+        log.warning("nothing found for %s", missing)
+    for dup, first in p.duplicates:
+        log.info("%s has the same content as %s: read once", dup, first)
+    extra = f", {len(p.duplicates)} duplicate(s) skipped" if p.duplicates else ""
+    log.info("%d input(s), %d page(s)%s", p.inputs, len(p.tasks), extra)
+
+
+def run(args: argparse.Namespace, factory: ReaderFactory = load_reader) -> Summary:
+    """Plan, skip what ``--resume`` finds done, read the rest with the chosen backend."""
+    fields_spec = FIELDS_HOOK if args.fields else None
+    resolve_fields(fields_spec)  # a missing extractor fails here, before any model loads
+    _check_output(args.out, args.resume)
+    limits = Settings.from_env().pdf_limits()
+    limits = dataclasses.replace(limits, max_pages=args.max_pages or limits.max_pages)
+    work = plan(args.inputs, limits)
+    _describe(work)
+    if not work.tasks:
+        raise OCRError("no image or PDF found in the inputs given")
+    done = set()
+    if args.resume:
+        repair_tail(args.out)
+        done = finished(args.out)
+    todo, skipped = remaining(work.tasks, done)
+    summary = Summary(planned=len(work.tasks), skipped=skipped)
+    started = time.perf_counter()
+    progress = not args.no_progress and sys.stderr.isatty()
+    with JsonlWriter(args.out) as writer:
+        if args.ray is not None:
+            from ocr.batch.ray_job import run_ray
+
+            address = None if args.ray == LOCAL else args.ray
+            run_ray(todo, writer, summary, address=address, workers=args.workers, factory=factory,
+                    fields_spec=fields_spec, progress=progress, local_cpus=args.workers or default_workers())
+        else:
+            run_pool(todo, writer, summary, workers=args.workers or default_workers(), factory=factory,
+                     fields_spec=fields_spec, progress=progress)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return execute(build_parser().parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run parsed options; the exit status (0 read, 1 some error records, 2 nothing ran, 130 stopped)."""
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    _ray_address(args)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        summary = run(args)
+    except (OCRError, WorkerFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.text(), file=sys.stderr)
+    if summary.interrupted:
+        print(f"continue with: the same command and --resume (output: {args.out})", file=sys.stderr)
+        return 130
+    return 1 if summary.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""PDF documents -> RGB page images, one page at a time, under limits.
+
+    from ocr.pdf import is_pdf, page_count, render_pages
+    if is_pdf(data):
+        for rgb in render_pages(data):          # HxWx3 uint8, streamed: one page in memory at a time
+            answer = reader(rgb)
+
+Invoices arrive as PDFs as often as images. Rendering uses PDFium (Chrome's PDF engine) through
+``pypdfium2``: it is maintained, ships wheels with the engine inside (no system package, no
+Ghostscript) and renders scanned and born-digital PDFs alike.
+
+Limits, each answered with its own :class:`~ocr.errors.OCRError` (stable codes):
+
+* bytes: over ``max_bytes`` (the image limit, :data:`ocr.imageio.MAX_BYTES`) -> ``pdf_too_large``,
+  checked before PDFium sees anything;
+* pages: more than ``max_pages`` (20) -> ``pdf_too_many_pages``, checked when the document opens,
+  before any page is rendered;
+* pixels: each page is rendered so its longer side is at most ``max_side`` (2000 px: the size the
+  detector reads pages at, so more pixels would only cost time) and at most ``max_dpi`` (200: a
+  small receipt is not blown up into a blurry poster);
+* time: PDFium time spent on one document (opening and rendering, not the caller's work between
+  pages) past ``timeout_s`` -> ``pdf_timeout``. It is checked between pages: PDFium cannot be
+  interrupted inside one page, so one pathological page can overrun by its own render time;
+* a password -> ``pdf_encrypted``; anything PDFium cannot open or render -> ``pdf_invalid``.
+
+PDFium is not thread-safe (not even for different documents), so every call into it holds one
+process-wide lock. Processes (the batch runner's workers, Ray actors) each have their own PDFium.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ocr.errors import (PdfEncryptedError, PdfInvalidError, PdfTimeoutError, PdfTooLargeError,
+                        PdfTooManyPagesError)
+from ocr.imageio import MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 20
+MAX_SIDE = 2000
+MAX_DPI = 200
+TIMEOUT_S = 60.0
+#: PDF user-space units per inch
+POINTS_PER_INCH = 72.0
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    """What one document may cost; ``None`` disables the byte or time limit."""
+
+    max_pages: int = MAX_PAGES
+    max_bytes: int | None = MAX_BYTES
+    max_side: int = MAX_SIDE
+    max_dpi: float = MAX_DPI
+    timeout_s: float | None = TIMEOUT_S
+
+
+DEFAULT_LIMITS = PdfLimits()
+
+
+def is_pdf(data: bytes) -> bool:
+    """True if ``data`` starts like a PDF (``%PDF-``, after optional whitespace, as ocr.imageio sniffs)."""
+    return bytes(data[:1024]).lstrip()[:5] == b"%PDF-"
+
+
+def pdf_data(source: Any, limits: PdfLimits = DEFAULT_LIMITS) -> bytes | None:
+    """The bytes of ``source`` (bytes, or a file path as uploads arrive in the UI) if it is a PDF,
+    else ``None``: anything else (an image file, an array) is an image. A PDF file over the byte
+    limit is refused before it is read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source) if is_pdf(source) else None
+    if not isinstance(source, (str, Path)):
+        return None
+    try:
+        path = Path(source)
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            if not is_pdf(f.read(1024)):
+                return None
+        size = path.stat().st_size
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            raise PdfTooLargeError(f"the PDF is {size / 2**20:.1f} MB, over the {limits.max_bytes / 2**20:.1f} MB limit")
+        return path.read_bytes()
+    except (OSError, ValueError):  # a name too long, a NUL byte, unreadable: not a PDF we can take
+        return None
+
+
+def render_scale(width_pt: float, height_pt: float, max_side: int = MAX_SIDE, max_dpi: float = MAX_DPI) -> float:
+    """Pixels per PDF point: the largest that keeps the longer side <= ``max_side`` and DPI <= ``max_dpi``."""
+    if not (width_pt > 0 and height_pt > 0):
+        raise PdfInvalidError(f"a page has no size ({width_pt:g} x {height_pt:g} pt)")
+    return min(max_dpi / POINTS_PER_INCH, max_side / max(width_pt, height_pt))
+
+
+class _Clock:
+    """PDFium time spent on one document, against its limit."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.limit = limit
+        self.spent = 0.0
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent += time.perf_counter() - started
+
+    def check(self, pages_done: int) -> None:
+        if self.limit is not None and self.spent > self.limit:
+            raise PdfTimeoutError(f"rendering the PDF took over {self.limit:g} s "
+                                  f"({pages_done} page(s) rendered); split or simplify the document")
+
+
+def _pdfium() -> Any:
+    try:
+        import pypdfium2
+    except ImportError as exc:  # a broken install, not the user's fault: say what is missing
+        raise PdfInvalidError("PDF support is not installed (pip install pypdfium2)") from exc
+    return pypdfium2
+
+
+def _open(pdfium: Any, data: bytes, limits: PdfLimits) -> Any:
+    """The opened document; refuses oversize bytes, passwords, damage and too many pages."""
+    if not data:
+        raise PdfInvalidError("the PDF is empty")
+    if limits.max_bytes is not None and len(data) > limits.max_bytes:
+        raise PdfTooLargeError(f"the PDF is {len(data) / 2**20:.1f} MB, over the "
+                               f"{limits.max_bytes / 2**20:.1f} MB limit")
+    if not is_pdf(data):
+        raise PdfInvalidError("not a PDF (it does not start with %PDF-)")
+    raw = pdfium.raw
+    try:
+        doc = pdfium.PdfDocument(bytes(data))
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
+            raise PdfEncryptedError() from None
+        raise PdfInvalidError(f"the PDF cannot be opened ({_reason(exc)})") from None
+    pages = len(doc)
+    if pages < 1:
+        doc.close()
+        raise PdfInvalidError("the PDF has no pages")
+    if pages > limits.max_pages:
+        doc.close()
+        raise PdfTooManyPagesError(f"the PDF has {pages} pages, over the limit of {limits.max_pages}; "
+                                   "split it into smaller documents")
+    return doc
+
+
+def _reason(exc: Exception) -> str:
+    """PDFium's own words without pypdfium2's prefix: 'Data format error', 'File access error', ..."""
+    text = str(exc)
+    start, end = text.find("(PDFium: "), text.rfind(")")
+    return text[start + 9:end] if 0 <= start < end else text
+
+
+def page_count(data: bytes, limits: PdfLimits = DEFAULT_LIMITS) -> int:
+    """Pages in the document, after the same checks as :func:`render_pages` (nothing rendered)."""
+    pdfium = _pdfium()
+    with _LOCK:
+        doc = _open(pdfium, data, limits)
+        try:
+            return len(doc)
+        finally:
+            doc.close()
+
+
+def _render_one(pdfium: Any, doc: Any, index: int, limits: PdfLimits) -> np.ndarray:
+    """Page ``index`` (0-based) as a new HxWx3 uint8 RGB array on white."""
+    page = doc[index]
+    try:
+        scale = render_scale(*page.get_size(), limits.max_side, limits.max_dpi)
+        # 3-byte pixels in RGB order: PDFium's own format, so no channel shuffle or alpha to drop
+        bitmap = page.render(scale=scale, force_bitmap_format=pdfium.raw.FPDFBitmap_BGR, rev_byteorder=True,
+                             fill_color=(255, 255, 255, 255))
+        try:
+            rgb = np.array(bitmap.to_numpy()[:, :, :3], dtype=np.uint8, order="C", copy=True)
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
+        raise PdfInvalidError(f"page {index + 1} rendered to an empty image")
+    return rgb
+
+
+def render_pages(data: bytes, limits: PdfLimits = DEFAULT_LIMITS,
+                 pages: Iterable[int] | None = None) -> Iterator[np.ndarray]:
+    """Yield each page (or each 0-based index in ``pages``) as HxWx3 uint8 RGB, in order.
+
+    A generator so a 20-page document never holds 20 bitmaps: the caller reads a page while the
+    next one is not yet rendered. Limits are checked as the module docstring says; an error ends
+    the generator (pages already yielded stay valid).
+    """
+    pdfium = _pdfium()
+    clock = _Clock(limits.timeout_s)
+    with _LOCK, clock.timed():
+        doc = _open(pdfium, data, limits)
+    try:
+        total = len(doc)
+        indices = range(total) if pages is None else list(pages)
+        for done, index in enumerate(indices):
+            if not 0 <= index < total:
+                raise PdfInvalidError(f"the PDF has no page {index + 1} (it has {total})")
+            clock.check(done)
+            try:
+                with _LOCK, clock.timed():
+                    rgb = _render_one(pdfium, doc, index, limits)
+            except pdfium.PdfiumError as exc:
+                raise PdfInvalidError(f"page {index + 1} cannot be rendered ({_reason(exc)})") from None
+            yield rgb
+    finally:
+        with _LOCK:
+            doc.close()
+
+
+def render_page(data: bytes, index: int, limits: PdfLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """One page (0-based ``index``): what a batch worker given one page of a document needs."""
+    with closing(render_pages(data, limits, pages=[index])) as pages:
+        return next(pages)
+
+
+__all__ = ["PdfLimits", "DEFAULT_LIMITS", "MAX_PAGES", "MAX_SIDE", "MAX_DPI", "TIMEOUT_S", "is_pdf",
+           "page_count", "pdf_data", "render_page", "render_pages", "render_scale"]

@@ -1,0 +1,88 @@
+"""``python -m ocr page`` on PDFs (every page) and ``page`` / ``recognize`` on links (only with
+OCR_ALLOW_URLS=1, public addresses only); links are served by a server started on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ocr.__main__ import main
+from ocr.settings import Settings
+from ocr.url_fetch import UrlPolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+LINE = ROOT / "examples" / "line_zh.png"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        body = LINE.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def link():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/line.png", server
+    server.shutdown()
+    server.server_close()
+
+
+def test_page_reads_every_pdf_page(tmp_path, capsys):
+    pdf = tmp_path / "two.pdf"
+    line = Image.open(LINE).convert("RGB")
+    line.save(pdf, format="PDF", save_all=True, append_images=[line], resolution=150)
+    assert main(["--threads", "1", "page", "--json", str(pdf)]) == 0
+    rows = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    assert [(r["image"], r["page"]) for r in rows] == [(str(pdf), 1), (str(pdf), 2)]
+    assert all("1,234.56" in r["text"] for r in rows)
+    assert main(["--threads", "1", "page", str(pdf)]) == 0
+    assert f"== {pdf} page 2 ==" in capsys.readouterr().out
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
+    assert main(["--threads", "1", "page", str(tmp_path / "bad.pdf")]) == 1  # one error line, no traceback
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'bad.pdf'}\terror: the PDF cannot be opened" in err and "Traceback" not in err
+
+
+def test_links_are_off_by_default(link, monkeypatch, capsys):
+    url, server = link
+    monkeypatch.delenv("OCR_ALLOW_URLS", raising=False)
+    before = len(server.seen)
+    assert main(["recognize", url]) == 1
+    assert "OCR_ALLOW_URLS=1" in capsys.readouterr().err
+    assert len(server.seen) == before
+
+
+def test_links_on_refuse_private_addresses(link, monkeypatch, capsys):
+    url, server = link
+    monkeypatch.setenv("OCR_ALLOW_URLS", "1")
+    before = len(server.seen)
+    assert main(["recognize", url]) == 1  # our loopback server: refused, never asked
+    assert "not allowed" in capsys.readouterr().err and len(server.seen) == before
+
+
+def test_links_are_read_when_allowed(link, monkeypatch, capsys):
+    """The fetch itself, with the test-only loopback switch: the link reads like the file."""
+    url, server = link
+    monkeypatch.setattr(Settings, "url_policy", lambda self: UrlPolicy(enabled=True, allow_loopback=True))
+    assert main(["recognize", "--json", url]) == 0
+    by_link = json.loads(capsys.readouterr().out)
+    assert main(["recognize", "--json", str(LINE)]) == 0
+    assert by_link["text"] == json.loads(capsys.readouterr().out)["text"] and by_link["image"] == url
+    assert main(["--threads", "1", "page", url]) == 0
+    assert "1,234.56" in capsys.readouterr().out
