@@ -4,7 +4,8 @@
 
 * ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated),
   multipart with the file in field ``image``, or a raw image body (``Content-Type: image/...``).
-  Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+  Optional: ``"kind": "page"|"line"``, ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``) and
+  ``"fields": true`` (the key fields, ``ocr.fields``: an object ``fields`` in the answer; default off).
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
   default 0) or ``"kind": "line"``, ``"methods"`` and ``"char_index"``. Images come back as base64 PNG.
 * ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
@@ -81,10 +82,13 @@ async def health_route(request: Request) -> JSONResponse:
 
 
 def read(service: OCRService, parsed: ParsedRequest) -> dict:
-    """``/api/v1/ocr``: the page (or the line) as text, lines, characters and boxes."""
+    """``/api/v1/ocr``: the page (or the line) as text, lines, characters and boxes; its key fields if asked."""
     fields = parsed.fields
     page = service.ocr(parsed.image, preprocess=preprocess_field(service, fields), kind=kind_field(fields))
-    return page_payload(page)
+    out = page_payload(page)
+    if flag_field(fields.get("fields")):  # opt-in: keeps the everyday answer as small as before
+        out["fields"] = service.fields(page).to_dict()
+    return out
 
 
 def explain(service: OCRService, parsed: ParsedRequest) -> dict:

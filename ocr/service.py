@@ -4,6 +4,7 @@
     page = service.ocr(image)                  # a PageResult (kind="line": the image is one line)
     view = service.line_view(image, line=2)    # the crop of detected line 2, as read
     service.explain_line(view.crop, methods=("gradcam", "alignment"))
+    service.fields(page)                       # key fields of a page read (ocr.fields.FieldSet)
 
 Explanations are wired in by whoever builds the service (``OCRService.load(settings,
 explainer=explain)``): ``explain`` builds on ``ocr``, so ``ocr`` never imports it (no cycle).
@@ -22,6 +23,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from ocr.errors import InvalidImageError, OCRError
+from ocr.fields import FieldSet, extract_fields
 from ocr.imageio import load_image
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
@@ -154,6 +156,18 @@ class OCRService:
         ln = page.lines[line]
         crop = ln.crop if ln.crop is not None else page.image
         return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result)
+
+    # ------------------------------------------------------------ fields
+
+    @staticmethod
+    def fields(page: PageResult, *, kind: str | None = None) -> FieldSet:
+        """The key fields of a page already read (an ``ocr.fields.FieldSet``: total, date, seller …).
+
+        Separate from :meth:`ocr` so a caller that shows or returns the page decides whether to pay
+        for them, and the cached reading is never re-run for them (~20 ms a receipt on one core).
+        ``kind`` forces ``"receipt"`` or ``"zh_vat_invoice"``; by default it is recognised.
+        """
+        return extract_fields(page, kind)
 
     # ------------------------------------------------------------ explaining
 

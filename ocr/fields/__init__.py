@@ -1,8 +1,9 @@
 """Fields from a read page: receipts (company, date, address, total) and Chinese VAT invoices (发票).
 
     from ocr.fields import extract_fields
-    fields = extract_fields(page)          # page: ocr.pipeline.PageResult or anything with .lines
+    fields = extract_fields(page)          # page: ocr.results.PageResult or anything with .lines
     fields.kind, fields.value("total"), fields.to_dict()
+    fields_for_answer(answer)              # the REST / CLI JSON answer (a dict with "lines") -> fields JSON
 
 Layout rules, patterns and lexicons only (no model, no web or training imports). Each field keeps
 its normalised value, the lines and boxes it came from, a confidence built from its characters'
@@ -14,16 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocr.errors import OCRError
 from ocr.fields.baseline import baseline_invoice, baseline_receipt
 from ocr.fields.invoice_zh import extract_vat_invoice
-from ocr.fields.kind import RECEIPT, UNKNOWN, VAT_INVOICE, detect_kind
+from ocr.fields.kind import FIELD_NAMES, RECEIPT, UNKNOWN, VAT_INVOICE, detect_kind
 from ocr.fields.lines import Line, as_lines
 from ocr.fields.model import LOW_CONFIDENCE, Field, FieldSet
 from ocr.fields.normalize import normalize_amount, normalize_date, normalize_field, normalize_text
 from ocr.fields.receipt import extract_receipt
 from ocr.fields.zh_amount import parse_chinese_amount
 
-__all__ = ["extract_fields", "baseline_fields", "detect_kind", "as_lines", "Field", "FieldSet", "Line",
+__all__ = ["extract_fields", "fields_for_answer", "InvalidAnswerError", "baseline_fields", "detect_kind", "FIELD_NAMES", "as_lines", "Field", "FieldSet", "Line",
            "LOW_CONFIDENCE", "RECEIPT", "VAT_INVOICE", "UNKNOWN", "normalize_amount", "normalize_date",
            "normalize_field", "normalize_text", "parse_chinese_amount"]
 
@@ -60,3 +62,24 @@ def baseline_fields(page: Any, kind: str | None = None) -> FieldSet:
     for f in found.values():
         out.add(f)
     return out
+
+
+def fields_for_answer(answer: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The ``fields`` object of an answer already made: the REST ``/api/v1/ocr`` JSON or a line of
+    ``python -m ocr page --json`` (a dict whose ``lines`` hold ``box``, ``text``, ``confidence`` and
+    ``chars``). For the batch runner, which keeps answers, not page objects: the same fields
+    ``"fields": true`` would have added, with no second reading of the image.
+    """
+    if not isinstance(answer, dict) or not isinstance(answer.get("lines"), list):
+        raise InvalidAnswerError("fields need an OCR answer: a dict with a 'lines' list (an error answer has none)")
+    try:
+        return extract_fields(answer, kind).to_dict()
+    except (TypeError, ValueError) as exc:  # a line without a box, a box of 5 values ...
+        raise InvalidAnswerError(f"the answer's lines are not readable: {exc}") from None
+
+
+class InvalidAnswerError(OCRError):
+    """``fields_for_answer`` was given something other than an OCR answer's JSON."""
+
+    code = "invalid_answer"
+    default_message = "not an OCR answer"

@@ -18,6 +18,14 @@ RECEIPT_WORDS = re.compile(r"\b(TOTAL|SUBTOTAL|CASH|CHANGE|RECEIPT|INVOICE|GST|T
 RECEIPT = "receipt"
 VAT_INVOICE = "zh_vat_invoice"
 UNKNOWN = "unknown"
+#: the fields each kind yields, in the order a reader expects them (the benchmark scores these; a
+#: panel lists the ones not found as missing rather than leaving them out silently)
+FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    RECEIPT: ("company", "date", "address", "total"),
+    VAT_INVOICE: ("invoice_code", "invoice_number", "date", "buyer_name", "buyer_tax_id", "seller_name",
+                  "seller_tax_id", "amount", "tax", "total_capital", "total"),
+    UNKNOWN: (),
+}
 
 
 def detect_kind(lines: Sequence[Line]) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ocr.fields.kind import FIELD_NAMES
 from ocr.fields.lines import Line
 
 #: a field at or below this confidence is marked for a person to check
@@ -106,6 +107,26 @@ class FieldSet:
         if f is not None:
             self.fields[f.name] = f
 
+    @property
+    def missing(self) -> list[str]:
+        """Fields this kind of document should have that were not found (a panel shows them as such)."""
+        return [name for name in FIELD_NAMES.get(self.kind, ()) if name not in self.fields]
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON: everything a Fields panel needs (value, low-confidence flag, lines, boxes, explanation)."""
         return {"kind": self.kind, "kind_reason": self.kind_reason, "method": self.method,
-                "fields": {name: f.to_dict() for name, f in self.fields.items()}, "checks": self.checks}
+                "fields": {name: f.to_dict() for name, f in self.fields.items()}, "missing": self.missing,
+                "checks": self.checks}
+
+    def to_text(self) -> str:
+        """Plain text, one field a line (``python -m ocr page --fields``): name, value, confidence, lines."""
+        out = [f"fields: {self.kind} ({self.kind_reason})"]
+        width = max((len(name) for name in [*self.fields, *self.missing]), default=0)
+        for name, f in self.fields.items():
+            flag = "  LOW CONFIDENCE: check it" if f.low_confidence else ""
+            lines = ",".join(str(i) for i in sorted({sp.line.index for sp in f.spans}))
+            out.append(f"  {name:<{width}}  {f.value}  (confidence {f.confidence:.2f}, line {lines}){flag}")
+        out += [f"  {name:<{width}}  (not found)" for name in self.missing]
+        if self.checks:
+            out.append("  checks: " + ", ".join(f"{k}={v}" for k, v in self.checks.items()))
+        return "\n".join(out)
