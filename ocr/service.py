@@ -164,7 +164,7 @@ class OCRService:
         """The key fields of a page already read (an ``ocr.fields.FieldSet``: total, date, seller …).
 
         Separate from :meth:`ocr` so a caller that shows or returns the page decides whether to pay
-        for them, and the cached reading is never re-run for them (~20 ms a receipt on one core).
+        for them (10-30 ms a page on one core, BENCHMARKS.md), and the page is never read twice for them.
         ``kind`` forces ``"receipt"`` or ``"zh_vat_invoice"``; by default it is recognised.
         """
         return extract_fields(page, kind)

@@ -2,7 +2,7 @@
 
 The extractor never imports the pipeline: it reads any object with ``.lines`` whose items have
 ``.text``, ``.box`` (8 values, or 4 as x1,y1,x2,y2), ``.confidence`` and ``.chars[i].char /
-.confidence`` (``ocr.pipeline.PageResult`` today), or the same as dicts (the REST JSON), so that
+.confidence`` (``ocr.results.PageResult`` today), or the same as dicts (the REST JSON), so that
 ground-truth lines without confidences and pages from other readers go through the same rules.
 """
 

@@ -18,8 +18,8 @@ from ocr.fields.normalize import find_dates
 from ocr.fields.repair import fold, repair_address
 from ocr.fields.receipt_total import find_total
 
-#: how often each rule picks the right lines, measured by ``benchmarks_fields.py --train --reliability`` on the
-#: training receipts' ground-truth lines (share of exact matches, rounded down; characters' own doubt is
+#: how often each rule picks the right lines, measured by ``python -m benchmarks.fields --train --reliability``
+#: on the training receipts' ground-truth lines (share of exact matches, rounded down; characters' own doubt is
 #: added by their confidences, see confidence.py)
 RELIABILITY = {
     "company/legal-form": 0.95, "company/trade-word": 0.95, "company/first-line": 0.8,
