@@ -23,6 +23,7 @@ class Line:
     confidence: float
     char_conf: tuple[float, ...]  # one per character of ``text``
     geom: tuple[float, ...] = ()  # the box with the page's skew removed: what the layout rules measure
+    char_boxes: tuple[tuple[float, ...], ...] = ()  # one quad per character of ``text`` when the reader gave them
 
     @property
     def _g(self) -> tuple[float, ...]:
@@ -86,6 +87,18 @@ def _char_confidences(text: str, chars: Iterable[Any] | None, line_conf: float) 
     return tuple(line_conf for _ in text)
 
 
+def _char_boxes(text: str, chars: Iterable[Any] | None) -> tuple[tuple[float, ...], ...]:
+    """A quad for each character of ``text`` (so a value can be highlighted, not its whole line);
+    empty when the reader gave no character boxes or its characters do not spell the text."""
+    chars = list(chars or [])
+    if not chars or "".join(str(_get(c, "char", "")) for c in chars) != text:
+        return ()
+    try:
+        return tuple(_quad(_get(c, "box")) for c in chars)
+    except (TypeError, ValueError):
+        return ()
+
+
 def skew_angle(lines: Sequence[Line]) -> float:
     """The page's skew in radians: the median slope of the top edges of wide line boxes."""
     angles = []
@@ -125,8 +138,9 @@ def as_lines(page: Any) -> list[Line]:
             continue
         conf = _get(item, "confidence", None)
         conf = 1.0 if conf is None else float(conf)
-        out.append(Line(i, text, _quad(_get(item, "box")), conf,
-                        _char_confidences(text, _get(item, "chars", None), conf)))
+        chars = _get(item, "chars", None)
+        out.append(Line(i, text, _quad(_get(item, "box")), conf, _char_confidences(text, chars, conf),
+                        char_boxes=_char_boxes(text, chars)))
     return deskew(out)
 
 

@@ -29,6 +29,12 @@ class Span:
     def text(self) -> str:
         return self.line.text[self.start:self.end]
 
+    def char_boxes(self) -> list[tuple[float, ...]]:
+        """Quads of the span's non-space characters (empty when the line has no character boxes)."""
+        if not self.line.char_boxes:
+            return []
+        return [self.line.char_boxes[i] for i in range(self.start, self.end) if not self.line.text[i].isspace()]
+
     def confidences(self) -> list[tuple[str, float]]:
         """(character, confidence) for each non-space character of the span."""
         return [(ch, self.line.char_conf[i]) for i, ch in enumerate(self.line.text[self.start:self.end], self.start)
@@ -72,6 +78,7 @@ class Field:
             "confidence": round(self.confidence, 4), "low_confidence": self.low_confidence,
             "lines": sorted({sp.line.index for sp in self.spans}),
             "boxes": [[round(v, 1) for v in sp.line.box] for sp in _unique_lines(self.spans)],
+            "char_boxes": [[round(v, 1) for v in box] for sp in self.spans for box in sp.char_boxes()],
             "explanation": {"rule": self.rule, "reason": self.reason, "neighbours": self.neighbours,
                             "weakest_chars": chars[:5], "n_chars": len(chars)},
             "checks": self.checks,

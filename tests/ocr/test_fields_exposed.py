@@ -20,8 +20,12 @@ def test_service_fields_of_a_page_read(service):
     fs = service.fields(page)
     assert isinstance(fs, FieldSet) and fs.kind == "zh_vat_invoice"
     assert fs.value("invoice_number") == TRUTH["invoice_zh.png"]["fields"]["invoice_number"]
-    for f in fs.to_dict()["fields"].values():  # every field points at lines of this page
+    for name, f in fs.to_dict()["fields"].items():  # every field points at lines of this page …
         assert f["lines"] and all(0 <= i < len(page.lines) for i in f["lines"])
+        # … and at its own characters, inside those lines' boxes (a highlight of the value, not the line)
+        assert len(f["char_boxes"]) == f["explanation"]["n_chars"], name
+        xs = [x for i in f["lines"] for x in page.lines[i].box[0::2]]
+        assert all(min(xs) - 1 <= x <= max(xs) + 1 for box in f["char_boxes"] for x in box[0::2]), name
     assert service.fields(page, kind="receipt").kind == "receipt"
 
 
@@ -71,6 +75,7 @@ def test_missing_fields_are_listed_and_printed():
                         for i, t in enumerate(["ACME TRADING SDN BHD", "TOTAL 9.00", "CASH 10.00", "CHANGE 1.00"])]}
     fs = fields_for_answer(answer)
     assert fs["kind"] == "receipt" and fs["fields"]["total"]["value"] == "9.00"
+    assert fs["fields"]["total"]["char_boxes"] == []  # lines without character boxes: the line box only
     assert "date" in fs["missing"] and "total" not in fs["missing"]
     from ocr.fields import extract_fields
 
