@@ -25,9 +25,9 @@ from ocr.fields.normalize import normalize_amount, normalize_date, normalize_fie
 from ocr.fields.receipt import extract_receipt
 from ocr.fields.zh_amount import parse_chinese_amount
 
-__all__ = ["extract_fields", "fields_for_answer", "InvalidAnswerError", "baseline_fields", "detect_kind", "FIELD_NAMES", "as_lines", "Field", "FieldSet", "Line",
-           "LOW_CONFIDENCE", "RECEIPT", "VAT_INVOICE", "UNKNOWN", "normalize_amount", "normalize_date",
-           "normalize_field", "normalize_text", "parse_chinese_amount"]
+__all__ = ["extract_fields", "fields_for_answer", "baseline_fields", "InvalidAnswerError", "detect_kind", "as_lines",
+           "Field", "FieldSet", "Line", "FIELD_NAMES", "LOW_CONFIDENCE", "RECEIPT", "VAT_INVOICE", "UNKNOWN",
+           "normalize_amount", "normalize_date", "normalize_field", "normalize_text", "parse_chinese_amount"]
 
 
 def _kind(lines: list[Line], kind: str | None) -> tuple[str, str]:
