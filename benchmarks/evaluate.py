@@ -13,7 +13,7 @@ Without ``--preds`` the project's own recogniser (line sets) or pipeline
 Errors (missing file, malformed input, model unavailable) print one line on
 stderr and exit with status 2.
 
-The protocol: normalise prediction and label (:func:`normalize`), then
+The protocol: normalise prediction and label (:func:`ocr.textdist.normalize`), then
 
 * char accuracy = 1 - sum(edit distance) / sum(label length), over the whole
   set. It may go below 0; only the human-readable table clamps it at 0. It is
@@ -39,42 +39,19 @@ import json
 import logging
 import posixpath
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ocr.manifest import read_jsonl, read_lines, read_manifest
-from ocr.textdist import edit_distance
+from ocr.textdist import PROTOCOLS, edit_distance, normalize  # the one copy; re-exported
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("zh", "upper", "alnum")
 IOU_THRESHOLD = 0.5
 SKIP_FLAGS = ("vertical", "illegible", "unlabeled")
 
-_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 
-
-# -- normalisation and distances ---------------------------------------------------
-
-
-def normalize(text: str, protocol: str) -> str:
-    """``text`` normalised for ``protocol`` (``zh``, ``upper`` or ``alnum``).
-
-    * ``zh``: Unicode NFKC (full-width ASCII -> half-width), all whitespace
-      removed, case kept;
-    * ``upper``: as ``zh``, then upper-cased;
-    * ``alnum``: NFKC, lower-cased, only ``[0-9a-z]`` kept. (NFKC is not in
-      the scene-text protocol itself; it only lets full-width letters and
-      ligatures such as ``ﬁ`` count as their ASCII selves.)
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    text = unicodedata.normalize("NFKC", text or "")
-    if protocol == "alnum":
-        return "".join(c for c in text.lower() if c in _ALNUM)
-    text = "".join(c for c in text if not c.isspace())
-    return text.upper() if protocol == "upper" else text
+# -- scoring (normalisation and edit distance: ocr.textdist) ---------------------------
 
 
 def score_lines(preds: Sequence[str], labels: Sequence[str], protocol: str) -> dict[str, Any]:

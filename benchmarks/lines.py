@@ -3,12 +3,14 @@
     python -m benchmarks [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
                         [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
                         [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn rapidocr]
-                        [--ablation]
+                        [--ablation] [--no-fields]
 
 One command for every figure: the line benchmark below, then (unless ``--no-pages``) the
 page benchmark of :mod:`benchmarks.pages` (our pipeline beside RapidOCR, per page end to
-end, at each ``--threads`` count, one round each), then a check of every speed / memory
-target on the figures of this run ("Targets in this run").
+end, at each ``--threads`` count, one round each), then (unless ``--no-fields`` or
+``--no-pages``: they are read from pages too) the key fields of :mod:`benchmarks.fields` (rules
+beside a baseline on the SROIE eval pages and the examples, read end to end), then a check
+of every speed / memory target on the figures of this run ("Targets in this run").
 
 Systems (each optional; one that cannot run is reported as missing, with the reason):
 
@@ -1418,6 +1420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="systems of the page benchmark (default: both)")
     parser.add_argument("--ablation", action="store_true",
                         help="with the pages: also the preprocessing ablation (at the largest thread count)")
+    parser.add_argument("--no-fields", action="store_true",
+                        help="skip the key-field benchmark (benchmarks.fields: rules vs baseline on pages read end to end; "
+                        "--no-pages skips it too)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -1452,6 +1457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(e))
         for page_data in data["pages"].values():
             page_data["command"] = command
+    if not (args.no_fields or args.no_pages):
+        from benchmarks import fields as bench_fields
+
+        data["fields"] = bench_fields.evaluate(args.eval_root, QUICK_PAGES if args.quick else None)
     data["targets"] = check_targets(data)
     data["total_wall_s"] = round(time.perf_counter() - started, 1)
     if out_path is not None:
@@ -1466,6 +1475,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench_pages.write_section(out_path, "\n".join(
                 bench_pages.render_section(p, f"## Page-level benchmark (end to end), {t} thread(s)")
                 for t, p in data["pages"].items()))
+        if data.get("fields"):
+            from benchmarks import fields as bench_fields
+
+            bench_fields.write_section(out_path, bench_fields.render_section(data["fields"], command))
         log.info("report written to %s (%.0f s)", out_path, data["total_wall_s"])
     else:
         log.info("quick run done in %.0f s (no report written; --out FILE writes one)", data["total_wall_s"])

@@ -143,3 +143,12 @@ EXPLAIN_BODY["content"]["application/json"]["schema"]["properties"].update({
 EXPLAIN_BODY["content"]["multipart/form-data"]["schema"]["properties"].update({
     "line": {"type": "integer"}, "methods": {"type": "string", "description": "comma-separated"},
     "char_index": {"type": "integer"}, "page": {"type": "integer"}})
+
+#: ``/api/v1/ocr`` only (added after the explain body was copied from it)
+FIELDS_OPTION: dict[str, Any] = {
+    "type": "boolean", "default": False,
+    "description": "also return \"fields\": the key fields (receipts: company, date, address, total; Chinese VAT "
+                   "invoices: 发票代码, 发票号码, 开票日期, parties, 金额, 税额, 价税合计), each with value, "
+                   "confidence, low_confidence, lines, boxes and explanation (ocr.fields.FieldSet.to_dict)"}
+for _content in IMAGE_BODY["content"].values():
+    _content["schema"]["properties"]["fields"] = FIELDS_OPTION

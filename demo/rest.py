@@ -7,6 +7,7 @@
   field ``image``, or a raw body (``Content-Type: image/...`` or ``application/pdf``).
   Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
   A PDF has every page read: ``{"success": true, "pages": [page answer, ...], "page_count": n}``.
+  Optional ``"fields": true``: the key fields (``ocr.fields``), an object ``fields`` in each page's answer.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
   default 0) or ``"kind": "line"``, ``"methods"``, ``"char_index"`` and, for a PDF, ``"page"``
   (0-based, default 0). Images come back as base64 PNG.
@@ -33,6 +34,7 @@ from demo.limiter import WorkLimiter
 from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
                            preprocess_field)
 from ocr.errors import OCRError
+from ocr.fields import fields_for_answer
 from ocr.imageio import MAX_PIXELS
 from ocr.service import OCRService
 from ocr.settings import Settings
@@ -94,10 +96,15 @@ def source_bytes(service: OCRService, parsed: ParsedRequest) -> bytes:
 
 
 def read(service: OCRService, parsed: ParsedRequest) -> dict:
-    """``/api/v1/ocr``: the page (or the line; or every page of a PDF) as text, lines, characters and boxes."""
+    """``/api/v1/ocr``: the page (or the line; or every page of a PDF) as text, lines, characters and
+    boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
-    return service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
-                                 kind=kind_field(fields))
+    out = service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
+                                kind=kind_field(fields))
+    if flag_field(fields.get("fields")):
+        for page in out.get("pages", [out]):
+            page["fields"] = fields_for_answer(page)
+    return out
 
 
 def explain(service: OCRService, parsed: ParsedRequest) -> dict:

@@ -2,7 +2,7 @@
 
     python -m ocr recognize IMG... [--json]
     python -m ocr recognize --manifest LABELS.tsv --out PREDS.tsv
-    python -m ocr page IMG... [--json]
+    python -m ocr page IMG... [--json] [--fields]
     python -m ocr page --pages PAGE.jsonl --out PREDS.jsonl
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]]
 
@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ocr.engines import ENGINES
 from ocr.errors import OCRError
+from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
 
@@ -182,8 +183,11 @@ def cmd_page(args: argparse.Namespace) -> int:
                               "confidence": round(ln.confidence, 4)} for ln in result.lines]
                 except OCRError as exc:
                     log.warning("%s: %s", page["image"], exc)
-                    lines = []
-                f.write(json.dumps({"image": page["image"], "lines": lines}, ensure_ascii=False) + "\n")
+                    result, lines = None, []
+                row = {"image": page["image"], "lines": lines}
+                if args.fields:
+                    row["fields"] = extract_fields(result or []).to_dict()
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 _progress(n, len(pages), started)
         return 0
     if not args.images:
@@ -192,16 +196,31 @@ def cmd_page(args: argparse.Namespace) -> int:
     from ocr.settings import Settings
 
     service = OCRService(pipeline, settings=Settings.from_env())  # its PDF handling, no second model
+    wrap: Callable[[Any], Any] = PageWithFields if args.fields else (lambda page: page)
 
     def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
         source = fetched(path)
         if service.pdf_bytes(source) is None:
-            yield None, pipeline.run(source)
+            yield None, wrap(pipeline.run(source))
             return
         for number, rgb in enumerate(service.iter_pages(source), 1):
-            yield number, pipeline.run(rgb)
+            yield number, wrap(pipeline.run(rgb))
 
-    return _print_each(args.images, read, args.json, lambda path, result: result.text)
+    as_text = (lambda path, result: result.to_text()) if args.fields else (lambda path, result: result.text)
+    return _print_each(args.images, read, args.json, as_text)
+
+
+class PageWithFields:
+    """A page read and its key fields (``--fields``): the JSON gains a ``fields`` object, the text a block."""
+
+    def __init__(self, page: Any) -> None:
+        self.page, self.fields = page, extract_fields(page)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.page.to_dict(), "fields": self.fields.to_dict()}
+
+    def to_text(self) -> str:
+        return f"{self.page.text}\n\n{self.fields.to_text()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--pages", type=Path, help="page.jsonl of a page set")
     page.add_argument("--out", type=Path, help="predictions JSONL for --pages")
     page.add_argument("--json", action="store_true")
+    page.add_argument("--fields", action="store_true",
+                      help="also the key fields (receipts: company, date, address, total; Chinese VAT invoices: "
+                      "code, number, date, parties, amounts), with confidence and source lines")
     page.add_argument("--detector", choices=["db", "tiny", "small", "classical"], default="db",
                       help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
                       "(default db: the pipeline's default)")

@@ -6,6 +6,7 @@
     service.explain_line(view.crop, methods=("gradcam", "alignment"))
     service.upload_answer(data)                # the REST answer: one image, or every page of a PDF
     service.load_pages(data)                   # an upload that may be a PDF -> its page images (RGB)
+    service.fields(page)                       # key fields of a page read (ocr.fields.FieldSet)
 
 Explanations are wired in by whoever builds the service (``OCRService.load(settings,
 explainer=explain)``): ``explain`` builds on ``ocr``, so ``ocr`` never imports it (no cycle).
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import numpy as np
 
 from ocr.errors import InvalidImageError, OCRError
+from ocr.fields import FieldSet, extract_fields
 from ocr.imageio import load_image
 from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
@@ -233,6 +235,18 @@ class OCRService:
         ln = page.lines[line]
         crop = ln.crop if ln.crop is not None else page.image
         return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result)
+
+    # ------------------------------------------------------------ fields
+
+    @staticmethod
+    def fields(page: PageResult, *, kind: str | None = None) -> FieldSet:
+        """The key fields of a page already read (an ``ocr.fields.FieldSet``: total, date, seller …).
+
+        Separate from :meth:`ocr` so a caller that shows or returns the page decides whether to pay
+        for them (10-30 ms a page on one core, BENCHMARKS.md), and the page is never read twice for them.
+        ``kind`` forces ``"receipt"`` or ``"zh_vat_invoice"``; by default it is recognised.
+        """
+        return extract_fields(page, kind)
 
     # ------------------------------------------------------------ explaining
 

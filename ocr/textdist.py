@@ -1,8 +1,37 @@
-"""The one edit distance of the project: scoring (benchmarks), training accuracy and error explanations."""
+"""The one edit distance and the one text normalisation of the project.
+
+Used by scoring (benchmarks), training accuracy, error explanations and the field extractor
+(``ocr.fields`` compares names and addresses under the ``upper`` protocol), so the runtime and the
+benchmark can never disagree about when two texts are the same.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Sequence
+
+#: the scoring protocols of ``../shared/eval/INDEX.md``
+PROTOCOLS = ("zh", "upper", "alnum")
+_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def normalize(text: str | None, protocol: str) -> str:
+    """``text`` normalised for ``protocol`` (``zh``, ``upper`` or ``alnum``).
+
+    * ``zh``: Unicode NFKC (full-width ASCII -> half-width), all whitespace
+      removed, case kept;
+    * ``upper``: as ``zh``, then upper-cased;
+    * ``alnum``: NFKC, lower-cased, only ``[0-9a-z]`` kept. (NFKC is not in
+      the scene-text protocol itself; it only lets full-width letters and
+      ligatures such as ``ﬁ`` count as their ASCII selves.)
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    text = unicodedata.normalize("NFKC", text or "")
+    if protocol == "alnum":
+        return "".join(c for c in text.lower() if c in _ALNUM)
+    text = "".join(c for c in text if not c.isspace())
+    return text.upper() if protocol == "upper" else text
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:

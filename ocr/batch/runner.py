@@ -32,8 +32,8 @@ from ocr.errors import OCRError
 
 log = logging.getLogger(__name__)
 
-#: ``--fields``: where the field extractor (``answer dict -> fields dict``) will live
-FIELDS_HOOK = "ocr.fields:extract_fields"
+#: ``--fields``: the field extractor (REST answer dict -> fields dict), named so worker processes import it
+FIELDS_HOOK = "ocr.fields:fields_for_answer"
 FieldExtractor = Callable[[dict], dict]
 
 
