@@ -261,3 +261,10 @@ def test_ray_local_2cpu_matches_process_pool(local_ray, pool_runs, archive, tmp_
     assert cli.main([str(archive), "--out", str(out), "--no-progress", "--ray"]) == 0
     ray_records = read_jsonl(out)
     assert [strip(r) for r in ray_records] == [strip(r) for r in pool_runs[1]]
+
+
+def test_fields_hook_names_the_real_extractor() -> None:
+    from ocr.batch.runner import FIELDS_HOOK, resolve_fields
+    from ocr.fields import fields_for_answer
+
+    assert resolve_fields(FIELDS_HOOK) is fields_for_answer
