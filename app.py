@@ -38,15 +38,16 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
 def main() -> int:
     tune_malloc()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import explain
     from ocr.errors import OCRError
+    from ocr.service import OCRService
     from ocr.settings import Settings
 
     try:
         settings = Settings.from_env()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from demo.app import build_app, default_service, warm_examples
-
-        service = default_service(settings)
+        # the model first: unusable weights end the start before the web frameworks are even imported
+        service = OCRService.load(settings, explainer=explain)
     except OCRError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -55,6 +56,8 @@ def main() -> int:
         return 1
 
     import uvicorn
+
+    from demo.app import build_app, warm_examples
 
     app = build_app(service, settings)
     if settings.warm_examples:

@@ -27,18 +27,9 @@ from ocr.settings import EXAMPLES_DIR, Settings
 log = logging.getLogger("demo")
 
 
-def default_service(settings: Settings) -> OCRService:
-    """The service with explanations wired in (``explain`` builds on ``ocr``, so ``ocr`` cannot import it)."""
-    import explain
-
-    return OCRService.load(settings, explainer=explain)
-
-
-def build_app(service: OCRService | None = None, settings: Settings | None = None, *,
-              examples_dir: Path = EXAMPLES_DIR) -> Any:
+def build_app(service: OCRService, settings: Settings | None = None, *, examples_dir: Path = EXAMPLES_DIR) -> Any:
     """One FastAPI app: REST routes (``/api/v1/*``, docs at ``/docs``) + the Gradio UI mounted at ``/``."""
     settings = settings or Settings.from_env()
-    service = service or default_service(settings)
     api = create_api(service, settings=settings)
     blocks = build_blocks(service, examples_dir=examples_dir)
     # A short queue: past it Gradio answers 503 "Queue is full" at once. With 32 places, the last of 32
