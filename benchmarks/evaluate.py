@@ -39,68 +39,16 @@ import json
 import logging
 import posixpath
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ocr.manifest import read_jsonl, read_lines, read_manifest
-from ocr.textdist import edit_distance
+from ocr.textdist import PROTOCOLS, edit_distance, normalize, score_lines  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("zh", "upper", "alnum")
 IOU_THRESHOLD = 0.5
 SKIP_FLAGS = ("vertical", "illegible", "unlabeled")
-
-_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
-
-
-# -- normalisation and distances ---------------------------------------------------
-
-
-def normalize(text: str, protocol: str) -> str:
-    """``text`` normalised for ``protocol`` (``zh``, ``upper`` or ``alnum``).
-
-    * ``zh``: Unicode NFKC (full-width ASCII -> half-width), all whitespace
-      removed, case kept;
-    * ``upper``: as ``zh``, then upper-cased;
-    * ``alnum``: NFKC, lower-cased, only ``[0-9a-z]`` kept. (NFKC is not in
-      the scene-text protocol itself; it only lets full-width letters and
-      ligatures such as ``ﬁ`` count as their ASCII selves.)
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    text = unicodedata.normalize("NFKC", text or "")
-    if protocol == "alnum":
-        return "".join(c for c in text.lower() if c in _ALNUM)
-    text = "".join(c for c in text if not c.isspace())
-    return text.upper() if protocol == "upper" else text
-
-
-def score_lines(preds: Sequence[str], labels: Sequence[str], protocol: str) -> dict[str, Any]:
-    """Char and line accuracy of ``preds`` against ``labels`` (same order, same length).
-
-    Returns ``char_accuracy`` (None if the labels have no characters),
-    ``line_accuracy`` (None if there are no items), ``n``, ``chars`` (sum of
-    normalised label lengths) and ``edits`` (sum of edit distances).
-    """
-    if len(preds) != len(labels):
-        raise ValueError(f"{len(preds)} predictions for {len(labels)} labels")
-    edits = chars = exact = 0
-    for pred, label in zip(preds, labels):
-        p, t = normalize(pred, protocol), normalize(label, protocol)
-        edits += edit_distance(p, t)
-        chars += len(t)
-        exact += p == t
-    n = len(labels)
-    return {
-        "char_accuracy": 1.0 - edits / chars if chars else None,
-        "line_accuracy": exact / n if n else None,
-        "n": n,
-        "chars": chars,
-        "edits": edits,
-    }
-
 
 # -- end to end -------------------------------------------------------------------
 

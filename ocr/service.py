@@ -1,9 +1,10 @@
 """The one service both web faces call: the Gradio UI and the REST API read and explain through it.
 
-    service = OCRService.load(settings)        # model loaded once
+    service = OCRService.load(settings)        # model loaded once (the default: OCR_MODEL)
     page = service.ocr(image)                  # a PageResult (kind="line": the image is one line)
-    view = service.line_view(image, line=2)    # the crop of detected line 2, as read
-    service.explain_line(view.crop, methods=("gradcam", "alignment"))
+    page = service.ocr(image, model="auto")    # "fast" | "accurate" | "auto" for this request
+    view = service.line_view(image, line=2)    # the crop of detected line 2, as read (view.model: by which network)
+    service.explain_line(view.crop, methods=("gradcam", "alignment"), model=view.model)
 
 Explanations are wired in by whoever builds the service (``OCRService.load(settings,
 explainer=explain)``): ``explain`` builds on ``ocr``, so ``ocr`` never imports it (no cycle).
@@ -25,13 +26,14 @@ from ocr.errors import InvalidImageError, OCRError
 from ocr.imageio import load_image
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
+from ocr.recognize.models import check_model, describe_models
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 from ocr.settings import WEIGHTS_DIR, Settings
 
 #: what an explanation request runs unless it names methods
 DEFAULT_METHODS = ("gradcam", "alignment")
 #: the files whose digests make the weights' fingerprint (health answers, cache keys)
-FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt")
+FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt", "crnn_accurate.pt", "charset_accurate.txt")
 
 
 class Explainer(Protocol):
@@ -79,6 +81,8 @@ class LineView:
     confidence: float
     chars: list[PageChar] = field(default_factory=list)
     line_result: LineResult | None = None
+    #: the network that read the line ("fast" / "accurate"); before reading, the model asked for
+    model: str | None = None
 
 
 class OCRService:
@@ -94,12 +98,14 @@ class OCRService:
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, threads: int | None = None,
-             explainer: Explainer | None = None) -> "OCRService":
+             explainer: Explainer | None = None, model: str | None = None) -> "OCRService":
         """Load the recogniser and the detector; a :class:`ModelLoadError` if the weights are unusable.
 
-        ``threads`` wins over ``settings.threads`` (``OCR_THREADS``)."""
+        ``threads`` wins over ``settings.threads`` (``OCR_THREADS``), ``model`` over ``settings.model``
+        (``OCR_MODEL``): the model a request that names none is read with."""
         settings = settings or Settings.from_env()
-        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes)
+        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes,
+                                    model=model or settings.model)
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer)
 
     # ------------------------------------------------------------ reading
@@ -109,19 +115,45 @@ class OCRService:
         """The pipeline's preprocessing settings from a (partial) dict; ``ValueError`` if invalid."""
         return config_from_dict(options) if options else None
 
-    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page") -> PageResult:
-        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line."""
-        if kind == "line":
-            return self.read_line(image)
-        return self.pipeline.run(image, preprocess=preprocess)
+    # ------------------------------------------------------------ the model choice
 
-    def read_line(self, image: Any) -> PageResult:
+    @property
+    def default_model(self) -> str:
+        """What a request naming no model is read with (``OCR_MODEL``)."""
+        return getattr(self.recognizer, "model_name", "fast")
+
+    @staticmethod
+    def model_choices() -> dict[str, str]:
+        """Every model name with its measured trade-off in one sentence (for a Fast / Auto / Accurate switch)."""
+        return describe_models()
+
+    def reader(self, model: str | None = None) -> Any:
+        """The recogniser of ``model`` ("fast", "accurate", "auto"; None: the default), loaded on first use."""
+        if model is None:
+            return self.recognizer
+        check_model(model)
+        return self.pipeline.models.get(model)
+
+    def _run(self, image: Any, preprocess: PreprocessConfig | None, model: str | None) -> PageResult:
+        return self.pipeline.run(image, preprocess=preprocess, **({"model": model} if model else {}))
+
+    # ------------------------------------------------------------ reading
+
+    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
+            model: str | None = None) -> PageResult:
+        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line.
+        ``model``: "fast", "accurate" or "auto" (None: :attr:`default_model`)."""
+        if kind == "line":
+            return self.read_line(image, model=model)
+        return self._run(image, preprocess, model)
+
+    def read_line(self, image: Any, *, model: str | None = None) -> PageResult:
         """The whole image read as one text line (no detection), shaped like a page of one line."""
         from ocr.detect.geometry import char_quads
 
         started = time.perf_counter()
         rgb = load_image(image)
-        res = self.recognizer.recognize_one(rgb)
+        res = self.reader(model).recognize_one(rgb)
         h, w = rgb.shape[:2]
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
         lines = []
@@ -133,15 +165,15 @@ class OCRService:
         return PageResult(lines, w, h, 0, {"recognize": elapsed, "total": elapsed}, None, None, rgb)
 
     def line_view(self, image: Any, *, kind: str = "page", line: int = 0,
-                  preprocess: PreprocessConfig | None = None) -> LineView:
+                  preprocess: PreprocessConfig | None = None, model: str | None = None) -> LineView:
         """Line ``line`` of the page as read (``kind="line"``: the whole image, not read yet).
 
         The same choice for the UI and the REST API: no line -> :class:`NoTextLineError`, an index
         outside the page's lines -> :class:`InvalidLineError`; never a silent fallback to line 0.
         """
         if kind == "line":
-            return LineView(0, load_image(image), "", 0.0)
-        page = self.pipeline.run(image, preprocess=preprocess)
+            return LineView(0, load_image(image), "", 0.0, model=check_model(model) if model else None)
+        page = self._run(image, preprocess, model)
         return self.pick_line(page, line)
 
     @staticmethod
@@ -153,7 +185,8 @@ class OCRService:
             raise InvalidLineError(f"line must be between 0 and {len(page.lines) - 1}")
         ln = page.lines[line]
         crop = ln.crop if ln.crop is not None else page.image
-        return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result)
+        return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result,
+                        ln.line_result.model if ln.line_result else None)
 
     # ------------------------------------------------------------ explaining
 
@@ -162,28 +195,51 @@ class OCRService:
             raise ExplainUnavailableError()
         return self.explainer
 
+    def explaining(self, crop: np.ndarray, model: str | None = None) -> Any:
+        """The single-network recogniser that produced (or, asked for ``model``, produces) the line.
+
+        ``model``: the line's ``model`` ("fast" / "accurate"), or a model name for a line not read
+        yet; "auto" (or a default cascade) reads the line first to learn which network it ends with.
+        """
+        reader = self.reader(model)
+        if getattr(reader, "model_name", None) == "auto":
+            return reader.for_model(reader.recognize_one(crop).model)
+        return reader
+
     def explain_line(self, crop: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS,
-                     char_index: int | None = None, progress: Callable | None = None) -> dict:
-        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape)."""
-        return self._explainer().explain_line(self.recognizer, crop, methods=tuple(methods), char_index=char_index,
-                                              progress=progress)
+                     char_index: int | None = None, progress: Callable | None = None,
+                     model: str | None = None) -> dict:
+        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape), of
+        the network that read it: pass the line's ``model`` (:attr:`LineView.model`)."""
+        recognizer = self.explaining(crop, model)
+        out = self._explainer().explain_line(recognizer, crop, methods=tuple(methods), char_index=char_index,
+                                             progress=progress)
+        return {**out, "model": getattr(recognizer, "model_name", "fast")}
 
     def attribute_errors(self, view: LineView, truth: str) -> Any:
         """Which characters of the line were misread against ``truth``, and where the evidence was."""
-        return self._explainer().attribute_errors(self.recognizer, view.crop, truth, result=view.line_result)
+        recognizer = self.explaining(view.crop, view.model)
+        same = view.line_result is not None and view.line_result.model == getattr(recognizer, "model_name", "fast")
+        return self._explainer().attribute_errors(recognizer, view.crop, truth,
+                                                  result=view.line_result if same else None)
 
     def attribute_preprocessing(self, view: LineView) -> Any:
         """The line re-read with each preprocessing step toggled: which step helps or hurts."""
-        return self._explainer().attribute_preprocessing(self.recognizer, view.crop)
+        return self._explainer().attribute_preprocessing(self.explaining(view.crop, view.model), view.crop)
 
     def methods(self) -> tuple[str, ...]:
         """The explanation methods a request may name."""
         return tuple(self._explainer().METHODS)
 
     def model_hooks(self) -> int:
-        """Hooks on the recogniser's torch model: 0 unless an explanation is running right now."""
-        if self.explainer is None or not getattr(self.recognizer, "model_built", True):
-            return 0  # the torch model is built by the first explanation: nothing can hook it yet
+        """Hooks on the recognisers' torch models: 0 unless an explanation is running right now."""
+        if self.explainer is None:
+            return 0
+        models = getattr(self.pipeline, "models", None)
+        if models is not None:  # the torch models are built by the first explanation: none, none hooked
+            return sum(self.explainer.count_hooks(m) for m in models.torch_models())
+        if not getattr(self.recognizer, "model_built", True):
+            return 0
         return self.explainer.count_hooks(self.recognizer.model)
 
 
