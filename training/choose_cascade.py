@@ -3,6 +3,7 @@
 
     OMP_NUM_THREADS=1 python -m training.choose_cascade [--root ../shared/train] [--threads 1]
         [--out ocr/recognize/cascade_choice.py] [--json runs/cascade_choice.json]
+    OMP_NUM_THREADS=1 python -m training.choose_cascade --time-words 200   # per-word latency only, printed
 
 1. Every validation crop is read by the fast model, and by the accurate model padded to 160 and
    to 320 px. Char accuracy per set is scored with the set's protocol (``ocr.textdist.score_lines``).
@@ -136,6 +137,30 @@ def measure(lines: list[RealLine], images: list[np.ndarray], threads: int | None
     return {"threshold": threshold, "accurate_pad_width": pad, "margin": MARGIN, "figures": figures}
 
 
+def time_words(lines: list[RealLine], images: list[np.ndarray], threads: int | None, n: int) -> dict[str, Any]:
+    """Median and mean ms per word at batch 1 (best of 3) on the first ``n`` scene words of the slice, the three
+    models paired word by word in rotating order (a slow spell of the shared machine hits all three)."""
+    from ocr.recognize.recognizer import Recognizer
+
+    models = {name: Recognizer.load(model=name, threads=threads) for name in ("fast", "accurate", "auto")}
+    words = [img for ln, img in zip(lines, images) if ln.set_name in SCENE][:n]
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for k, img in enumerate(words):
+        order = list(models)[k % 3:] + list(models)[:k % 3]
+        for name in order:
+            models[name].recognize([img])  # warm for this width
+            best = min(_seconds(models[name].recognize, img) for _ in range(3))
+            times[name].append(best * 1000)
+    return {"words": len(words), **{f"median_ms_{name}": round(float(np.median(v)), 2) for name, v in times.items()},
+            **{f"mean_ms_{name}": round(float(np.mean(v)), 2) for name, v in times.items()}}
+
+
+def _seconds(recognize: Callable[[list], list], img: np.ndarray) -> float:
+    started = time.perf_counter()
+    recognize([img])
+    return time.perf_counter() - started
+
+
 def write_constants(path: Path, choice: dict[str, Any], threads: int | None) -> None:
     path.write_text(f'''"""The cascade's threshold and the accurate model's pad width, as chosen on the validation slice.
 
@@ -160,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="validation lines per set (a smoke run)")
     parser.add_argument("--out", type=Path, default=Path("ocr/recognize/cascade_choice.py"))
     parser.add_argument("--json", type=Path, default=Path("runs/cascade_choice.json"))
+    parser.add_argument("--time-words", type=int, default=0, metavar="N",
+                        help="only time N scene words at batch 1 with each model (printed; nothing written)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     _, val = read_all(args.root)
@@ -168,6 +195,9 @@ def main(argv: list[str] | None = None) -> None:
                for ln in [v for v in val if v.set_name == name][: args.limit]]
     images = [load_image(ln.image) for ln in val]
     log.info("%d validation lines", len(val))
+    if args.time_words:
+        print(json.dumps(time_words(val, images, args.threads, args.time_words)))
+        return
     choice = measure(val, images, args.threads)
     log.info("chosen: %s", json.dumps(choice, indent=1))
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def check_model(name: str) -> str:
 #: what each choice is, before its measured figures
 SUMMARIES = {
     "fast": "Fast: PP-OCRv6 tiny's CNN, for many pages",
-    "accurate": "Accurate: PP-OCRv6 small's CNN and attention neck, about 8x the time per line",
+    "accurate": "Accurate: PP-OCRv6 small's CNN and attention neck, for text that must be right",
     "auto": "Auto: every line read fast, the unsure ones re-read accurately",
 }
 
@@ -74,8 +74,7 @@ def describe_models() -> dict[str, str]:
             out[name] = summary
             continue
         accuracy = 100 * sum(figures["char_accuracy"].values()) / len(figures["char_accuracy"])
-        text = (f"{summary}: {accuracy:.1f}% mean char accuracy, {figures['ms_per_line_all']:.0f} ms a line "
-                f"({figures['ms_per_word_scene']:.0f} ms a word)")
+        text = f"{summary}: {accuracy:.1f}% mean char accuracy, {figures['ms_per_line_all']:.0f} ms a line"
         if name == "auto":
             text += f"; re-reads the {100 * figures['reread_share']:.0f}% of lines below confidence {THRESHOLD:g}"
         out[name] = text + " on the validation slice, 1 thread"
