@@ -1067,6 +1067,9 @@ def run_pages(threads: Sequence[int], quick: bool, ablation: bool, eval_root: Pa
 #: the speed / memory targets of the benchmark issue, checked on every run
 PAGE_SPEEDUP_TARGET = 2.0
 SMALL_SPEEDUP_TARGET = 3.0
+#: issue 16: crnn-auto's time per line at most this share of crnn-accurate's, within this many points of it
+AUTO_TIME_SHARE_TARGET = 0.4
+AUTO_ACCURACY_MARGIN = 0.005
 BATCH_SPEEDUP_TARGET = 3.0
 LOAD_S_TARGET = 1.0
 RSS_MB_TARGET = 1536.0
@@ -1104,6 +1107,7 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         None if not loads else max(loads) <= LOAD_S_TARGET,
         "crnn line worker, slowest thread count" + (f"; importing onnxruntime first took "
                                                     f"{max(imports):.2f} s more" if imports else ""))
+    rows += model_choice_targets(data)
     for threads, pages in data.get("pages", {}).items():
         crnn = pages.get("systems", {}).get("crnn", {})
         for set_name, r in pages.get("time_ratio", {}).get("sets", {}).items():
@@ -1118,6 +1122,39 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             None if rss is None or n < RSS_PAGES else rss <= RSS_MB_TARGET,
             f"page worker VmRSS after {n} pages (peak {crnn.get('rss_peak_mb')} MB)"
             + ("" if n >= RSS_PAGES else f"; fewer than {RSS_PAGES} pages read: not judged"))
+    return rows
+
+
+def model_choice_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 16's line targets: crnn-accurate against PP-OCRv6 small, crnn-auto against crnn-accurate."""
+    systems = data.get("systems", {})
+
+    def acc(system: str, set_name: str, key: str = "char_accuracy") -> float | None:
+        return systems.get(system, {}).get("accuracy", {}).get(set_name, {}).get(key)
+
+    def speed(system: str, key: str) -> float | None:
+        return systems.get(system, {}).get("speed", {}).get("1", {}).get(key)
+
+    rows: list[dict[str, Any]] = []
+    for set_name in SETS:
+        for key in ("char_accuracy", "line_accuracy"):
+            ours, peer = acc("crnn-accurate", set_name, key), acc("ppocrv6-small", set_name, key)
+            rows.append({"target": f"crnn-accurate {key.replace('_', ' ')} >= ppocrv6-small ({set_name})",
+                         "measured": ours, "met": None if ours is None or peer is None else ours >= peer,
+                         "detail": f"ppocrv6-small {peer}"})
+        auto, accurate = acc("crnn-auto", set_name), acc("crnn-accurate", set_name)
+        rows.append({"target": f"crnn-auto char accuracy within {100 * AUTO_ACCURACY_MARGIN:g} points of crnn-accurate "
+                               f"({set_name})", "measured": auto,
+                     "met": None if auto is None or accurate is None else auto >= accurate - AUTO_ACCURACY_MARGIN,
+                     "detail": f"crnn-accurate {accurate}"})
+    ours, peer = speed("crnn-accurate", "b1_median_ms"), speed("ppocrv6-small", "b1_median_ms")
+    rows.append({"target": "crnn-accurate median per word (b1, 1 thread) <= ppocrv6-small's", "measured": ours,
+                 "met": None if ours is None or peer is None else ours <= peer, "detail": f"ppocrv6-small {peer} ms"})
+    auto, accurate = speed("crnn-auto", "b1_mean_ms"), speed("crnn-accurate", "b1_mean_ms")
+    share = round(auto / accurate, 3) if auto and accurate else None
+    rows.append({"target": f"crnn-auto time per line <= {AUTO_TIME_SHARE_TARGET:g} of crnn-accurate's (b1 mean, 1 thread)",
+                 "measured": share, "met": None if share is None else share <= AUTO_TIME_SHARE_TARGET,
+                 "detail": f"crnn-auto {auto} ms / crnn-accurate {accurate} ms"})
     return rows
 
 

@@ -26,7 +26,6 @@ from ocr.detect.geometry import char_quads, map_points, reorder_quad, rot90_matr
 from ocr.imageio import load_image
 from ocr.orientation import lies_sideways, upside_down
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
-from ocr.recognize import Recognizer
 from ocr.recognize.choice import Recognizers
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 
