@@ -113,7 +113,7 @@ def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> d
     """``/api/v1/health``: loaded, busy, limits, and the hooks left on the shared model (0)."""
     return {"success": True, "status": "ok", "model_loaded": True, "api_version": API_VERSION,
             "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
-            "explain_available": service.explainer is not None,
+            "explain_available": service.explainer is not None, "default_model": service.default_model,
             "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": list(ALLOWED_TYPES),
             "weights_sha256": service.weights_sha256, "charset_size": len(service.recognizer.charset.chars),
             "model_hooks": service.model_hooks()}

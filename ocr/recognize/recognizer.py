@@ -66,6 +66,14 @@ def is_blank(rgb: np.ndarray) -> bool:
     return percentile(99) - percentile(1) < BLANK_SPREAD
 
 
+def default_files(model: str) -> tuple[Path, Path]:
+    """The weights and charset ``Recognizer.load(model=...)`` reads unless told otherwise: for the fast
+    model ``DEFAULT_WEIGHTS`` / ``DEFAULT_CHARSET`` (which tools and tests may point elsewhere)."""
+    if model == "fast":
+        return DEFAULT_WEIGHTS, DEFAULT_CHARSET
+    return WEIGHTS_DIR / SPECS[model].weights, WEIGHTS_DIR / SPECS[model].charset
+
+
 def load_crnn(weights: Path, verify: bool = True) -> "CRNN | AccurateCRNN":
     check_crnn_weights(weights, verify)
     return _read_crnn(weights)
@@ -206,8 +214,9 @@ class Recognizer(TorchBehindEngine):
 
             return CascadeRecognizer.load(threads=threads, engine=engine, **kwargs)
         spec = SPECS[model]
-        weights = Path(weights) if weights else WEIGHTS_DIR / spec.weights
-        charset_path = Path(charset) if charset else WEIGHTS_DIR / spec.charset
+        default_weights, default_charset = default_files(model)
+        weights = Path(weights) if weights else default_weights
+        charset_path = Path(charset) if charset else default_charset
         if not charset_path.exists():
             raise ModelLoadError(f"charset file not found: {charset_path}")
         digest = check_crnn_weights(weights)
