@@ -44,13 +44,16 @@ bench-setup: install-train
 	$(PIP) install -q --no-deps -r requirements-bench-nodeps.txt
 	@$(PYTHON) -c "import sys, torch; v = torch.__version__; sys.exit(0 if v.split('+')[0] == '2.13.0' else 'bench-setup: torch ' + v + ' replaced the pinned 2.13.0')"
 
-# Rebuild the shipped recogniser weights (see weights/README.md: the BiLSTM is not trained yet)
+# Rebuild the shipped weights: the fast and the accurate recogniser, the detectors (see weights/README.md:
+# the BiLSTMs are not trained yet). The cascade's threshold: OMP_NUM_THREADS=1 python -m training.choose_cascade
 weights: install-train
 	$(PYTHON) -m training.convert --out weights/crnn.pt
 	$(PYTHON) -m training.export
 	$(PYTHON) -m training.convert_det --out weights/det.pt
 	$(PYTHON) -m training.convert_det --variant small --out weights/det_small.pt
-	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx > SHA256SUMS
+	$(PYTHON) -m training.convert_accurate --out weights/crnn_accurate.pt --charset-out weights/charset_accurate.txt
+	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
+		crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt > SHA256SUMS
 
 # The whole recogniser recipe, one `python -m training.<step>` per line; writes runs/, never weights/.
 # Today: the BiLSTM experiment (cache CNN features + teacher targets, train the sequence model, ~2 h on

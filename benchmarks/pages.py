@@ -1,6 +1,7 @@
 """Page-level (end-to-end) benchmark: our pipeline beside RapidOCR, plus a preprocessing ablation.
 
-    python -m benchmarks.pages [--sets NAME[:PROTOCOL] ...] [--systems crnn rapidocr] [--quick | --limit N]
+    python -m benchmarks.pages [--sets NAME[:PROTOCOL] ...] [--systems crnn crnn-accurate crnn-auto rapidocr]
+                               [--quick | --limit N]
                               [--threads 2] [--ablation] [--json] [--out BENCHMARKS.md]
                               [--eval-root DIR] [--preds-dir DIR] [--detector db|tiny|small]
 
@@ -87,7 +88,9 @@ MARK_END = "<!-- bench:pages:end -->"
 KNOWN_SETS: dict[str, str] = {"en_receipts_sroie_pages": "upper", "zh_web_mtwi_pages": "zh"}
 EXAMPLES_SET = "examples"
 DEFAULT_SETS = ("en_receipts_sroie_pages", "zh_web_mtwi_pages", EXAMPLES_SET)
-SYSTEMS = ("crnn", "rapidocr")
+SYSTEMS = ("crnn", "crnn-accurate", "crnn-auto", "rapidocr")
+#: our pipeline's systems: the recogniser each reads with (``OCRPipeline.load(model=...)``, issue 16)
+CRNN_MODELS = {"crnn": "fast", "crnn-accurate": "accurate", "crnn-auto": "auto"}
 QUICK_PAGES = 5
 
 #: the page steps of the ablation, in pipeline order
@@ -169,13 +172,14 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 
 class CRNNSystem:
-    """This project's pipeline, ``OCRPipeline.load(threads=t)`` (weights from the worker's project copy)."""
+    """This project's pipeline, ``OCRPipeline.load(threads=t, model=...)`` (weights from the worker's project copy)."""
 
-    name = "crnn"
     #: imported (and timed) before the load is; torch only if an ONNX export is missing (``torch_imported``)
     runtime = ("onnxruntime",)
 
-    def __init__(self, threads: int, detector: str = "db") -> None:
+    def __init__(self, threads: int, detector: str = "db", name: str = "crnn") -> None:
+        self.name = name
+        self.model = CRNN_MODELS[name]
         self.threads = threads
         self.detector = detector
         self.pipeline = None
@@ -183,7 +187,7 @@ class CRNNSystem:
     def load(self) -> None:
         from ocr.pipeline import OCRPipeline
 
-        self.pipeline = OCRPipeline.load(threads=self.threads, detector=self.detector)
+        self.pipeline = OCRPipeline.load(threads=self.threads, detector=self.detector, model=self.model)
 
     def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
         result = self.pipeline.run(rgb, preprocess=preprocess, use_cache=False)
@@ -196,7 +200,7 @@ class CRNNSystem:
     def describe(self) -> dict[str, Any]:
         rec = self.pipeline.recognizer
         det = self.pipeline.detector
-        return {"engine": rec.engine_name, "detector": type(det).__name__,
+        return {"engine": rec.engine_name, "model": self.model, "detector": type(det).__name__,
                 "detector_variant": getattr(det, "variant", None),
                 "detector_engine": getattr(det, "engine_name", None),
                 "preprocess": self.pipeline.preprocess.mode, "threads": self.threads,
@@ -267,8 +271,8 @@ class RapidOCRSystem:
 
 
 def make_system(name: str, threads: int, detector: str = "db") -> Any:
-    if name == "crnn":
-        return CRNNSystem(threads, detector)
+    if name in CRNN_MODELS:
+        return CRNNSystem(threads, detector, name)
     if name == "rapidocr":
         return RapidOCRSystem(threads)
     raise ValueError(f"unknown system {name!r}")
@@ -470,11 +474,12 @@ def availability(system: str, detector: str = "db") -> str | None:
     """Why ``system`` cannot run here, or None if it can (checked without importing heavy modules)."""
     import importlib.util
 
-    if system == "crnn":
+    if system in CRNN_MODELS:
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
         det_file = "det_small.pt" if detector == "small" else "det.pt"
-        for name in ("crnn.pt", "charset.txt", det_file):
+        accurate = ("crnn_accurate.pt", "charset_accurate.txt") if system != "crnn" else ()
+        for name in ("crnn.pt", "charset.txt", det_file, *accurate):
             if not (WEIGHTS_DIR / name).exists():
                 return f"weights/{name} is missing"
         return None
@@ -501,7 +506,7 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
 
 #: the files of ``weights/`` the pipeline reads (plus their checksums)
 SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt", "det_small.onnx", "charset.txt",
-                    "SHA256SUMS")
+                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "SHA256SUMS")
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:

@@ -80,7 +80,7 @@ def summary_markdown(service: Any) -> str:
         variant = getattr(det, "variant", "tiny")
         lines.append(f"- 文本检测 Detector: DB (PP-OCRv6-{variant} det), **{det_params:,}** parameters")
     if service.weights_sha256:
-        lines.append(f"- 权重指纹 Weights fingerprint (SHA-256 of crnn.pt + both detectors + charset): `{service.weights_sha256[:16]}…`")
+        lines.append(f"- 权重指纹 Weights fingerprint (SHA-256 of both recognisers, both detectors and their charsets): `{service.weights_sha256[:16]}…`")
     return "\n".join(lines)
 
 

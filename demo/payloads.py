@@ -11,6 +11,7 @@ import numpy as np
 from demo.http_input import APIError
 from ocr.errors import OCRError
 from ocr.imageio import encode_png, load_image
+from ocr.recognize.models import MODELS
 from ocr.service import DEFAULT_METHODS, OCRService, page_payload  # noqa: F401 - page_payload: its home is ocr
 
 
@@ -20,6 +21,16 @@ def kind_field(fields: dict) -> str:
     if kind not in ("page", "line"):
         raise APIError(422, "invalid_field", "kind must be 'page' or 'line'")
     return kind
+
+
+def model_field(fields: dict) -> str | None:
+    """``model``: "fast", "accurate" or "auto" (None when not given: the service's default)."""
+    value = fields.get("model")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in MODELS:
+        raise APIError(422, "invalid_field", f"model must be one of {', '.join(MODELS)}")
+    return value.strip().lower()
 
 
 def int_field(fields: dict, name: str, default: int | None) -> int | None:
@@ -123,12 +134,15 @@ IMAGE_BODY: dict[str, Any] = {
                 "image_url": {"type": "string", "description": "an http(s) link to the image instead (only "
                               "when the server runs with OCR_ALLOW_URLS=1; public addresses only)"},
                 "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
+                "model": {"type": "string", "enum": list(MODELS), "description": "recogniser (default: the "
+                          "server's OCR_MODEL); auto re-reads the unsure lines with the accurate model"},
                 "preprocess": {"type": "object", "description": "e.g. {\"mode\": \"auto\"|\"manual\"|\"off\"}"},
             }}},
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["image"],
             "properties": {"image": {"type": "string", "format": "binary"},
-                           "kind": {"type": "string", "enum": ["page", "line"]}}}},
+                           "kind": {"type": "string", "enum": ["page", "line"]},
+                           "model": {"type": "string", "enum": list(MODELS)}}}},
     },
 }
 EXPLAIN_BODY: dict[str, Any] = json.loads(json.dumps(IMAGE_BODY))

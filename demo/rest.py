@@ -5,7 +5,8 @@
 * ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated)
   or ``{"image_url": "https://..."}`` (only with ``OCR_ALLOW_URLS=1``), multipart with the file in
   field ``image``, or a raw body (``Content-Type: image/...`` or ``application/pdf``).
-  Optional: ``"kind": "page"|"line"`` and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+  Optional: ``"kind": "page"|"line"``, ``"model": "fast"|"accurate"|"auto"`` (422 otherwise; each line
+  answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
   A PDF has every page read: ``{"success": true, "pages": [page answer, ...], "page_count": n}``.
   Optional ``"fields": true``: the key fields (``ocr.fields``), an object ``fields`` in each page's answer.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
@@ -32,7 +33,7 @@ from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedReq
                              ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter
 from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
-                           preprocess_field)
+                           model_field, preprocess_field)
 from ocr.errors import OCRError
 from ocr.fields import fields_for_answer
 from ocr.imageio import MAX_PIXELS
@@ -100,7 +101,7 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
     boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
     out = service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
-                                kind=kind_field(fields))
+                                kind=kind_field(fields), model=model_field(fields))
     if flag_field(fields.get("fields")):
         for page in out.get("pages", [out]):
             page["fields"] = fields_for_answer(page)
@@ -114,11 +115,12 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     methods = methods_field(fields, service.methods())
     line = int_field(fields, "line", 0) or 0
     char_index = int_field(fields, "char_index", None)
+    model = model_field(fields)
     source = source_bytes(service, parsed)
     page = int_field(fields, "page", 0) or 0
     image = service.load_page(source, page)
-    view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
-    result = service.explain_line(view.crop, methods=methods, char_index=char_index)
+    view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model)
+    result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model)
     if not flag_field(fields.get("include_maps")):
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)
@@ -133,7 +135,7 @@ def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> d
     """``/api/v1/health``: loaded, busy, limits, and the hooks left on the shared model (0)."""
     return {"success": True, "status": "ok", "model_loaded": True, "api_version": API_VERSION,
             "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
-            "explain_available": service.explainer is not None,
+            "explain_available": service.explainer is not None, "default_model": service.default_model,
             "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": [*ALLOWED_TYPES, "pdf"],
             "max_pdf_pages": service.pdf_limits.max_pages, "image_url_enabled": service.url_policy.enabled,
             "weights_sha256": service.weights_sha256, "charset_size": len(service.recognizer.charset.chars),

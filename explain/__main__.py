@@ -1,4 +1,4 @@
-"""``python -m explain IMG [--method ...] [--layer NAME] [--out DIR]``: explanation PNGs + summary.json.
+"""``python -m explain IMG [--method ...] [--layer NAME] [--model fast|accurate] [--out DIR]``: explanation PNGs + summary.json.
 
 Writes, for one line image: ``confidence.png`` (text tinted by confidence),
 ``boxes.png``, and per method ``alignment.png`` / ``alignment_matrix.png``,
@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=[*METHODS, "all"], default="all",
                    help="which explanation (default: all)")
     p.add_argument("--layer", action="append", metavar="NAME",
-                   help="CNN layer for Grad-CAM (repeat to fuse several; default backbone.blocks.8)")
+                   help="CNN layer for Grad-CAM (repeat to fuse several; default: the model's last block, "
+                   "backbone.blocks.8 fast, backbone.blocks.12 accurate)")
+    p.add_argument("--model", choices=["fast", "accurate"], default="fast", help="the network to explain")
     p.add_argument("--cam", choices=list(CAM_METHODS), default="layercam", help="CAM variant (default layercam)")
     p.add_argument("--char", type=int, metavar="N", help="explain only character N (0-based position)")
     p.add_argument("--out", default="explain_out", metavar="DIR", help="output directory (default explain_out)")
@@ -96,7 +98,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from ocr.recognize.recognizer import Recognizer
 
         image = load_image(args.image)
-        recognizer = Recognizer.load(threads=args.threads)
+        recognizer = Recognizer.load(model=args.model, threads=args.threads)
         result = explain_line(recognizer, image, methods=args.method, char_index=args.char,
                               layer=args.layer, cam_method=args.cam)
         out = Path(args.out)

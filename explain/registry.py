@@ -87,7 +87,9 @@ def _alignment(line: LineUnderExplanation, progress: Progress | None) -> None:
 def _gradcam(line: LineUnderExplanation, progress: Progress | None) -> None:
     al, opts = line.al, line.options
     try:
-        explainer = GradCAMExplainer(line.recognizer.model, opts["layer"] or DEFAULT_LAYER, method=opts["cam_method"])
+        # the recogniser's own layer by default: the last CNN block differs between the fast and accurate networks
+        layer = opts["layer"] or getattr(line.recognizer, "cam_layer", DEFAULT_LAYER)
+        explainer = GradCAMExplainer(line.recognizer.model, layer, method=opts["cam_method"])
     except ValueError as exc:
         raise ExplainRequestError(str(exc)) from exc
     line_target = LinePathScore.from_probs(al.probs, al.prepared.steps)

@@ -3,6 +3,7 @@
     from ocr import OCRPipeline, Recognizer, load_image
     page = OCRPipeline.load().run("invoice.png")       # whole pages
     line = Recognizer.load().recognize_one("line.png")  # one text line
+    Recognizer.load(model="auto")                        # "fast" (default) | "accurate" | "auto" (MODELS)
 
 The data flow, one module or package a stage: ``imageio`` (upload) -> ``preprocess`` ->
 ``detect`` -> ``recognize`` -> ``decode``; ``pipeline`` orders them, ``service`` is what the
@@ -18,9 +19,9 @@ from ocr.errors import (ImageTooLargeError, InvalidImageError, ModelLoadError, O
                         UnsupportedImageError)
 
 _LAZY = {"OCRPipeline": "ocr.pipeline", "Recognizer": "ocr.recognize.recognizer", "load_image": "ocr.imageio",
-         "OCRService": "ocr.service", "Settings": "ocr.settings"}
+         "OCRService": "ocr.service", "Settings": "ocr.settings", "MODELS": "ocr.recognize.models"}
 
-__all__ = ["OCRPipeline", "Recognizer", "load_image", "OCRService", "Settings", "OCRError", "InvalidImageError",
+__all__ = ["OCRPipeline", "Recognizer", "MODELS", "load_image", "OCRService", "Settings", "OCRError", "InvalidImageError",
            "ImageTooLargeError", "UnsupportedImageError", "ModelLoadError"]
 
 

@@ -1,8 +1,8 @@
 """Command line: ``python -m ocr recognize ...`` and ``python -m ocr page ...``.
 
-    python -m ocr recognize IMG... [--json]
+    python -m ocr recognize IMG... [--json] [--model fast|accurate|auto]
     python -m ocr recognize --manifest LABELS.tsv --out PREDS.tsv
-    python -m ocr page IMG... [--json] [--fields]
+    python -m ocr page IMG... [--json] [--fields] [--model fast|accurate|auto]
     python -m ocr page --pages PAGE.jsonl --out PREDS.jsonl
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]]
 
@@ -101,7 +101,10 @@ def looks_like_page(rgb: Any, result: Any) -> str | None:
 def cmd_recognize(args: argparse.Namespace) -> int:
     from ocr.recognize.recognizer import Recognizer
 
-    recognizer = Recognizer.load(args.weights, threads=args.threads, engine=args.engine, decoder=args.decoder)
+    if args.model == "auto" and args.weights:
+        raise SystemExit("--model auto reads with the shipped weights of both models: drop --weights")
+    recognizer = Recognizer.load(args.weights, model=args.model, threads=args.threads, engine=args.engine,
+                                 decoder=args.decoder)
     if args.manifest:
         if not args.out:
             raise SystemExit("--manifest needs --out")
@@ -166,7 +169,7 @@ def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | N
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
-    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector)
+    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model)
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
@@ -223,6 +226,22 @@ class PageWithFields:
         return f"{self.page.text}\n\n{self.fields.to_text()}"
 
 
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    from ocr.recognize.models import MODELS
+
+    parser.add_argument("--model", choices=MODELS, default=None,
+                        help="recogniser: fast, accurate, or auto (fast, the unsure lines re-read accurately); "
+                        "default: OCR_MODEL, else fast")
+
+
+def _default_model(args: argparse.Namespace) -> None:
+    """``--model`` left out: ``OCR_MODEL`` (validated by the settings), else fast."""
+    if getattr(args, "model", "fast") is None:
+        from ocr.settings import Settings
+
+        args.model = Settings.from_env().model
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ocr", description="Explainable CRNN OCR")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -236,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true")
     rec.add_argument("--engine", choices=ENGINES, default="auto")
     rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    _model_option(rec)
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")
     page.add_argument("images", nargs="*", type=input_arg,
@@ -249,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--detector", choices=["db", "tiny", "small", "classical"], default="db",
                       help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
                       "(default db: the pipeline's default)")
+    _model_option(page)
     page.set_defaults(func=cmd_page)
     from ocr.batch import cli as batch_cli
 
@@ -263,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
+        _default_model(args)
         return args.func(args)
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Whole-page OCR: preprocess → detect lines → (turn the page) → crop → recognise, one call.
 
-    pipeline = OCRPipeline.load()
-    page = pipeline.run("invoice.jpg")
+    pipeline = OCRPipeline.load()                # model="fast" | "accurate" | "auto"
+    page = pipeline.run("invoice.jpg")           # or run(..., model="accurate") for this page only
     page.text, [(line.text, line.confidence, line.box) for line in page.lines]
 
 This module only orders the stages; each lives in its own place (``ocr.preprocess``,
@@ -26,7 +26,7 @@ from ocr.detect.geometry import char_quads, map_points, reorder_quad, rot90_matr
 from ocr.imageio import load_image
 from ocr.orientation import lies_sideways, upside_down
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
-from ocr.recognize import Recognizer
+from ocr.recognize.choice import Recognizers
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,14 @@ class _Page:
 class OCRPipeline:
     """One pipeline for invoices, receipts and photos; thread-safe, results cached."""
 
-    def __init__(self, recognizer: Recognizer, detector: TextDetector | ClassicalDetector,
+    def __init__(self, recognizer: Any, detector: TextDetector | ClassicalDetector,
                  preprocess: PreprocessConfig | None = None, cache_size: int = 64,
                  cache_bytes: int | None = None) -> None:
-        """``cache_bytes``: memory the result cache may hold (default ``OCR_CACHE_MB``, 256 MB)."""
-        self.recognizer = recognizer
+        """``recognizer``: a recogniser (its model the default; the others are loaded when a run
+        asks for them) or :class:`~ocr.recognize.choice.Recognizers`. ``cache_bytes``: memory the
+        result cache may hold (default ``OCR_CACHE_MB``, 256 MB)."""
+        self.models = recognizer if isinstance(recognizer, Recognizers) else Recognizers.of(recognizer)
+        self.recognizer = self.models.get()
         self.detector = detector
         self.preprocess = preprocess or PreprocessConfig()
         if cache_bytes is None:
@@ -63,12 +66,14 @@ class OCRPipeline:
         self.cache = ResultCache(cache_size, cache_bytes)
 
     @classmethod
-    def load(cls, *, threads: int | None = None, detector: str = "db", **kwargs: Any) -> "OCRPipeline":
+    def load(cls, *, threads: int | None = None, detector: str = "db", model: str = "fast",
+             **kwargs: Any) -> "OCRPipeline":
         """``detector``: "tiny" or "small" (PP-OCRv6 DB releases), "db" (the default release,
-        ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network)."""
+        ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network). ``model``: the
+        default recogniser, "fast", "accurate" or "auto" (``ocr.recognize.models``)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
-        recognizer = Recognizer.load(threads=threads)
+        recognizer = Recognizers(model, threads=threads)  # the default loaded now: bad weights fail at start
         if detector == "classical":
             det: TextDetector | ClassicalDetector = ClassicalDetector()
         else:
@@ -80,10 +85,11 @@ class OCRPipeline:
 
     # ------------------------------------------------------------ stages
 
-    def _read_lines(self, page: np.ndarray, boxes: list[TextBox]) -> tuple[list[np.ndarray], list[LineResult]]:
+    @staticmethod
+    def _read_lines(recognizer: Any, page: np.ndarray, boxes: list[TextBox]) -> tuple[list[np.ndarray], list[LineResult]]:
         crops = [crop_line(page, box) for box in boxes]
         keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 2]
-        results = self.recognizer.recognize([crops[i] for i in keep]) if keep else []
+        results = recognizer.recognize([crops[i] for i in keep]) if keep else []
         by_index = dict(zip(keep, results))
         empty = LineResult("", 0.0, [], 0, 0)
         return crops, [by_index.get(i, empty) for i in range(len(boxes))]
@@ -100,17 +106,21 @@ class OCRPipeline:
         page.boxes = sort_reading_order(page.detection.boxes)
         return page
 
-    def _recognize(self, page: _Page, auto_rotate: bool) -> tuple[list[np.ndarray], list[LineResult]]:
-        """Read every line; an upside-down page is turned 180°, detected and read again."""
-        crops, results = self._read_lines(page.image, page.boxes)
-        if auto_rotate and upside_down(self.recognizer, crops, results):
+    def _recognize(self, page: _Page, auto_rotate: bool, recognizer: Any) -> tuple[list[np.ndarray], list[LineResult]]:
+        """Read every line; an upside-down page is turned 180°, detected and read again.
+
+        A cascade reads with its first stage, decides the orientation on those readings, then
+        re-reads only the unsure lines of the page the right way up (``refine``)."""
+        first = recognizer.first_stage
+        crops, results = self._read_lines(first, page.image, page.boxes)
+        if auto_rotate and upside_down(first, crops, results):
             page.to_page = rot90_matrix(180, page.image.shape[1], page.image.shape[0]) @ page.to_page
             page.image = rotate(page.image, 180)
             page.rotation = (page.rotation + 180) % 360
             page.detection = self.detector.detect(page.image)
             page.boxes = sort_reading_order(page.detection.boxes)
-            crops, results = self._read_lines(page.image, page.boxes)
-        return crops, results
+            crops, results = self._read_lines(first, page.image, page.boxes)
+        return crops, recognizer.refine(crops, results)
 
     @staticmethod
     def _lines(page: _Page, crops: list[np.ndarray], results: list[LineResult]) -> list[PageLine]:
@@ -156,11 +166,13 @@ class OCRPipeline:
         return np.eye(3)
 
     def run(self, image: Any, *, preprocess: PreprocessConfig | None = None, auto_rotate: bool = True,
-            use_cache: bool = True) -> PageResult:
+            use_cache: bool = True, model: str | None = None) -> PageResult:
+        """``model``: "fast", "accurate" or "auto" for this page (None: the pipeline's default)."""
         started = time.perf_counter()
+        recognizer = self.models.get(model)
         rgb = load_image(image)
         config = preprocess or self.preprocess
-        key = page_key(rgb, config, {"auto_rotate": auto_rotate})
+        key = page_key(rgb, config, {"auto_rotate": auto_rotate, "model": recognizer.model_name})
         cached = self.cache.get(key) if use_cache else None
         if cached is not None:
             return cached
@@ -176,7 +188,7 @@ class OCRPipeline:
         timings["detect"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        crops, results = self._recognize(page, auto_rotate)
+        crops, results = self._recognize(page, auto_rotate, recognizer)
         timings["recognize"] = time.perf_counter() - t
 
         lines = self._lines(page, crops, results)

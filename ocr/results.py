@@ -46,11 +46,15 @@ class LineResult:
     chars: list[CharSpan] = field(default_factory=list)
     width: int = 0  # of the input image, pixels
     height: int = 0
+    model: str = "fast"  # the network that produced this reading ("fast" or "accurate")
+    reread: bool = False  # read by the fast model first, then re-read by the accurate one (model="auto")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "confidence": round(self.confidence, 4),
+            "model": self.model,
+            "reread": self.reread,
             "chars": [
                 {"char": c.char, "confidence": round(c.confidence, 4), "t_start": c.t_start, "t_end": c.t_end,
                  "x_start": round(c.x_start, 1), "x_end": round(c.x_end, 1),
@@ -82,6 +86,7 @@ class PageLine:
             "box": [round(v, 1) for v in self.box],
             "text": self.text,
             "confidence": round(self.confidence, 4),
+            **({"model": self.line_result.model, "reread": self.line_result.reread} if self.line_result else {}),
             "chars": [{"char": c.char, "confidence": round(c.confidence, 4), "box": [round(v, 1) for v in c.box],
                        "candidates": [[ch, round(p, 4)] for ch, p in c.candidates]} for c in self.chars],
         }

@@ -1,9 +1,10 @@
 """The one service both web faces call: the Gradio UI and the REST API read and explain through it.
 
-    service = OCRService.load(settings)        # model loaded once
+    service = OCRService.load(settings)        # model loaded once (the default: OCR_MODEL)
     page = service.ocr(image)                  # a PageResult (kind="line": the image is one line)
-    view = service.line_view(image, line=2)    # the crop of detected line 2, as read
-    service.explain_line(view.crop, methods=("gradcam", "alignment"))
+    page = service.ocr(image, model="auto")    # "fast" | "accurate" | "auto" for this request
+    view = service.line_view(image, line=2)    # the crop of detected line 2, as read (view.model: by which network)
+    service.explain_line(view.crop, methods=("gradcam", "alignment"), model=view.model)
     service.upload_answer(data)                # the REST answer: one image, or every page of a PDF
     service.load_pages(data)                   # an upload that may be a PDF -> its page images (RGB)
     service.fields(page)                       # key fields of a page read (ocr.fields.FieldSet)
@@ -31,13 +32,14 @@ from ocr.imageio import load_image
 from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
+from ocr.recognize.models import check_model, describe_models
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 from ocr.settings import WEIGHTS_DIR, Settings
 
 #: what an explanation request runs unless it names methods
 DEFAULT_METHODS = ("gradcam", "alignment")
 #: the files whose digests make the weights' fingerprint (health answers, cache keys)
-FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt")
+FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt", "crnn_accurate.pt", "charset_accurate.txt")
 
 
 class Explainer(Protocol):
@@ -92,6 +94,8 @@ class LineView:
     confidence: float
     chars: list[PageChar] = field(default_factory=list)
     line_result: LineResult | None = None
+    #: the network that read the line ("fast" / "accurate"); before reading, the model asked for
+    model: str | None = None
 
 
 class OCRService:
@@ -114,12 +118,14 @@ class OCRService:
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, threads: int | None = None,
-             explainer: Explainer | None = None) -> "OCRService":
+             explainer: Explainer | None = None, model: str | None = None) -> "OCRService":
         """Load the recogniser and the detector; a :class:`ModelLoadError` if the weights are unusable.
 
-        ``threads`` wins over ``settings.threads`` (``OCR_THREADS``)."""
+        ``threads`` wins over ``settings.threads`` (``OCR_THREADS``), ``model`` over ``settings.model``
+        (``OCR_MODEL``): the model a request that names none is read with."""
         settings = settings or Settings.from_env()
-        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes)
+        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes,
+                                    model=model or settings.model)
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer, settings=settings)
 
     # ------------------------------------------------------------ reading
@@ -129,32 +135,26 @@ class OCRService:
         """The pipeline's preprocessing settings from a (partial) dict; ``ValueError`` if invalid."""
         return config_from_dict(options) if options else None
 
-    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
-            use_cache: bool = True) -> PageResult:
-        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line.
-
-        ``use_cache=False``: a batch reads each page once, so caching it would only hold memory."""
-        if kind == "line":
-            return self.read_line(image)
-        return self.pipeline.run(image, preprocess=preprocess, use_cache=use_cache)
+    # ------------------------------------------------------------ answers
 
     def page_answer(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
-                    use_cache: bool = True) -> dict[str, Any]:
+                    use_cache: bool = True, model: str | None = None) -> dict[str, Any]:
         """The REST answer for one image, as a dict: the one builder of ``/api/v1/ocr``'s body and
         of a batch record (``ocr.batch``), so the two are the same by construction."""
         started = time.perf_counter()
-        page = self.ocr(image, preprocess=preprocess, kind=kind, use_cache=use_cache)
-        return {"success": True, **page_payload(page),
+        page = self.ocr(image, preprocess=preprocess, kind=kind, use_cache=use_cache, model=model)
+        return {"success": True, **page_payload(page), "model": model or self.default_model,
                 "processing_time_ms": round((time.perf_counter() - started) * 1000, 1)}
 
     def upload_answer(self, source: Any, *, preprocess: PreprocessConfig | None = None,
-                      kind: str = "page") -> dict[str, Any]:
+                      kind: str = "page", model: str | None = None) -> dict[str, Any]:
         """:meth:`page_answer` for an image; for a PDF every page is read (one rendered at a time):
         ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
         data = self.pdf_bytes(source)
         if data is None:
-            return self.page_answer(source, preprocess=preprocess, kind=kind)
-        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind) for rgb in render_pages(data, self.pdf_limits)]
+            return self.page_answer(source, preprocess=preprocess, kind=kind, model=model)
+        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind, model=model)
+                 for rgb in render_pages(data, self.pdf_limits)]
         return {"success": True, "pages": pages, "page_count": len(pages)}
 
     # ------------------------------------------------------------ inputs: PDFs and URLs
@@ -196,13 +196,47 @@ class OCRService:
 
         return fetch_image_bytes(url, self.url_policy)
 
-    def read_line(self, image: Any) -> PageResult:
+    # ------------------------------------------------------------ the model choice
+
+    @property
+    def default_model(self) -> str:
+        """What a request naming no model is read with (``OCR_MODEL``)."""
+        return getattr(self.recognizer, "model_name", "fast")
+
+    @staticmethod
+    def model_choices() -> dict[str, str]:
+        """Every model name with its measured trade-off in one sentence (for a Fast / Auto / Accurate switch)."""
+        return describe_models()
+
+    def reader(self, model: str | None = None) -> Any:
+        """The recogniser of ``model`` ("fast", "accurate", "auto"; None: the default), loaded on first use."""
+        if model is None:
+            return self.recognizer
+        check_model(model)
+        return self.pipeline.models.get(model)
+
+    def _run(self, image: Any, preprocess: PreprocessConfig | None, model: str | None,
+             use_cache: bool = True) -> PageResult:
+        return self.pipeline.run(image, preprocess=preprocess, use_cache=use_cache, model=model)
+
+    # ------------------------------------------------------------ reading
+
+    def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
+            model: str | None = None, use_cache: bool = True) -> PageResult:
+        """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line.
+        ``model``: "fast", "accurate" or "auto" (None: :attr:`default_model`). ``use_cache=False``:
+        a batch reads each page once, so caching it would only hold memory."""
+        if kind == "line":
+            return self.read_line(image, model=model)
+        return self._run(image, preprocess, model, use_cache)
+
+    def read_line(self, image: Any, *, model: str | None = None) -> PageResult:
         """The whole image read as one text line (no detection), shaped like a page of one line."""
         from ocr.detect.geometry import char_quads
 
         started = time.perf_counter()
         rgb = load_image(image)
-        res = self.recognizer.recognize_one(rgb)
+        res = self.reader(model).recognize_one(rgb)
         h, w = rgb.shape[:2]
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
         lines = []
@@ -214,15 +248,15 @@ class OCRService:
         return PageResult(lines, w, h, 0, {"recognize": elapsed, "total": elapsed}, None, None, rgb)
 
     def line_view(self, image: Any, *, kind: str = "page", line: int = 0,
-                  preprocess: PreprocessConfig | None = None) -> LineView:
+                  preprocess: PreprocessConfig | None = None, model: str | None = None) -> LineView:
         """Line ``line`` of the page as read (``kind="line"``: the whole image, not read yet).
 
         The same choice for the UI and the REST API: no line -> :class:`NoTextLineError`, an index
         outside the page's lines -> :class:`InvalidLineError`; never a silent fallback to line 0.
         """
         if kind == "line":
-            return LineView(0, load_image(image), "", 0.0)
-        page = self.pipeline.run(image, preprocess=preprocess)
+            return LineView(0, load_image(image), "", 0.0, model=check_model(model) if model else None)
+        page = self._run(image, preprocess, model)
         return self.pick_line(page, line)
 
     @staticmethod
@@ -234,7 +268,8 @@ class OCRService:
             raise InvalidLineError(f"line must be between 0 and {len(page.lines) - 1}")
         ln = page.lines[line]
         crop = ln.crop if ln.crop is not None else page.image
-        return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result)
+        return LineView(line, crop, ln.text, ln.confidence, ln.chars, ln.line_result,
+                        ln.line_result.model if ln.line_result else None)
 
     # ------------------------------------------------------------ fields
 
@@ -255,28 +290,51 @@ class OCRService:
             raise ExplainUnavailableError()
         return self.explainer
 
+    def explaining(self, crop: np.ndarray, model: str | None = None) -> Any:
+        """The single-network recogniser that produced (or, asked for ``model``, produces) the line.
+
+        ``model``: the line's ``model`` ("fast" / "accurate"), or a model name for a line not read
+        yet; "auto" (or a default cascade) reads the line first to learn which network it ends with.
+        """
+        reader = self.reader(model)
+        if getattr(reader, "model_name", None) == "auto":
+            return reader.for_model(reader.recognize_one(crop).model)
+        return reader
+
     def explain_line(self, crop: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS,
-                     char_index: int | None = None, progress: Callable | None = None) -> dict:
-        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape)."""
-        return self._explainer().explain_line(self.recognizer, crop, methods=tuple(methods), char_index=char_index,
-                                              progress=progress)
+                     char_index: int | None = None, progress: Callable | None = None,
+                     model: str | None = None) -> dict:
+        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape), of
+        the network that read it: pass the line's ``model`` (:attr:`LineView.model`)."""
+        recognizer = self.explaining(crop, model)
+        out = self._explainer().explain_line(recognizer, crop, methods=tuple(methods), char_index=char_index,
+                                             progress=progress)
+        return {**out, "model": getattr(recognizer, "model_name", "fast")}
 
     def attribute_errors(self, view: LineView, truth: str) -> Any:
         """Which characters of the line were misread against ``truth``, and where the evidence was."""
-        return self._explainer().attribute_errors(self.recognizer, view.crop, truth, result=view.line_result)
+        recognizer = self.explaining(view.crop, view.model)
+        same = view.line_result is not None and view.line_result.model == getattr(recognizer, "model_name", "fast")
+        return self._explainer().attribute_errors(recognizer, view.crop, truth,
+                                                  result=view.line_result if same else None)
 
     def attribute_preprocessing(self, view: LineView) -> Any:
         """The line re-read with each preprocessing step toggled: which step helps or hurts."""
-        return self._explainer().attribute_preprocessing(self.recognizer, view.crop)
+        return self._explainer().attribute_preprocessing(self.explaining(view.crop, view.model), view.crop)
 
     def methods(self) -> tuple[str, ...]:
         """The explanation methods a request may name."""
         return tuple(self._explainer().METHODS)
 
     def model_hooks(self) -> int:
-        """Hooks on the recogniser's torch model: 0 unless an explanation is running right now."""
-        if self.explainer is None or not getattr(self.recognizer, "model_built", True):
-            return 0  # the torch model is built by the first explanation: nothing can hook it yet
+        """Hooks on the recognisers' torch models: 0 unless an explanation is running right now."""
+        if self.explainer is None:
+            return 0
+        models = getattr(self.pipeline, "models", None)
+        if models is not None:  # the torch models are built by the first explanation: none, none hooked
+            return sum(self.explainer.count_hooks(m) for m in models.torch_models())
+        if not getattr(self.recognizer, "model_built", True):
+            return 0
         return self.explainer.count_hooks(self.recognizer.model)
 
 

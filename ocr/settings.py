@@ -17,6 +17,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``HOST`` | 0.0.0.0 | address the app listens on |
 | ``PORT`` | 7860 | port of the app (UI at /, REST API at /api/v1) |
 | ``OCR_THREADS`` | (library default) | intra-op threads of onnxruntime / torch |
+| ``OCR_MODEL`` | fast | recogniser of a request that names none: ``fast``, ``accurate`` or ``auto`` (README) |
 | ``OCR_CACHE_MB`` | 256 | memory of the page-result cache |
 | ``OCR_WARM_EXAMPLES`` | 1 | 0: do not pre-read the examples after start-up |
 | ``OCR_UI_CONCURRENCY`` | 1 | UI events run at once |
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ocr.errors import OCRError
+from ocr.recognize.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = ROOT / "weights"
@@ -78,6 +80,7 @@ class Settings:
     host: str = _var("HOST", "0.0.0.0")
     port: int = _var("PORT", 7860, minimum=1)
     threads: int | None = _var("OCR_THREADS", None, minimum=1)
+    model: str = _var("OCR_MODEL", "fast", choices=MODELS)
     cache_mb: float = _var("OCR_CACHE_MB", 256.0, minimum=0)
     warm_examples: bool = _var("OCR_WARM_EXAMPLES", True)
     ui_concurrency: int = _var("OCR_UI_CONCURRENCY", 1, minimum=1)

@@ -38,6 +38,9 @@ class PreparedLine:
     tensor: np.ndarray  # [3, 48, width] float32, BGR order, values in [-1, 1]
     width: int  # normalised width in pixels, before batch padding
     scale: float  # original width / normalised width: maps model columns back to the image
+    #: the narrowest batch the line is read in: its model's minimum padded width (the accurate
+    #: model's attention sees the padding, so explanations must pad exactly as inference did)
+    pad_to: int = PAD_MIN_WIDTH
 
     @property
     def steps(self) -> int:
@@ -45,19 +48,24 @@ class PreparedLine:
         return max(1, math.ceil(self.width / STRIDE_X))
 
 
-def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH) -> PreparedLine:
-    """``rgb``: HxWx3 uint8. Aspect ratio kept; the width is capped at ``max_width``."""
+def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH,
+                 pad_to: int = PAD_MIN_WIDTH) -> PreparedLine:
+    """``rgb``: HxWx3 uint8. Aspect ratio kept; the width is capped at ``max_width``; ``pad_to``:
+    the minimum batch width of the model that will read it."""
     h, w = rgb.shape[:2]
     target_w = int(math.ceil(height * w / max(h, 1)))
     target_w = min(max(target_w, MIN_WIDTH), max_width)
     resized = cv2.resize(rgb, (target_w, height), interpolation=cv2.INTER_LINEAR if target_w > w else cv2.INTER_AREA)
     bgr = resized[:, :, ::-1].astype(np.float32)
     tensor = (bgr.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
-    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w)
+    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w, pad_to)
 
 
-def batch_array(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> np.ndarray:
-    """Stack prepared lines, zero-padding on the right to the widest (at least ``pad_to``)."""
+def batch_array(lines: list[PreparedLine], pad_to: int | None = None) -> np.ndarray:
+    """Stack prepared lines, zero-padding on the right to the widest (at least ``pad_to``;
+    default: the lines' own ``pad_to``, their model's)."""
+    if pad_to is None:
+        pad_to = max(line.pad_to for line in lines)
     width = max(pad_to, max(line.width for line in lines))
     width = int(math.ceil(width / STRIDE_X) * STRIDE_X)
     out = np.zeros((len(lines), 3, lines[0].tensor.shape[1], width), np.float32)
@@ -66,7 +74,7 @@ def batch_array(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> np.nd
     return out
 
 
-def batch_tensor(lines: list[PreparedLine], pad_to: int = PAD_MIN_WIDTH) -> "torch.Tensor":
+def batch_tensor(lines: list[PreparedLine], pad_to: int | None = None) -> "torch.Tensor":
     """``batch_array`` as a torch tensor (training and explanations; inference may run without torch)."""
     import torch
 

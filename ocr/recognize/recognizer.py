@@ -1,6 +1,6 @@
 """The line recogniser: weights loaded once, batched inference with width bucketing.
 
-    rec = Recognizer.load()
+    rec = Recognizer.load()                      # model="fast" | "accurate" | "auto" (the cascade)
     results = rec.recognize([line_image, ...])   # numpy / PIL / path / bytes
 
 Lines are sorted by width and run in batches of similar widths, so a batch of
@@ -22,17 +22,20 @@ from ocr.engines import (CHECKSUMS_NAME, BuildOnce, TorchBehindEngine, choose_en
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.recognize.charset import Charset
-from ocr.recognize.lineprep import PAD_MIN_WIDTH, PreparedLine, batch_array, prepare_line
+from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
+from ocr.recognize.models import SPECS, ModelSpec, check_model
 from ocr.results import LineResult
 from ocr.settings import WEIGHTS_DIR
 
 if TYPE_CHECKING:  # torch is imported only where the torch model runs: the ONNX path needs none of it
+    from ocr.recognize.cascade import CascadeRecognizer
     from ocr.recognize.network import CRNN
+    from ocr.recognize.network_accurate import AccurateCRNN
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "crnn.pt"
-DEFAULT_CHARSET = WEIGHTS_DIR / "charset.txt"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / SPECS["fast"].weights
+DEFAULT_CHARSET = WEIGHTS_DIR / SPECS["fast"].charset
 CHECKSUMS = WEIGHTS_DIR / CHECKSUMS_NAME
 
 
@@ -63,7 +66,15 @@ def is_blank(rgb: np.ndarray) -> bool:
     return percentile(99) - percentile(1) < BLANK_SPREAD
 
 
-def load_crnn(weights: Path, verify: bool = True) -> "CRNN":
+def default_files(model: str) -> tuple[Path, Path]:
+    """The weights and charset ``Recognizer.load(model=...)`` reads unless told otherwise: for the fast
+    model ``DEFAULT_WEIGHTS`` / ``DEFAULT_CHARSET`` (which tools and tests may point elsewhere)."""
+    if model == "fast":
+        return DEFAULT_WEIGHTS, DEFAULT_CHARSET
+    return WEIGHTS_DIR / SPECS[model].weights, WEIGHTS_DIR / SPECS[model].charset
+
+
+def load_crnn(weights: Path, verify: bool = True) -> "CRNN | AccurateCRNN":
     check_crnn_weights(weights, verify)
     return _read_crnn(weights)
 
@@ -76,14 +87,19 @@ def check_crnn_weights(weights: Path, verify: bool = True) -> str | None:
     return verify_checksum(weights) if verify else None
 
 
-def _read_crnn(weights: Path) -> "CRNN":
+def _read_crnn(weights: Path) -> "CRNN | AccurateCRNN":
+    """The network a weights file holds: ``"arch": "crnn_accurate"`` is the accurate CRNN, else the fast one."""
     import torch
 
     from ocr.recognize.network import CRNN, CRNNConfig
+    from ocr.recognize.network_accurate import AccurateCRNN, AccurateCRNNConfig
 
     try:
         state = torch.load(weights, map_location="cpu", weights_only=False)
-        model = CRNN(CRNNConfig(**state["config"]))
+        if state.get("arch") == AccurateCRNN.arch:
+            model: CRNN | AccurateCRNN = AccurateCRNN(AccurateCRNNConfig(**state["config"]))
+        else:
+            model = CRNN(CRNNConfig(**state["config"]))
         model.load_state_dict(state["state_dict"])
     except Exception as exc:  # any unreadable/foreign file is the same failure for the user
         raise ModelLoadError(f"weights file {weights} could not be loaded: {exc.__class__.__name__}") from exc
@@ -121,11 +137,15 @@ class Recognizer(TorchBehindEngine):
     (1.0 s and ~190 MB a process, measured).
     """
 
-    def __init__(self, model: "CRNN | None", charset: Charset, *, threads: int | None = None,
-                 batch_size: int = 32, max_width_ratio: float = 1.6, max_batch_columns: int = 3200,
-                 engine: OnnxEngine | None = None, build: Callable[[], "CRNN"] | None = None,
-                 decoder: str = "greedy", beam_width: int = 8) -> None:
-        """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``)."""
+    def __init__(self, model: "CRNN | AccurateCRNN | None", charset: Charset, *, threads: int | None = None,
+                 batch_size: int = 32, max_width_ratio: float = 1.6, max_batch_columns: int | None = None,
+                 engine: OnnxEngine | None = None, build: Callable[[], "CRNN | AccurateCRNN"] | None = None,
+                 decoder: str = "greedy", beam_width: int = 8, spec: ModelSpec = SPECS["fast"],
+                 pad_min_width: int | None = None) -> None:
+        """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
+
+        ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
+        ``pad_min_width`` / ``max_batch_columns`` override the spec's."""
         if model is None and (engine is None or build is None):
             raise ValueError("Recognizer needs a model, or engine= and build=")
         classes = model.config.num_classes if model is not None else engine.num_classes  # type: ignore[union-attr]
@@ -137,7 +157,9 @@ class Recognizer(TorchBehindEngine):
         # activations cost ~65 KB per padded input column (onnxruntime, measured: batch 32 of lines up
         # to 800 px peaked at 1.8 GB RSS, batch 4 at 0.29 GB) while the time per line is flat in the
         # batch size (compute-bound CNN), so batches are bounded in columns, not only in lines
-        self.max_batch_columns = max_batch_columns
+        self.max_batch_columns = max_batch_columns or spec.max_batch_columns
+        self.spec = spec
+        self.pad_min_width = pad_min_width or spec.pad_min_width
         self._lock = threading.Lock()
         self.engine = engine
         if decoder not in ("greedy", "beam"):
@@ -152,21 +174,58 @@ class Recognizer(TorchBehindEngine):
         set_torch_threads(self.threads)
         return model.eval()
 
+    @property
+    def model_name(self) -> str:
+        """``"fast"`` or ``"accurate"``: the name every line this recogniser reads carries."""
+        return self.spec.name
+
+    @property
+    def cam_layer(self) -> str:
+        return self.spec.cam_layer
+
+    @property
+    def first_stage(self) -> "Recognizer":
+        """What reads every line first (itself; a cascade's is its fast recogniser)."""
+        return self
+
+    def refine(self, images: Sequence[Any], results: list[LineResult]) -> list[LineResult]:
+        """Nothing to re-read: a single model's readings are final (a cascade re-reads the unsure ones)."""
+        return results
+
+    def for_model(self, name: str | None) -> "Recognizer":
+        """The recogniser of the network named ``name`` (``None``: this one)."""
+        if name not in (None, self.model_name):
+            raise ValueError(f"this recogniser is the {self.model_name} model, not {name!r}")
+        return self
+
+    def torch_models(self) -> list[Any]:
+        """The torch networks built so far (explanations hook them; ``[]`` before the first)."""
+        return [self.model] if self.model_built else []
+
     @classmethod
-    def load(cls, weights: Path | str | None = None, charset: Path | str | None = None, *,
-             threads: int | None = None, engine: str = "auto", **kwargs: Any) -> "Recognizer":
-        """``engine``: "auto" (onnxruntime when its export is current, else torch), "torch" or "onnx"."""
-        weights = Path(weights) if weights else DEFAULT_WEIGHTS
-        charset_path = Path(charset) if charset else DEFAULT_CHARSET
+    def load(cls, weights: Path | str | None = None, charset: Path | str | None = None, *, model: str = "fast",
+             threads: int | None = None, engine: str = "auto", **kwargs: Any) -> "Recognizer | CascadeRecognizer":
+        """``model``: "fast", "accurate" or "auto" (the cascade of both, ``ocr.recognize.cascade``);
+        ``engine``: "auto" (onnxruntime when its export is current, else torch), "torch" or "onnx"."""
+        if check_model(model) == "auto":
+            if weights or charset:
+                raise ValueError("model='auto' reads with the shipped weights of both models: give no weights")
+            from ocr.recognize.cascade import CascadeRecognizer
+
+            return CascadeRecognizer.load(threads=threads, engine=engine, **kwargs)
+        spec = SPECS[model]
+        default_weights, default_charset = default_files(model)
+        weights = Path(weights) if weights else default_weights
+        charset_path = Path(charset) if charset else default_charset
         if not charset_path.exists():
             raise ModelLoadError(f"charset file not found: {charset_path}")
         digest = check_crnn_weights(weights)
         onnx_engine = choose_engine(engine, weights, lambda path: OnnxEngine(path, threads), EXPORT_HINT, digest)
         if onnx_engine is None:
-            return cls(_read_crnn(weights), Charset.load(charset_path), threads=threads, **kwargs)
+            return cls(_read_crnn(weights), Charset.load(charset_path), threads=threads, spec=spec, **kwargs)
         # the export was made from exactly these (checked) weights, so reading them later cannot fail
         return cls(None, Charset.load(charset_path), threads=threads, engine=onnx_engine,
-                   build=lambda: _read_crnn(weights), **kwargs)
+                   build=lambda: _read_crnn(weights), spec=spec, **kwargs)
 
     # ------------------------------------------------------------ batching
 
@@ -177,7 +236,7 @@ class Recognizer(TorchBehindEngine):
         order = sorted(range(len(prepared)), key=lambda i: prepared[i].width)
         batches: list[list[int]] = []
         for i in order:
-            padded = max(prepared[i].width, PAD_MIN_WIDTH)  # the widest so far: the batch's padded width
+            padded = max(prepared[i].width, self.pad_min_width)  # the widest so far: the batch's padded width
             if (batches and len(batches[-1]) < self.batch_size
                     and (len(batches[-1]) + 1) * padded <= self.max_batch_columns
                     and prepared[i].width <= self.max_width_ratio * prepared[batches[-1][0]].width):
@@ -197,7 +256,7 @@ class Recognizer(TorchBehindEngine):
 
     def probabilities(self, images: Sequence[Any]) -> list[tuple[np.ndarray, PreparedLine]]:
         """Per-line frame probabilities [T_valid, C] and the prepared input, in input order."""
-        prepared = [prepare_line(load_image(img)) for img in images]
+        prepared = [prepare_line(load_image(img), pad_to=self.pad_min_width) for img in images]
         out: list[tuple[np.ndarray, PreparedLine] | None] = [None] * len(prepared)
         for idx in self._buckets(prepared):
             probs = self._forward(batch_array([prepared[i] for i in idx]))
@@ -212,9 +271,9 @@ class Recognizer(TorchBehindEngine):
         results: list[LineResult | None] = [None] * len(rgbs)
         for i, rgb in enumerate(rgbs):
             if is_blank(rgb):  # nothing drawn: say so instead of letting the model guess at noise
-                results[i] = LineResult("", 1.0, [], rgb.shape[1], rgb.shape[0])
+                results[i] = LineResult("", 1.0, [], rgb.shape[1], rgb.shape[0], self.model_name)
         todo = [i for i in range(len(rgbs)) if results[i] is None]
-        prepared = {i: prepare_line(rgbs[i]) for i in todo}
+        prepared = {i: prepare_line(rgbs[i], pad_to=self.pad_min_width) for i in todo}
         for bucket in self._buckets([prepared[i] for i in todo]):
             idx = [todo[b] for b in bucket]
             probs = self._forward(batch_array([prepared[i] for i in idx]))
@@ -228,7 +287,7 @@ class Recognizer(TorchBehindEngine):
                                               widths=[rgbs[i].shape[1] for i in idx], valid_steps=steps)
             for line, i in zip(decoded, idx):
                 h, w = rgbs[i].shape[:2]
-                results[i] = LineResult(line.text, line.confidence, line.chars, w, h)
+                results[i] = LineResult(line.text, line.confidence, line.chars, w, h, self.model_name)
         return results  # type: ignore[return-value]
 
     def recognize_one(self, image: Any) -> LineResult:

@@ -342,3 +342,23 @@ def test_network_scaling_times_the_network_per_line_by_width_and_batch():
     assert flat["160"]["32"] >= 0.15  # per line never shrinks much below the 0.2 ms a line costs
     falling = bench.network_scaling(per_call, widths=(160,), reps=2)["160"]
     assert falling["1"] > 5 * falling["32"]
+
+
+def test_model_choice_targets_judge_accurate_against_small_and_auto_against_accurate():
+    from benchmarks.lines import model_choice_targets
+
+    def system(char, line, b1_median, b1_mean):
+        return {"accuracy": {"en_iiit5k_test": {"char_accuracy": char, "line_accuracy": line}},
+                "speed": {"1": {"b1_median_ms": b1_median, "b1_mean_ms": b1_mean}}}
+
+    data = {"systems": {"ppocrv6-small": system(0.95, 0.90, 30.0, 31.0), "crnn-accurate": system(0.96, 0.89, 25.0, 26.0),
+                        "crnn-auto": system(0.956, 0.88, 8.0, 10.0)}}
+    rows = {r["target"]: r for r in model_choice_targets(data)}
+    iiit = {t: r["met"] for t, r in rows.items() if "en_iiit5k_test" in t}
+    assert iiit == {"crnn-accurate char accuracy >= ppocrv6-small (en_iiit5k_test)": True,
+                    "crnn-accurate line accuracy >= ppocrv6-small (en_iiit5k_test)": False,
+                    "crnn-auto char accuracy within 0.5 points of crnn-accurate (en_iiit5k_test)": True}
+    assert rows["crnn-accurate median per word (b1, 1 thread) <= ppocrv6-small's"]["met"] is True
+    share = rows["crnn-auto time per line <= 0.4 of crnn-accurate's (b1 mean, 1 thread)"]
+    assert share["measured"] == round(10 / 26, 3) and share["met"] is True
+    assert all(r["met"] is None for t, r in rows.items() if "zh_web_mtwi_lines" in t)  # not measured: not judged

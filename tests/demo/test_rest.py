@@ -396,3 +396,22 @@ def test_sniffing():
     assert sniff_image_type(b"hello") == (None, False)
     with pytest.raises(Exception):
         check_image_bytes(b"")
+
+
+# ---------------------------------------------------------------- the model choice (issue 16)
+
+
+@pytest.mark.parametrize("model", ["best", 3, ["fast"]])
+def test_a_bad_model_is_422(client, line_png, model):
+    r = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "model": model})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    assert "fast, accurate, auto" in r.json()["error"]["message"]
+
+
+def test_each_line_says_which_model_read_it(client, line_png):
+    body = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "model": "accurate"}).json()
+    assert body["success"] and body["model"] == "accurate"
+    assert [(ln["model"], ln["reread"]) for ln in body["lines"]] == [("accurate", False)]
+    form = client.post(OCR, files={"image": ("l.png", line_png[0], "image/png")}, data={"kind": "line"}).json()
+    assert form["model"] == "fast" and form["lines"][0]["model"] == "fast"  # the default (OCR_MODEL unset)
+    assert client.get("/api/v1/health").json()["default_model"] == "fast"

@@ -19,6 +19,7 @@ def test_defaults_and_values():
     assert (s.threads, s.port, s.api_timeout, s.warm_examples, s.log_level) == (2, 8080, 0.0, False, "DEBUG")
     assert s.cache_bytes == 64 * 2**20
     assert Settings.from_env({"OCR_THREADS": " "}).threads is None  # blank: unset
+    assert Settings().model == "fast" and Settings.from_env({"OCR_MODEL": "Auto"}).model == "auto"
 
 
 @pytest.mark.parametrize("env, words", [
@@ -28,6 +29,7 @@ def test_defaults_and_values():
     ({"OCR_API_TIMEOUT": "soon"}, "give a number"),
     ({"OCR_WARM_EXAMPLES": "maybe"}, "give 0 or 1"),
     ({"LOG_LEVEL": "LOUD"}, "choose one of"),
+    ({"OCR_MODEL": "best"}, "OCR_MODEL='best' is not valid: choose one of fast, accurate, auto"),
 ])
 def test_bad_values_are_one_clear_error(env, words):
     with pytest.raises(SettingsError, match="is not valid") as info:

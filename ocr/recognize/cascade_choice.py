@@ -1,0 +1,68 @@
+"""The cascade's threshold and the accurate model's pad width, as chosen on the validation slice.
+
+Written by ``OMP_NUM_THREADS=1 python -m training.choose_cascade --threads 1`` (2026-12-06 17:10 UTC):
+the validation slice of ``../shared/train`` (``training.real_data``), never ``../shared/eval``.
+``THRESHOLD``: the lowest fast-model confidence below which a line is re-read that keeps every set
+within 0.5 points of char accuracy of the accurate model. ``FIGURES``: char accuracy per set
+(fractions) and milliseconds per line (1 thread, batched as ``Recognizer.recognize`` reads; a shared,
+busy machine: compare times within this table only).
+"""
+
+THRESHOLD = 0.975
+ACCURATE_PAD_WIDTH = 160
+FIGURES: dict = {'lines': 2687,
+ 'fast': {'char_accuracy': {'zh_doc_xfund_train_lines': 0.9889,
+                            'en_receipts_sroie_train_lines': 0.9701,
+                            'en_scene_iiit5k_train': 0.9969,
+                            'en_scene_svt_train': 0.9664,
+                            'en_scene_ic15_train': 0.819},
+          'ms_per_line_all': 7.47,
+          'ms_per_word_scene': 4.27,
+          'ms_per_line_zh_doc_xfund_train_lines': 8.16,
+          'ms_per_line_en_receipts_sroie_train_lines': 8.94,
+          'ms_per_line_en_scene_iiit5k_train': 4.47,
+          'ms_per_line_en_scene_svt_train': 4.72,
+          'ms_per_line_en_scene_ic15_train': 4.15},
+ 'accurate_pad160': {'char_accuracy': {'zh_doc_xfund_train_lines': 0.9896,
+                                       'en_receipts_sroie_train_lines': 0.9841,
+                                       'en_scene_iiit5k_train': 1.0,
+                                       'en_scene_svt_train': 1.0,
+                                       'en_scene_ic15_train': 0.9},
+                     'ms_per_line_all': 75.68,
+                     'ms_per_word_scene': 84.46,
+                     'ms_per_line_zh_doc_xfund_train_lines': 58.02,
+                     'ms_per_line_en_receipts_sroie_train_lines': 88.75,
+                     'ms_per_line_en_scene_iiit5k_train': 96.61,
+                     'ms_per_line_en_scene_svt_train': 102.5,
+                     'ms_per_line_en_scene_ic15_train': 77.97},
+ 'accurate_pad320': {'char_accuracy': {'zh_doc_xfund_train_lines': 0.9889,
+                                       'en_receipts_sroie_train_lines': 0.984,
+                                       'en_scene_iiit5k_train': 0.9979,
+                                       'en_scene_svt_train': 1.0,
+                                       'en_scene_ic15_train': 0.8969},
+                     'ms_per_line_all': 149.04,
+                     'ms_per_word_scene': 103.42,
+                     'ms_per_line_zh_doc_xfund_train_lines': 143.48,
+                     'ms_per_line_en_receipts_sroie_train_lines': 186.91,
+                     'ms_per_line_en_scene_iiit5k_train': 117.73,
+                     'ms_per_line_en_scene_svt_train': 103.81,
+                     'ms_per_line_en_scene_ic15_train': 97.0},
+ 'auto': {'char_accuracy': {'zh_doc_xfund_train_lines': 0.9894,
+                            'en_receipts_sroie_train_lines': 0.9835,
+                            'en_scene_iiit5k_train': 0.999,
+                            'en_scene_svt_train': 1.0,
+                            'en_scene_ic15_train': 0.8991},
+          'char_accuracy_predicted': {'zh_doc_xfund_train_lines': 0.9896,
+                                      'en_receipts_sroie_train_lines': 0.9835,
+                                      'en_scene_iiit5k_train': 1.0,
+                                      'en_scene_svt_train': 1.0,
+                                      'en_scene_ic15_train': 0.9},
+          'reread_share': 0.3952,
+          'ms_per_line_all': 52.18,
+          'ms_per_word_scene': 35.43,
+          'ms_per_line_zh_doc_xfund_train_lines': 38.93,
+          'ms_per_line_en_receipts_sroie_train_lines': 78.26,
+          'ms_per_line_en_scene_iiit5k_train': 19.68,
+          'ms_per_line_en_scene_svt_train': 48.45,
+          'ms_per_line_en_scene_ic15_train': 41.73},
+ 'mean_char_accuracy_by_pad': {'160': 0.9747, '320': 0.9735}}

@@ -1,0 +1,37 @@
+"""The cascade's choice: the rule picks the lowest threshold that keeps every set close to the accurate
+model, and the shipped constants are what that rule chose on the validation slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ocr.recognize import cascade_choice
+from ocr.recognize.models import SPECS
+from training.choose_cascade import MARGIN, PADS, choose_threshold
+from training.real_data import RealLine
+
+
+def _line(set_name: str, label: str) -> RealLine:
+    return RealLine(set_name, Path("x.png"), label, label, "src")
+
+
+def test_the_lowest_threshold_that_keeps_every_set_within_the_margin():
+    lines = [_line("en_scene_ic15_train", "abcd")] * 3 + [_line("en_receipts_sroie_train_lines", "ABCD")] * 2
+    conf = np.array([0.2, 0.6, 0.95, 0.3, 0.99])
+    fast = np.array([1, 1, 0, 0, 0])  # the two unsure ic15 words are misread by the fast model
+    accurate = np.array([0, 0, 0, 0, 1])  # the accurate model misreads a confident receipt line
+    threshold, acc = choose_threshold(lines, conf, fast, accurate)
+    assert threshold == 0.605  # both misread words re-read; the 0.99 receipt line kept from the fast model
+    assert acc["en_scene_ic15_train"] == 1.0 and acc["en_receipts_sroie_train_lines"] == 1.0
+
+
+def test_the_shipped_choice_obeys_its_rule():
+    figures = cascade_choice.FIGURES
+    assert SPECS["accurate"].pad_min_width == cascade_choice.ACCURATE_PAD_WIDTH in PADS
+    accurate = figures[f"accurate_pad{cascade_choice.ACCURATE_PAD_WIDTH}"]["char_accuracy"]
+    assert set(accurate) == set(figures["auto"]["char_accuracy"]) and len(accurate) == 5
+    for name, value in figures["auto"]["char_accuracy_predicted"].items():
+        assert value >= accurate[name] - MARGIN, name
+    assert 0.0 < cascade_choice.THRESHOLD <= 1.0 and 0.0 < figures["auto"]["reread_share"] < 1.0
