@@ -46,7 +46,7 @@ class GatedPipeline:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, image, preprocess=None, use_cache=True):
+    def run(self, image, preprocess=None, use_cache=True, model=None):
         from ocr.pipeline import PageResult
 
         self.started.set()

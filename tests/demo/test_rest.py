@@ -285,7 +285,7 @@ class _SlowPipeline:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, image, preprocess=None, use_cache=True):
+    def run(self, image, preprocess=None, use_cache=True, model=None):
         self.started.set()
         self.release.wait(60)
         from ocr.pipeline import PageResult
