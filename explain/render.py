@@ -138,21 +138,47 @@ def colorize(m: np.ndarray, cmap: str = "jet") -> np.ndarray:
     return (matplotlib.colormaps[cmap](arr)[..., :3] * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.6, cmap: str = "jet",
-            floor: float = 0.15) -> np.ndarray:
-    """The map (any size, resized to the image) blended over the image.
+def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.75, cmap: str = "jet",
+            floor: float = 0.3) -> np.ndarray:
+    """The map (any size, resized to the image) as a heat overlay on a grey copy of the image.
 
-    The blend weight grows with the map value (``floor`` .. ``alpha``), so
-    the text stays readable where there is no evidence.
+    The image is turned grey first, so every colour on the result is the map's; the blend weight
+    grows with the map value (``floor`` .. ``alpha``), so the text stays readable where the
+    evidence is low and the hot places are clearly coloured.
     """
     rgb = _as_rgb(image)
     h, w = rgb.shape[:2]
     arr = np.asarray(m, dtype=np.float32)
     if arr.shape != (h, w):
         arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None]
+    base = 80.0 + grey * (175.0 / 255.0)  # lifted grey: dark text stays visible under the colour
     heat = colorize(arr, cmap).astype(np.float32)
     weight = (floor + (alpha - floor) * np.clip(arr, 0.0, 1.0))[:, :, None]
-    return np.clip((1.0 - weight) * rgb + weight * heat + 0.5, 0, 255).astype(np.uint8)
+    return np.clip((1.0 - weight) * base + weight * heat + 0.5, 0, 255).astype(np.uint8)
+
+
+def colorbar(width: int, *, cmap: str = "jet", low: str = "低 low", high: str = "高 high",
+             title: str = "", height: int = 14) -> np.ndarray:
+    """A horizontal colour scale ``width`` px wide, labelled at both ends (and in the middle)."""
+    width = max(int(width), 120)
+    ramp = colorize(np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1)), cmap)
+    size = 13
+    canvas = Image.new("RGB", (width, height + size + 8), (255, 255, 255))
+    canvas.paste(Image.fromarray(ramp), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = _pil_font(size)
+    draw.text((2, height + 3), low, font=font, fill=(30, 30, 30))
+    draw.text((width - draw.textlength(high, font=font) - 2, height + 3), high, font=font, fill=(30, 30, 30))
+    if title:
+        draw.text(((width - draw.textlength(title, font=font)) / 2, height + 3), title, font=font, fill=(30, 30, 30))
+    return np.asarray(canvas).copy()
+
+
+def with_colorbar(image: np.ndarray, title: str = "", **kwargs: Any) -> np.ndarray:
+    """``image`` with a colour scale under it (the scale of the heat it shows)."""
+    rgb = _as_rgb(image)
+    return stack_vertical([rgb, colorbar(min(rgb.shape[1], 900), title=title, **kwargs)], gap=6)
 
 
 def _span(c: Any) -> tuple[float, float, str]:
@@ -164,8 +190,8 @@ def _span(c: Any) -> tuple[float, float, str]:
 
 
 def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int | None = None,
-                    labels: bool = True, color: tuple[int, int, int] = (0, 170, 0),
-                    highlight_color: tuple[int, int, int] = (230, 0, 0)) -> np.ndarray:
+                    labels: bool = True, color: tuple[int, int, int] | None = None,
+                    highlight_color: tuple[int, int, int] = (255, 0, 200)) -> np.ndarray:
     """Each character's column range as a box; with ``labels``, a strip below names each box.
 
     ``chars``: CharSpans, table rows (dicts) or ``(x_start, x_end[, char])``
@@ -173,6 +199,9 @@ def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int |
     """
     rgb = _as_rgb(image)
     h, w = rgb.shape[:2]
+    if color is None:  # white over a heat map, green over a plain (grey) line image
+        coloured = float(np.mean(rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2))) > 25
+        color = (255, 255, 255) if coloured else (0, 150, 60)
     size = max(12, min(24, h // 2))
     strip = size + 8 if labels and chars else 0
     canvas = Image.new("RGB", (w, h + strip), (255, 255, 255))
@@ -184,11 +213,11 @@ def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int |
         hot = highlight == i
         col = highlight_color if hot else color
         draw.rectangle([int(round(x0)), 0, max(int(round(x1)) - 1, int(round(x0))), h - 1], outline=col,
-                       width=2 if hot else 1)
+                       width=2 if hot else 1)  # thin outlines: the heat underneath stays visible
         if strip:
             label = ch if ch.strip() else "␣"
             tw = draw.textlength(label, font=font)
-            draw.text(((x0 + x1 - tw) / 2, h + 3), label, font=font, fill=col if hot else (30, 30, 30))
+            draw.text(((x0 + x1 - tw) / 2, h + 3), label, font=font, fill=highlight_color if hot else (30, 30, 30))
     return np.asarray(canvas).copy()
 
 
