@@ -436,7 +436,7 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
         target = None
     which = f"“{view.chars[target].char}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "
-            f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.1f} s")
+            f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.2f} s")
     return explanation_outputs(ui, result, view.crop, target, note)
 
 

@@ -192,18 +192,18 @@ def explain_tab() -> dict[str, Any]:
         explain_btn = gr.Button("解释 Explain", variant="primary", elem_id="explain-button")
         explain_md = gr.Markdown(elem_id="explain-notes")
         main = dict(
-            line_crop=gr.Image(label="行图像（字符框） Line image with character boxes", interactive=False),
-            cam_line=gr.Image(label="Grad-CAM 整行 whole line", interactive=False, elem_id="cam-line"),
-            cam_char=gr.Image(label="Grad-CAM 单字 character", interactive=False, elem_id="cam-char"),
+            line_crop=gr.Image(label="行图像（字符框） Line image with character boxes", interactive=False, format="png"),
+            cam_line=gr.Image(label="Grad-CAM 整行 whole line", interactive=False, elem_id="cam-line", format="png"),
+            cam_char=gr.Image(label="Grad-CAM 单字 character", interactive=False, elem_id="cam-char", format="png"),
             align_img=gr.Image(label="CTC 对齐热图 alignment heatmap (time step × class)", interactive=False,
-                               elem_id="alignment"),
+                               elem_id="alignment", format="png"),
             align_df=gr.Dataframe(label="时间步 Time steps", interactive=False, max_height=320, elem_id="timesteps"))
         gr.Markdown("### 更多视图 More views", elem_classes=["small-note"])
         views = {}
         for name, (title, caption) in render.EXPLAIN_VIEWS.items():
             with gr.Column(visible=False, elem_id=f"view-{name}") as column:
                 gr.Markdown(f"**{title}** — {caption}", elem_classes=["small-note"])
-                views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img"))
+                views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img", format="png"))
         attribution = attribution_panels()
     return dict(explain_tab=tab, line_dd=line_dd, char_dd=char_dd, extra_methods=extra_methods,
                 explain_btn=explain_btn, explain_md=explain_md, views=views, **main, **attribution)
@@ -217,7 +217,7 @@ def attribution_panels() -> dict[str, Any]:
         attr_btn = gr.Button("归因 Attribute errors")
         attr_md = gr.Markdown(elem_id="attr-summary")
         attr_img = gr.Image(label="错误位置 Where the errors are (red: read wrongly, blue: missed)",
-                            interactive=False, visible=False)
+                            interactive=False, visible=False, format="png")
         attr_df = gr.Dataframe(label="差异 Differences", interactive=False, visible=False, wrap=True)
     with gr.Accordion("预处理归因 Preprocessing attribution — 每一步帮了还是害了 which step helps or hurts", open=False):
         gr.Markdown("在该行图像上逐一切换每个预处理步骤并重读 · Each step is toggled on the line image and "

@@ -138,23 +138,29 @@ def colorize(m: np.ndarray, cmap: str = "jet") -> np.ndarray:
     return (matplotlib.colormaps[cmap](arr)[..., :3] * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.75, cmap: str = "jet",
-            floor: float = 0.3) -> np.ndarray:
+def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.85, cmap: str = "jet",
+            floor: float = 0.0, stretch: float | None = 99.0) -> np.ndarray:
     """The map (any size, resized to the image) as a heat overlay on a grey copy of the image.
 
     The image is turned grey first, so every colour on the result is the map's; the blend weight
-    grows with the map value (``floor`` .. ``alpha``), so the text stays readable where the
-    evidence is low and the hot places are clearly coloured.
+    grows with the map value (``floor`` .. ``alpha``, square-root shaped), so the text stays plain
+    grey where there is no evidence and the hot places are clearly coloured. Maps are sparse (a
+    few hot columns): for display the ``stretch`` percentile of the map counts as the top of the
+    scale (the returned maps keep their values).
     """
     rgb = _as_rgb(image)
     h, w = rgb.shape[:2]
     arr = np.asarray(m, dtype=np.float32)
     if arr.shape != (h, w):
         arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
+    if stretch is not None and arr.size:
+        top = float(np.percentile(arr, stretch))
+        if top > 1e-6:
+            arr = np.clip(arr / top, 0.0, 1.0)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None]
     base = 80.0 + grey * (175.0 / 255.0)  # lifted grey: dark text stays visible under the colour
     heat = colorize(arr, cmap).astype(np.float32)
-    weight = (floor + (alpha - floor) * np.clip(arr, 0.0, 1.0))[:, :, None]
+    weight = (floor + (alpha - floor) * np.sqrt(np.clip(arr, 0.0, 1.0)))[:, :, None]
     return np.clip((1.0 - weight) * base + weight * heat + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -243,24 +249,29 @@ def alignment_image(topk: FrameTopK, *, title: str | None = None, max_label_fram
     ax = fig.add_axes((left / fig_w, bottom / fig_h, cell_x * max(t, 1) / fig_w, cell_y * k / fig_h))
     ax.imshow(probs.T if t else np.zeros((k, 1)), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
               interpolation="nearest")
-    font = _mpl_font(9 if t <= max_label_frames else 7)
+    if title:
+        ax.set_title(displayable(title), fontproperties=_mpl_font(10))
+    ax.set_yticks(range(k), [f"#{r + 1}" for r in range(k)], fontproperties=_mpl_font(8))
+    step = max(1, t // 40)
+    ax.set_xticks(range(0, max(t, 1), step))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel(f"time step (frame = 8 input px); {BLANK_GLYPH} = blank", fontproperties=_mpl_font(8))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.fromarray(np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3]))
+    # the cell labels in one PIL pass (hundreds of matplotlib text artists took seconds)
+    draw, font = ImageDraw.Draw(image), _pil_font(12 if t <= max_label_frames else 10)
+    height = image.height
     for ti in range(t):
         for r in range(k):
             p = float(probs[ti, r])
             if t > max_label_frames and p < 0.2:
                 continue
             label = topk.labels[ti][r]
-            text = BLANK_GLYPH if label == BLANK_LABEL else displayable(label)
-            ax.text(ti, r, text, ha="center", va="center", fontproperties=font,
-                    color="black" if p > 0.6 else "white")
-    ax.set_yticks(range(k), [f"#{r + 1}" for r in range(k)], fontproperties=_mpl_font(8))
-    step = max(1, t // 40)
-    ax.set_xticks(range(0, max(t, 1), step))
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_xlabel(f"time step (frame = 8 input px); {BLANK_GLYPH} = blank", fontproperties=_mpl_font(8))
-    if title:
-        ax.set_title(displayable(title), fontproperties=_mpl_font(10))
-    return _figure_to_rgb(fig)
+            text = BLANK_GLYPH if label == BLANK_LABEL else label
+            x, y = ax.transData.transform((ti, r))
+            draw.text((x, height - y), text, font=font, anchor="mm", fill=(0, 0, 0) if p > 0.6 else (255, 255, 255))
+    return np.asarray(image).copy()
 
 
 def alignment_matrix_image(am: AlignmentMatrix, *, title: str | None = None) -> np.ndarray:
