@@ -59,6 +59,7 @@ class UISettings:
     block_size: float
     c: float
     deskew_angle: float
+    model: str | None = None  # Fast / Auto / Accurate, shown only when the service offers a choice
 
     def config(self) -> PreprocessConfig:
         steps = set(self.steps or [])
@@ -75,6 +76,15 @@ class UISettings:
 
 
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
+MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
+
+
+def offers_model_choice(service: OCRService) -> bool:
+    """Whether ``service.ocr`` takes ``model="fast"|"accurate"|"auto"`` (being added on another branch)."""
+    try:
+        return "model" in inspect.signature(service.ocr).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- wiring
@@ -111,16 +121,17 @@ def bind(handler: Callable, service: OCRService, ui: "Components") -> Callable:
     handler_sig = inspect.signature(handler)
     hints = typing.get_type_hints(handler, localns={"Components": type(ui)})
     params = list(handler_sig.parameters.values())[2:]
+    names = SETTING_NAMES[:len(ui.settings)]  # the model switch is there only when the service offers it
     if "settings" in handler_sig.parameters:
         at = [p.name for p in params].index("settings")
-        spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in SETTING_NAMES]
+        spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
         params = params[:at] + spread + params[at + 1:]
     signature = handler_sig.replace(parameters=params)
 
     def event(*args: Any, **kwargs: Any) -> Any:
         values = signature.bind(*args, **kwargs).arguments
         if "settings" in handler_sig.parameters:
-            values["settings"] = UISettings(*(values.pop(n) for n in SETTING_NAMES))
+            values["settings"] = UISettings(*(values.pop(n) for n in names))
         return handler(service, ui, **values)
 
     event.__name__ = event.__qualname__ = handler.__name__
@@ -193,7 +204,10 @@ def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -
 def read_page(service: OCRService, image_value: Any, settings: UISettings) -> PageResult | None:
     """The page of the uploaded image, read by the service (None: nothing uploaded)."""
     rgb = read_payload(image_value, service)
-    return None if rgb is None else service.ocr(rgb, preprocess=settings.config())
+    if rgb is None:
+        return None
+    choice = {"model": settings.model} if settings.model else {}
+    return service.ocr(rgb, preprocess=settings.config(), **choice)
 
 
 def line_index(line: Any) -> int:
@@ -233,7 +247,7 @@ def _cleared(ui: "Components") -> dict:
             ui.dl_txt: gr.update(value=None, interactive=False), ui.dl_json: gr.update(value=None, interactive=False),
             ui.summary: "", ui.line_dd: gr.update(choices=[], value=None),
             ui.char_dd: gr.update(choices=char_choices(None, None), value=WHOLE_LINE), ui.line_crop: None,
-            ui.truth: ""}
+            ui.truth: "", ui.fields_df: gr.update(value=[], visible=False)}
 
 
 def _cleared_input(ui: "Components") -> dict:
@@ -268,14 +282,22 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
             ui.dl_json: gr.update(value=json_path, interactive=True), ui.summary: render.timings_markdown(page),
             ui.line_dd: gr.update(choices=choices, value=0 if choices else None),
             ui.char_dd: gr.update(choices=char_choices(page, 0), value=WHOLE_LINE),
-            ui.line_crop: _crop_file(page, 0), ui.truth: page.lines[0].text if page.lines else ""}
+            ui.line_crop: _crop_file(page, 0), ui.truth: page.lines[0].text if page.lines else "",
+            ui.fields_df: _fields_update(page)}
+
+
+def _fields_update(page: PageResult) -> Any:
+    """The Fields panel: shown when the page result carries fields (``page.fields``, another branch's)."""
+    fields = getattr(page, "fields", None)
+    rows = VIEWS.get(page, "fields", lambda: render.fields_table(fields)) if fields is not None else []
+    return gr.update(value=rows, visible=bool(rows))
 
 
 def preprocess_views(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
                      shown: bool) -> dict:
     """The Preprocess tab's summary, pictures, step table and probability map — only while it is shown."""
     if not shown:
-        return {}
+        return {ui.prep_md: gr.skip(), ui.steps_gallery: gr.skip(), ui.steps_df: gr.skip(), ui.det_view: gr.skip()}
     try:
         page = read_page(service, image_value, settings)
     except Exception:  # noqa: BLE001 - the reading event reports errors
@@ -294,9 +316,13 @@ def preprocess_views(service: OCRService, ui: "Components", image_value: Any, se
             ui.det_view: VIEWS.image_file(page, "detector", lambda: render.detector_view(page))}
 
 
-def tab_shown(evt: gr.SelectData) -> bool:
-    """Whether the tab just selected is the Preprocess tab (its pictures are made only while it is shown)."""
-    return "Preprocess" in str(evt.value)
+def shown_preprocess() -> bool:
+    """The Preprocess tab was selected (its pictures are made only while it is shown)."""
+    return True
+
+
+def shown_other_tab() -> bool:
+    return False
 
 
 def line_changed(service: OCRService, ui: "Components", image_value: Any, settings: UISettings, line: Any) -> dict:
@@ -311,6 +337,10 @@ def line_changed(service: OCRService, ui: "Components", image_value: Any, settin
             ui.line_crop: _crop_file(page, idx) if ok else None, ui.truth: page.lines[idx].text if ok else ""}
 
 
+def _no_pick(ui: "Components") -> dict:
+    return {ui.line_dd: gr.skip(), ui.char_dd: gr.skip(), ui.line_crop: gr.skip(), ui.truth: gr.skip()}
+
+
 def pick_line(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
               evt: gr.SelectData) -> dict:
     """A click on a row of the line table picks that line for Explain."""
@@ -318,7 +348,7 @@ def pick_line(service: OCRService, ui: "Components", image_value: Any, settings:
     try:
         index = int(index)
     except (TypeError, ValueError):
-        return {}
+        return _no_pick(ui)
     return {ui.line_dd: gr.update(value=index), **line_changed(service, ui, image_value, settings, index)}
 
 
@@ -329,10 +359,10 @@ def pick_line_on_page(service: OCRService, ui: "Components", image_value: Any, s
         x, y = (float(v) for v in evt.index[:2])
         page = read_page(service, image_value, settings)
     except Exception:  # noqa: BLE001 - a convenience; nothing to say
-        return {}
+        return _no_pick(ui)
     index = render.line_at(page, x, y) if page is not None else None
     if index is None:
-        return {}
+        return _no_pick(ui)
     return {ui.line_dd: gr.update(value=index), **line_changed(service, ui, image_value, settings, index)}
 
 

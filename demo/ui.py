@@ -33,7 +33,7 @@ CSS = """
 .small-note { font-size: 0.85rem; opacity: 0.8; }
 .tab-intro { margin-bottom: 0.4rem; }
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
-#lines-table th, #timesteps th, #steps-table th { white-space: nowrap; }
+#lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
 MODE_CHOICES = [("自动 auto", "auto"), ("手动 manual", "manual"), ("关闭 off", "off")]
 STEP_LABELS = {
@@ -70,7 +70,8 @@ class Components:
     block_size: Any
     bin_c: Any
     deskew_angle: Any
-    tabs: Any
+    prep_tab: Any
+    other_tabs: list  # the tabs whose selection hides the Preprocess tab
     prep_shown: Any
     prep_md: Any
     steps_gallery: Any
@@ -96,11 +97,15 @@ class Components:
     pattr_btn: Any
     pattr_md: Any
     pattr_df: Any
+    fields_df: Any
+    model: Any = None  # the Fast / Auto / Accurate switch, when the service offers it
 
     @property
     def settings(self) -> list[Any]:
-        """The Preprocess tab's controls, in ``handlers.UISettings`` order."""
-        return [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c, self.deskew_angle]
+        """The reading's controls, in ``handlers.UISettings`` order (the model switch last, when there)."""
+        controls = [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c,
+                    self.deskew_angle]
+        return controls + ([self.model] if self.model is not None else [])
 
 
 def intro(text: str) -> None:
@@ -108,14 +113,18 @@ def intro(text: str) -> None:
     gr.Markdown(text, elem_classes=["tab-intro"])
 
 
-def input_panel(examples: list[list[str]]) -> dict[str, Any]:
-    """The upload, the read button, the one place for messages, the examples, and the result text beside them."""
+def input_panel(examples: list[list[str]], offer_model: bool = False) -> dict[str, Any]:
+    """The upload, the model switch (when offered), the read button, the one place for messages, the
+    examples, and the result text beside them."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             image = gr.Image(show_label=False, sources=["upload", "clipboard", "webcam"], type="filepath",
                              image_mode=None, format="png", height=380, elem_id="input-image",
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
             status = gr.Markdown(visible=False, elem_id="status")
+            # PDF page picker: goes here once the service renders PDFs (handlers.pdf_pages; page 1 meanwhile)
+            model = gr.Radio(handlers.MODEL_CHOICES, value="auto", label="模型 Model", elem_id="model-switch",
+                             info="快速 fast · 精确 accurate · 自动 auto") if offer_model else None
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
             if examples:
                 gr.Examples(examples=examples, inputs=[image], cache_examples=False, elem_id="examples",
@@ -128,14 +137,16 @@ def input_panel(examples: list[list[str]]) -> dict[str, Any]:
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
     return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
-                dl_json=dl_json)
+                dl_json=dl_json, model=model)
 
 
 def result_tab() -> dict[str, Any]:
     """Lines on the page, per-character confidence, the line table, the JSON."""
-    with gr.Tab("结果 Result", id="result"):
+    with gr.Tab("结果 Result", id="result") as tab:
         intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
               "the page (click one to explain it) and how sure the model is of each character.")
+        fields_df = gr.Dataframe(headers=render.FIELD_HEADERS, label="字段 Fields (low confidence marked ⚠️)",
+                                 interactive=False, visible=False, wrap=True, elem_id="fields")
         with gr.Row():
             page_img = gr.Image(label="文字行 Lines on the page", interactive=False, height=520, format="jpeg",
                                 elem_id="page-lines")
@@ -143,15 +154,14 @@ def result_tab() -> dict[str, Any]:
                                              color_map=render.CONF_COLORS, show_legend=True,
                                              show_inline_category=False, elem_id="highlighted")
         lines_df = gr.Dataframe(headers=render.LINES_HEADERS, label="行列表 Lines", interactive=False,
-                                elem_id="lines-table", wrap=True, max_height=400,
-                                column_widths=["3rem", "40%", "7rem", "5rem", "9rem", "12rem"])
+                                elem_id="lines-table", wrap=True, max_height=400)
         page_json = gr.JSON(label="JSON（精简；完整版请下载 compact — the .json download has everything）", open=False)
-    return dict(page_img=page_img, highlighted=highlighted, lines_df=lines_df, page_json=page_json)
+    return dict(result_tab=tab, fields_df=fields_df, page_img=page_img, highlighted=highlighted, lines_df=lines_df, page_json=page_json)
 
 
 def preprocess_tab() -> dict[str, Any]:
     """What preprocessing did and why, the controls, and the detector's probability map."""
-    with gr.Tab("预处理 Preprocess", id="preprocess"):
+    with gr.Tab("预处理 Preprocess", id="preprocess") as tab:
         intro("识别前对图像做了什么、为什么；改动设置会重新识别 · What was done to the image before reading it, "
               "and why; changing a setting reads it again.")
         with gr.Row():
@@ -168,14 +178,13 @@ def preprocess_tab() -> dict[str, Any]:
             with gr.Column(scale=5):
                 prep_md = gr.Markdown(elem_id="prep-summary")
                 steps_df = gr.Dataframe(headers=render.STEP_HEADERS, label="每一步 Every step", interactive=False,
-                                        wrap=True, elem_id="steps-table",
-                                        column_widths=["9rem", "5rem", "50%", "20%", "5rem"])
+                                        wrap=True, elem_id="steps-table")
                 steps_gallery = gr.Gallery(label="原图与应用的步骤 The input and each applied step", columns=2,
                                            height=420, object_fit="contain")
                 det_view = gr.Image(label="检测概率图与文字框 Detector probability map and boxes",
                                     interactive=False, height=420, format="jpeg")
     return dict(mode=mode, steps=steps, denoise_h=denoise_h, clahe_clip=clahe_clip, block_size=block_size,
-                bin_c=bin_c, deskew_angle=deskew_angle, prep_shown=gr.State(False), prep_md=prep_md,
+                bin_c=bin_c, deskew_angle=deskew_angle, prep_tab=tab, prep_shown=gr.State(False), prep_md=prep_md,
                 steps_df=steps_df, steps_gallery=steps_gallery, det_view=det_view)
 
 
@@ -229,17 +238,16 @@ def attribution_panels() -> dict[str, Any]:
                 pattr_btn=pattr_btn, pattr_md=pattr_md, pattr_df=pattr_df)
 
 
-def model_tab(service: OCRService) -> None:
+def model_tab(service: OCRService) -> Any:
     """What the model is, in a few lines; the architecture, accuracy and model card folded away."""
-    with gr.Tab("模型 Model", id="model"):
+    with gr.Tab("模型 Model", id="model") as tab:
         intro("识别模型是什么、有多准；细节折叠在下面 · What the recogniser is and how accurate it is; the "
               "details are folded below.")
         try:
             gr.Markdown(model_info.summary_markdown(service))
             with gr.Accordion("结构 Architecture (tensor shapes for a line 320 px wide)", open=False):
                 gr.Dataframe(value=model_info.architecture_rows(service.recognizer.model),
-                             headers=model_info.ARCH_HEADERS, show_label=False, interactive=False, wrap=True,
-                             column_widths=["9rem", "50%", "12rem", "7rem"])
+                             headers=model_info.ARCH_HEADERS, show_label=False, interactive=False, wrap=True)
         except Exception:  # noqa: BLE001 - the tab must not break the app
             log.exception("model summary failed")
             gr.Markdown("_模型摘要不可用 Model summary unavailable._")
@@ -249,6 +257,7 @@ def model_tab(service: OCRService) -> None:
             gr.Markdown(model_info.model_card())
         gr.Markdown("REST API: `POST /api/v1/ocr`, `POST /api/v1/explain`, `GET /api/v1/health` — "
                     "[OpenAPI docs](/docs)", elem_classes=["small-note"])
+    return tab
 
 
 def wire_reading(c: Components, service: OCRService) -> None:
@@ -257,7 +266,7 @@ def wire_reading(c: Components, service: OCRService) -> None:
         return handlers.bind(handler, service, c)
 
     ocr_outputs = [c.text, c.page_img, c.highlighted, c.lines_df, c.page_json, c.dl_txt, c.dl_json, c.summary,
-                   c.line_dd, c.char_dd, c.line_crop, c.status, c.image, c.truth]
+                   c.line_dd, c.char_dd, c.line_crop, c.status, c.image, c.truth, c.fields_df]
     prep_outputs = [c.prep_md, c.steps_gallery, c.steps_df, c.det_view]
     reading = gr.on(triggers=[c.image.change, c.run_btn.click, c.mode.change, c.steps.change, c.denoise_h.release,
                               c.clahe_clip.release, c.block_size.release, c.bin_c.release, c.deskew_angle.release],
@@ -265,9 +274,11 @@ def wire_reading(c: Components, service: OCRService) -> None:
                     concurrency_id="model", trigger_mode="always_last", preprocess=False)
     reading.then(bind(handlers.preprocess_views), inputs=[c.image, *c.settings, c.prep_shown], outputs=prep_outputs,
                  api_visibility="private", concurrency_id="views", preprocess=False)
-    c.tabs.select(handlers.tab_shown, None, c.prep_shown, queue=False, api_visibility="private").then(
+    c.prep_tab.select(handlers.shown_preprocess, None, c.prep_shown, queue=False, api_visibility="private").then(
         bind(handlers.preprocess_views), inputs=[c.image, *c.settings, c.prep_shown], outputs=prep_outputs,
         api_visibility="private", concurrency_id="views", preprocess=False)
+    for tab in c.other_tabs:
+        tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
 
 
 def wire_events(c: Components, service: OCRService) -> None:
@@ -325,10 +336,11 @@ def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> g
     examples, _ = load_examples(examples_dir)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200)) as blocks:
         gr.Markdown(INTRO)
-        top = input_panel(examples)
-        with gr.Tabs() as tabs:
+        top = input_panel(examples, offer_model=handlers.offers_model_choice(service))
+        with gr.Tabs():
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
-            model_tab(service)
-        components = Components(**top, **parts, tabs=tabs)
+            model = model_tab(service)
+        other_tabs = [parts.pop("result_tab"), parts["explain_tab"], model]
+        components = Components(**top, **parts, other_tabs=other_tabs)
         wire_events(components, service)
     return blocks

@@ -192,3 +192,26 @@ def test_events_refuse_server_paths_that_were_not_uploaded(server):
                         break
         assert done is not None and done["success"] is False, done
         assert "not uploaded" in json.dumps(done["output"], ensure_ascii=False)
+
+
+def test_model_switch_appears_and_is_used_when_the_service_offers_it(service):
+    """The Fast / Auto / Accurate switch is built only for a service whose ``ocr`` takes ``model``."""
+    from demo.ui import build_blocks
+    from ocr.service import OCRService
+
+    class WithChoice(OCRService):
+        asked: list = []
+
+        def ocr(self, image, *, preprocess=None, kind="page", model="auto"):
+            self.asked.append(model)
+            return super().ocr(image, preprocess=preprocess, kind=kind)
+
+    plain = json.dumps(build_blocks(service).get_config_file(), ensure_ascii=False, default=str)
+    assert "model-switch" not in plain
+    blocks = build_blocks(WithChoice(service.pipeline, explainer=service.explainer))
+    assert "model-switch" in json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str)
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    read = next(fn for fn in fns if fn.api_name == "ocr")
+    path, _ = example("line")
+    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast")
+    assert WithChoice.asked[-1] == "fast" and any(isinstance(v, str) and v.strip() for v in out.values())
