@@ -44,6 +44,9 @@ MAX_DOWNLOADS = 200
 WHOLE_LINE = -1
 #: pictures, tables and downloads rendered once per page result (the pipeline's LRU returns the same object)
 VIEWS = ViewCache(Path(tempfile.gettempdir()) / "ocr-demo-views")
+#: how a panel with nothing to show is hidden: kept mounted ("hidden", not False), so showing it
+#: again does not re-mount it inside its tab
+HIDDEN = "hidden"
 #: a true text sharing less than this with the line's reading is probably another line's
 MISMATCH = 0.4
 
@@ -247,7 +250,7 @@ def _cleared(ui: "Components") -> dict:
             ui.dl_txt: gr.update(value=None, interactive=False), ui.dl_json: gr.update(value=None, interactive=False),
             ui.summary: "", ui.line_dd: gr.update(choices=[], value=None),
             ui.char_dd: gr.update(choices=char_choices(None, None), value=WHOLE_LINE), ui.line_crop: None,
-            ui.truth: "", ui.fields_df: gr.update(value=[], visible=False)}
+            ui.truth: "", ui.fields_df: gr.update(value=[], visible=HIDDEN)}
 
 
 def _cleared_input(ui: "Components") -> dict:
@@ -290,7 +293,7 @@ def _fields_update(page: PageResult) -> Any:
     """The Fields panel: shown when the page result carries fields (``page.fields``, another branch's)."""
     fields = getattr(page, "fields", None)
     rows = VIEWS.get(page, "fields", lambda: render.fields_table(fields)) if fields is not None else []
-    return gr.update(value=rows, visible=bool(rows))
+    return gr.update(value=rows, visible=True if rows else HIDDEN)
 
 
 def preprocess_views(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
@@ -418,7 +421,7 @@ def explanation_outputs(ui: "Components", result: dict, crop: np.ndarray, char_i
            ui.align_df: gr.update(value=rows, headers=headers), ui.explain_md: _explanation_notes(result, note)}
     for name, (column, image) in ui.views.items():
         picture = _view_image(name, images, char_index)
-        out[column] = gr.update(visible=picture is not None)
+        out[column] = gr.update(visible=True if picture is not None else HIDDEN)
         out[image] = picture
     return out
 
@@ -427,7 +430,7 @@ def _empty_explanation(ui: "Components", note: str, crop: Any = None) -> dict:
     out = {ui.line_crop: crop, ui.cam_line: None, ui.cam_char: None, ui.align_img: None,
            ui.align_df: gr.update(value=[]), ui.explain_md: note}
     for column, image in ui.views.values():
-        out.update({column: gr.update(visible=False), image: None})
+        out.update({column: gr.update(visible=HIDDEN), image: None})
     return out
 
 
@@ -498,13 +501,13 @@ def attribute_errors(service: OCRService, ui: "Components", image_value: Any, se
     truth = (truth or "").strip()
     if not truth:
         return {ui.attr_md: "请输入该行的正确文本 Type the true text of the line (start from the reading and "
-                            "correct what is wrong).", ui.attr_img: gr.update(value=None, visible=False),
-                ui.attr_df: gr.update(value=[], visible=False)}
+                            "correct what is wrong).", ui.attr_img: gr.update(value=None, visible=HIDDEN),
+                ui.attr_df: gr.update(value=[], visible=HIDDEN)}
     progress(0.2, desc="对齐 aligning")
     md, marked, headers, rows = render.error_attribution(service.attribute_errors(view, truth), view.crop)
     if render.similarity(view.text, truth) < MISMATCH:
         md = (f"⚠️ **这是正确的行吗？ Is this the right line?** 第 {view.index + 1} 行读作 line {view.index + 1} "
               f"reads “{view.text}”, which shares little with the true text you typed — pick its line in the "
               "Line menu (or click it on the page).\n\n" + md)
-    return {ui.attr_md: md, ui.attr_img: gr.update(value=marked, visible=marked is not None),
-            ui.attr_df: gr.update(value=rows, headers=headers, visible=bool(rows))}
+    return {ui.attr_md: md, ui.attr_img: gr.update(value=marked, visible=True if marked is not None else HIDDEN),
+            ui.attr_df: gr.update(value=rows, headers=headers, visible=True if rows else HIDDEN)}

@@ -146,7 +146,7 @@ def result_tab() -> dict[str, Any]:
         intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
               "the page (click one to explain it) and how sure the model is of each character.")
         fields_df = gr.Dataframe(headers=render.FIELD_HEADERS, label="字段 Fields (low confidence marked ⚠️)",
-                                 interactive=False, visible=False, wrap=True, elem_id="fields")
+                                 interactive=False, visible="hidden", wrap=True, elem_id="fields")
         with gr.Row():
             page_img = gr.Image(label="文字行 Lines on the page", interactive=False, height=520, format="jpeg",
                                 elem_id="page-lines")
@@ -184,7 +184,7 @@ def preprocess_tab() -> dict[str, Any]:
                 det_view = gr.Image(label="检测概率图与文字框 Detector probability map and boxes",
                                     interactive=False, height=420, format="jpeg")
     return dict(mode=mode, steps=steps, denoise_h=denoise_h, clahe_clip=clahe_clip, block_size=block_size,
-                bin_c=bin_c, deskew_angle=deskew_angle, prep_tab=tab, prep_shown=gr.State(False), prep_md=prep_md,
+                bin_c=bin_c, deskew_angle=deskew_angle, prep_tab=tab, prep_md=prep_md,
                 steps_df=steps_df, steps_gallery=steps_gallery, det_view=det_view)
 
 
@@ -210,7 +210,7 @@ def explain_tab() -> dict[str, Any]:
         gr.Markdown("### 更多视图 More views", elem_classes=["small-note"])
         views = {}
         for name, (title, caption) in render.EXPLAIN_VIEWS.items():
-            with gr.Column(visible=False, elem_id=f"view-{name}") as column:
+            with gr.Column(visible="hidden", elem_id=f"view-{name}") as column:
                 gr.Markdown(f"**{title}** — {caption}", elem_classes=["small-note"])
                 views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img", format="png"))
         attribution = attribution_panels()
@@ -226,8 +226,8 @@ def attribution_panels() -> dict[str, Any]:
         attr_btn = gr.Button("归因 Attribute errors")
         attr_md = gr.Markdown(elem_id="attr-summary")
         attr_img = gr.Image(label="错误位置 Where the errors are (red: read wrongly, blue: missed)",
-                            interactive=False, visible=False, format="png")
-        attr_df = gr.Dataframe(label="差异 Differences", interactive=False, visible=False, wrap=True)
+                            interactive=False, visible="hidden", format="png")
+        attr_df = gr.Dataframe(label="差异 Differences", interactive=False, visible="hidden", wrap=True)
     with gr.Accordion("预处理归因 Preprocessing attribution — 每一步帮了还是害了 which step helps or hurts", open=False):
         gr.Markdown("在该行图像上逐一切换每个预处理步骤并重读 · Each step is toggled on the line image and "
                     "the line re-read; Δ = confidence change per character.", elem_classes=["small-note"])
@@ -341,6 +341,7 @@ def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> g
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
             model = model_tab(service)
         other_tabs = [parts.pop("result_tab"), parts["explain_tab"], model]
-        components = Components(**top, **parts, other_tabs=other_tabs)
+        # the State outside the tabs: a State made inside a Tab made Gradio 6.31's tab bar relabel its last tab
+        components = Components(**top, **parts, other_tabs=other_tabs, prep_shown=gr.State(False))
         wire_events(components, service)
     return blocks
