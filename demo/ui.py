@@ -108,6 +108,12 @@ class Components:
         return controls + ([self.model] if self.model is not None else [])
 
 
+def titled_image(title: str, **kwargs: Any) -> Any:
+    """An output picture with its title above it (Gradio's label chip sits over the picture's corner)."""
+    gr.Markdown(f"**{title}**", elem_classes=["small-note"])
+    return gr.Image(show_label=False, interactive=False, **kwargs)
+
+
 def intro(text: str) -> None:
     """One plain sentence saying what the tab shows."""
     gr.Markdown(text, elem_classes=["tab-intro"])
@@ -148,8 +154,9 @@ def result_tab() -> dict[str, Any]:
         fields_df = gr.Dataframe(headers=render.FIELD_HEADERS, label="字段 Fields (low confidence marked ⚠️)",
                                  interactive=False, visible="hidden", wrap=True, elem_id="fields")
         with gr.Row():
-            page_img = gr.Image(label="文字行 Lines on the page", interactive=False, height=520, format="jpeg",
-                                elem_id="page-lines")
+            with gr.Column():
+                page_img = titled_image("文字行 Lines on the page (click one to explain it)", height=520,
+                                        format="jpeg", elem_id="page-lines")
             highlighted = gr.HighlightedText(label="逐字置信度 Per-character confidence",
                                              color_map=render.CONF_COLORS, show_legend=True,
                                              show_inline_category=False, elem_id="highlighted")
@@ -181,8 +188,8 @@ def preprocess_tab() -> dict[str, Any]:
                                         wrap=True, elem_id="steps-table")
                 steps_gallery = gr.Gallery(label="原图与应用的步骤 The input and each applied step", columns=2,
                                            height=420, object_fit="contain")
-                det_view = gr.Image(label="检测概率图与文字框 Detector probability map and boxes",
-                                    interactive=False, height=420, format="jpeg")
+                det_view = titled_image("检测概率图与文字框 Detector probability map (red: text) and boxes",
+                                        height=420, format="jpeg")
     return dict(mode=mode, steps=steps, denoise_h=denoise_h, clahe_clip=clahe_clip, block_size=block_size,
                 bin_c=bin_c, deskew_angle=deskew_angle, prep_tab=tab, prep_md=prep_md,
                 steps_df=steps_df, steps_gallery=steps_gallery, det_view=det_view)
@@ -201,11 +208,13 @@ def explain_tab() -> dict[str, Any]:
         explain_btn = gr.Button("解释 Explain", variant="primary", elem_id="explain-button")
         explain_md = gr.Markdown(elem_id="explain-notes")
         main = dict(
-            line_crop=gr.Image(label="行图像（字符框） Line image with character boxes", interactive=False, format="png"),
-            cam_line=gr.Image(label="Grad-CAM 整行 whole line", interactive=False, elem_id="cam-line", format="png"),
-            cam_char=gr.Image(label="Grad-CAM 单字 character", interactive=False, elem_id="cam-char", format="png"),
-            align_img=gr.Image(label="CTC 对齐热图 alignment heatmap (time step × class)", interactive=False,
-                               elem_id="alignment", format="png"),
+            line_crop=titled_image("行图像（字符框） The line with each character's columns", format="png"),
+            cam_line=titled_image("Grad-CAM 整行 whole line — 越红越重要 the redder, the more it mattered",
+                                  elem_id="cam-line", format="png"),
+            cam_char=titled_image("Grad-CAM 单字 one character (outlined in magenta)", elem_id="cam-char",
+                                  format="png"),
+            align_img=titled_image("CTC 对齐热图 alignment (time step × class): a clean reading is a staircase",
+                                   elem_id="alignment", format="png"),
             align_df=gr.Dataframe(label="时间步 Time steps", interactive=False, max_height=320, elem_id="timesteps"))
         gr.Markdown("### 更多视图 More views", elem_classes=["small-note"])
         views = {}
