@@ -27,13 +27,40 @@ from ocr.settings import EXAMPLES_DIR, Settings
 log = logging.getLogger("demo")
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def serve_docs_offline(api: Any) -> None:
+    """``/docs`` with Swagger UI's files served by the app (no CDN: the page works offline).
+
+    The files come from the ``swagger-ui-py`` package (Swagger UI 5, which reads the OpenAPI 3.1
+    FastAPI writes; ``swagger-ui-bundle`` ships 4.15, which cannot)."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    api.router.routes = [r for r in api.router.routes if getattr(r, "path", None) != api.docs_url]
+    api.mount(DOCS_ASSETS, StaticFiles(directory=Path(swagger_ui.__file__).parent / "static"), name="docs-assets")
+
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=api.openapi_url, title=f"{api.title} — API docs",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+
+    api.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
+
+
 def build_app(service: OCRService, settings: Settings | None = None, *, examples_dir: Path = EXAMPLES_DIR) -> Any:
     """One FastAPI app: REST routes (``/api/v1/*``, docs at ``/docs``) + the Gradio UI mounted at ``/``."""
     settings = settings or Settings.from_env()
     api = create_api(service, settings=settings)
+    serve_docs_offline(api)
     blocks = build_blocks(service, examples_dir=examples_dir)
-    # A short queue: past it Gradio answers 503 "Queue is full" at once. With 32 places, the last of 32
-    # users waited over 3 minutes on 2 cores (RELIABILITY.md); 8 keeps the worst wait near a minute.
+    # Past the queue Gradio answers "Queue is full" at once. A cached or single-line read now answers in
+    # well under a second (the UI renders each page result once), so 64 places (OCR_UI_QUEUE) serve a
+    # burst of clicks, each shown its place; uncached pages (~1-2 s each on 2 cores) bound the worst wait.
     blocks.queue(default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue)
     # Gradio keeps each session's copy of the UI state (about 0.25 MB here) until 10,000 sessions;
     # every API call is a new session. OCR_UI_SESSIONS (1000) bounds that memory (read when mounting).

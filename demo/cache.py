@@ -14,12 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
+import threading
 import time
+import uuid
+from collections import OrderedDict
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import anyio
+import numpy as np
+from PIL import Image
 
 from ocr.settings import Settings
 
@@ -112,3 +118,69 @@ def install_sweeper(app: Any, blocks: Any, age: float, root: Path | None = None)
                 await anyio.to_thread.run_sync(sweep, blocks, -1.0, root)  # everything but the examples
 
     app.router.lifespan_context = lifespan
+
+
+class ViewCache:
+    """What the UI shows of a page result, rendered once per result and reused while it is kept.
+
+    The pipeline's LRU hands back the same ``PageResult`` object for a repeated image and
+    settings, so a view is keyed by that object (held here, so its ``id`` cannot be reused) and a
+    name. Pictures are written once as files (JPEG for pages, PNG for small line images): Gradio
+    then only copies a file instead of encoding an array on every event. Bounded in entries; an
+    evicted entry's files are deleted.
+    """
+
+    def __init__(self, folder: Path, entries: int = 24) -> None:
+        self.folder = Path(folder)
+        self.entries = max(1, entries)
+        self._items: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, page: Any, name: str, build: Callable[[], Any]) -> Any:
+        """The view ``name`` of ``page``, built by ``build()`` the first time."""
+        with self._lock:
+            entry = self._items.get(id(page))
+            if entry is not None and entry[0] is page:
+                self._items.move_to_end(id(page))
+                if name in entry[1]:
+                    return entry[1][name]
+        value = build()
+        with self._lock:
+            entry = self._items.get(id(page))
+            if entry is None or entry[0] is not page:
+                entry = (page, {})
+                self._items[id(page)] = entry
+            entry[1][name] = value
+            while len(self._items) > self.entries:
+                _, (_, views) = self._items.popitem(last=False)
+                _delete_files(views.values())
+        return value
+
+    def image_file(self, page: Any, name: str, build: Callable[[], Any], fmt: str = "jpeg") -> str | None:
+        """The picture ``build()`` makes (an RGB array or None), written once as a file; its path."""
+        def write() -> str | None:
+            array = build()
+            if array is None:
+                return None
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"{name}-{uuid.uuid4().hex[:12]}.{'jpg' if fmt == 'jpeg' else fmt}"
+            options = {"quality": 90} if fmt == "jpeg" else {"compress_level": 1}
+            Image.fromarray(np.ascontiguousarray(array)).save(path, format=fmt.upper(), **options)
+            return str(path)
+
+        return self.get(page, name, write)
+
+    def clear(self) -> None:
+        with self._lock:
+            items = list(self._items.values())
+            self._items.clear()
+        for _, views in items:
+            _delete_files(views.values())
+
+
+def _delete_files(values: Any) -> None:
+    for value in values:
+        for path in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(path, str) and path.startswith(tempfile.gettempdir()):
+                with suppress(OSError):
+                    os.remove(path)

@@ -10,13 +10,13 @@ what Gradio passes. The Preprocess tab's seven controls arrive as one :class:`UI
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import json
 import logging
 import tempfile
 import time
 import typing
+import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,8 +25,9 @@ import gradio as gr
 import numpy as np
 
 from demo import render
+from demo.cache import ViewCache
 from demo.http_input import MAX_IMAGE_BYTES, APIError, decode_base64_image
-from ocr.errors import InvalidImageError, OCRError
+from ocr.errors import ImageTooLargeError, InvalidImageError, OCRError, UnsupportedImageError
 from ocr.imageio import load_image
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.results import PageResult
@@ -41,7 +42,13 @@ log = logging.getLogger("demo")
 DOWNLOAD_DIR = Path(tempfile.gettempdir()) / "ocr-demo-downloads"
 MAX_DOWNLOADS = 200
 WHOLE_LINE = -1
-CANNOT = "无法处理 Cannot process"
+#: pictures, tables and downloads rendered once per page result (the pipeline's LRU returns the same object)
+VIEWS = ViewCache(Path(tempfile.gettempdir()) / "ocr-demo-views")
+#: how a panel with nothing to show is hidden: kept mounted ("hidden", not False), so showing it
+#: again does not re-mount it inside its tab
+HIDDEN = "hidden"
+#: a true text sharing less than this with the line's reading is probably another line's
+MISMATCH = 0.4
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class UISettings:
     block_size: float
     c: float
     deskew_angle: float
+    model: str | None = None  # Fast / Auto / Accurate, shown only when the service offers a choice
 
     def config(self) -> PreprocessConfig:
         steps = set(self.steps or [])
@@ -71,30 +79,43 @@ class UISettings:
 
 
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
+MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
+
+
+def offers_model_choice(service: OCRService) -> bool:
+    """Whether ``service.ocr`` takes ``model="fast"|"accurate"|"auto"`` (being added on another branch)."""
+    try:
+        return "model" in inspect.signature(service.ocr).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- wiring
 
 
-def user_errors(fn: Callable) -> Callable:
-    """Every failure becomes a short gr.Error: the OCRError's message, never a traceback."""
+def reports_errors(where: str, clear: Callable[["Components"], dict] | None = None) -> Callable:
+    """A handler whose failures become ONE bilingual message in the component ``where`` (plus the
+    ``clear`` updates): no toast, no error badge on every output, no traceback, no server path."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (OCRError, APIError) as exc:
-            raise gr.Error(exc.message, title=CANNOT, print_exception=False) from None
-        except ValueError as exc:  # invalid settings from the preprocessing controls
-            raise gr.Error(f"设置无效 Invalid setting: {exc}", print_exception=False) from None
-        except Exception:  # noqa: BLE001
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error("内部错误，请重试 Internal error — please try again (details are in the server log)",
-                           print_exception=False) from None
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(service: OCRService, ui: "Components", *args: Any, **kwargs: Any) -> dict:
+            try:
+                return fn(service, ui, *args, **kwargs)
+            except NoTextLineError as exc:
+                message = render.user_message("no_text", exc.message)
+            except (OCRError, APIError) as exc:
+                message = render.user_message(exc.code, exc.message)
+            except ValueError as exc:  # invalid settings from the preprocessing controls
+                message = render.user_message("bad_setting", str(exc))
+            except Exception:  # noqa: BLE001
+                log.exception("unexpected error in %s", fn.__name__)
+                message = "⚠️ **内部错误，请重试。** Internal error — please try again (details are in the server log)."
+            return {**(clear(ui) if clear else {}), getattr(ui, where): gr.update(value=message, visible=True)}
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def bind(handler: Callable, service: OCRService, ui: "Components") -> Callable:
@@ -103,16 +124,17 @@ def bind(handler: Callable, service: OCRService, ui: "Components") -> Callable:
     handler_sig = inspect.signature(handler)
     hints = typing.get_type_hints(handler, localns={"Components": type(ui)})
     params = list(handler_sig.parameters.values())[2:]
+    names = SETTING_NAMES[:len(ui.settings)]  # the model switch is there only when the service offers it
     if "settings" in handler_sig.parameters:
         at = [p.name for p in params].index("settings")
-        spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in SETTING_NAMES]
+        spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
         params = params[:at] + spread + params[at + 1:]
     signature = handler_sig.replace(parameters=params)
 
     def event(*args: Any, **kwargs: Any) -> Any:
         values = signature.bind(*args, **kwargs).arguments
         if "settings" in handler_sig.parameters:
-            values["settings"] = UISettings(*(values.pop(n) for n in SETTING_NAMES))
+            values["settings"] = UISettings(*(values.pop(n) for n in names))
         return handler(service, ui, **values)
 
     event.__name__ = event.__qualname__ = handler.__name__
@@ -141,7 +163,25 @@ def _safe_path(path: str | Path) -> Path:
     return resolved
 
 
-def read_payload(value: Any) -> np.ndarray | None:
+def _upload_bytes(path: str | Path) -> bytes:
+    """An uploaded file's bytes (size checked first); messages never name the server's path."""
+    resolved = _safe_path(path)
+    size = resolved.stat().st_size if resolved.exists() else 0
+    if size > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(f"the file is {size / 2**20:.1f} MB, over the {MAX_IMAGE_BYTES / 2**20:.0f} MB limit")
+    return resolved.read_bytes() if resolved.exists() else b""
+
+
+def pdf_pages(service: OCRService, data: bytes) -> list[np.ndarray]:
+    """A PDF upload as page images, once the service can render PDFs (``service.load_pages(data)``,
+    being added on another branch); the page picker (``Components.page_dd``, hidden) chooses among them."""
+    loader = getattr(service, "load_pages", None)
+    if loader is None:
+        raise UnsupportedImageError("PDF files are not read yet: save the page as PNG or JPEG and upload that")
+    return list(loader(data))
+
+
+def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -> np.ndarray | None:
     """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> RGB array."""
     if value is None:
         return None
@@ -149,33 +189,40 @@ def read_payload(value: Any) -> np.ndarray | None:
         return load_image(value)
     if isinstance(value, dict):
         path, url = value.get("path"), value.get("url")
-        if path:
-            return load_image(_safe_path(path), max_bytes=MAX_IMAGE_BYTES)
-        if isinstance(url, str) and url.startswith("data:"):
-            return load_image(decode_base64_image(url), max_bytes=MAX_IMAGE_BYTES)
-        return None
-    if isinstance(value, (str, Path)):
-        if isinstance(value, str) and value.startswith("data:"):
-            return load_image(decode_base64_image(value), max_bytes=MAX_IMAGE_BYTES)
-        return load_image(_safe_path(value), max_bytes=MAX_IMAGE_BYTES)
-    raise InvalidImageError("unsupported input; upload an image")
+        if not path and not (isinstance(url, str) and url.startswith("data:")):
+            return None
+        value = path or url
+    if not isinstance(value, (str, Path)):
+        raise InvalidImageError("unsupported input; upload an image")
+    if isinstance(value, str) and value.startswith("data:"):
+        data = decode_base64_image(value)
+    else:
+        data = _upload_bytes(value)
+    if data[:5] == b"%PDF-":
+        pages = pdf_pages(service, data)
+        return pages[min(max(page, 0), len(pages) - 1)] if pages else None
+    return load_image(data, max_bytes=MAX_IMAGE_BYTES)
 
 
 def read_page(service: OCRService, image_value: Any, settings: UISettings) -> PageResult | None:
     """The page of the uploaded image, read by the service (None: nothing uploaded)."""
-    rgb = read_payload(image_value)
-    return None if rgb is None else service.ocr(rgb, preprocess=settings.config())
+    rgb = read_payload(image_value, service)
+    if rgb is None:
+        return None
+    choice = {"model": settings.model} if settings.model else {}
+    return service.ocr(rgb, preprocess=settings.config(), **choice)
 
 
 def line_index(line: Any) -> int:
     return int(line) if line not in (None, "") else 0
 
 
-def _write_downloads(page: PageResult, key: str) -> tuple[str, str]:
+def _write_downloads(page: PageResult) -> tuple[str, str]:
     DOWNLOAD_DIR.mkdir(parents=True, exist_ok=True)
     files = sorted(DOWNLOAD_DIR.glob("ocr-*"), key=lambda p: p.stat().st_mtime)
     for old in files[: max(0, len(files) - MAX_DOWNLOADS)]:
         old.unlink(missing_ok=True)
+    key = uuid.uuid4().hex[:16]
     txt = DOWNLOAD_DIR / f"ocr-{key}.txt"
     js = DOWNLOAD_DIR / f"ocr-{key}.json"
     txt.write_text(page.text + "\n", encoding="utf-8")
@@ -197,56 +244,128 @@ def char_choices(page: PageResult | None, line: int | None) -> list[tuple[str, i
 # ---------------------------------------------------------------- reading
 
 
-@user_errors
+def _cleared(ui: "Components") -> dict:
+    """Every output of a reading emptied (the status message is left as it is)."""
+    return {ui.text: "", ui.page_img: None, ui.highlighted: None, ui.lines_df: [], ui.page_json: None,
+            ui.dl_txt: gr.update(value=None, interactive=False), ui.dl_json: gr.update(value=None, interactive=False),
+            ui.summary: "", ui.line_dd: gr.update(choices=[], value=None),
+            ui.char_dd: gr.update(choices=char_choices(None, None), value=WHOLE_LINE), ui.line_crop: None,
+            ui.truth: "", ui.fields_df: gr.update(value=[], visible=HIDDEN)}
+
+
+def _cleared_input(ui: "Components") -> dict:
+    """After a bad file: the outputs emptied and the input too (no broken preview); the app stays usable."""
+    return {**_cleared(ui), ui.image: None}
+
+
+def _crop_file(page: PageResult, index: int) -> str | None:
+    if not 0 <= index < len(page.lines):
+        return None
+    return VIEWS.image_file(page, f"crop{index}", lambda: render.upscale(page.lines[index].crop), fmt="png")
+
+
+@reports_errors("status", clear=_cleared_input)
 def read_image(service: OCRService, ui: "Components", image_value: Any, settings: UISettings) -> dict:
-    """Read an image. Returns text, page with boxes, coloured text, lines, JSON, downloads, preprocessing views."""
+    """Read an image. Returns text, the page with its lines, coloured text, line table, JSON, downloads.
+
+    Only what the first screen shows is made here, each piece once per page result (``VIEWS``);
+    the Preprocess tab's pictures are made when that tab is shown (``preprocess_views``)."""
     page = read_page(service, image_value, settings)
     if page is None:
-        return {ui.text: "", ui.annotated: None, ui.highlighted: None, ui.lines_df: [], ui.page_json: None,
-                ui.dl_txt: gr.update(value=None, interactive=False),
-                ui.dl_json: gr.update(value=None, interactive=False), ui.summary: "", ui.steps_gallery: [],
-                ui.det_view: None, ui.line_dd: gr.update(choices=[], value=None),
-                ui.char_dd: gr.update(choices=char_choices(None, None), value=WHOLE_LINE), ui.line_crop: None,
-                ui.prep_md: ""}
-    if not page.lines:
-        gr.Warning("没有找到文字 No text was found in this image.")
-    key = hashlib.sha256(json.dumps(page.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-    txt_path, json_path = _write_downloads(page, key)
-    prep = page.preprocess
-    angle = prep.angle if prep is not None else 0.0
-    prep_md = ("应用的步骤 Applied steps: " + (", ".join(prep.applied) if prep is not None and prep.applied else "—")
-               + (f" · 纠斜 deskewed {angle:+.2f}°" if angle else ""))
+        return _cleared(ui)
+    txt_path, json_path = VIEWS.get(page, "downloads", lambda: _write_downloads(page))
     choices = line_choices(page)
-    return {ui.text: page.text, ui.annotated: (page.image, render.annotations(page)),
-            ui.highlighted: render.highlighted(page), ui.lines_df: render.lines_table(page),
-            ui.page_json: page.to_dict(), ui.dl_txt: gr.update(value=txt_path, interactive=True),
+    status = "" if page.lines else "ℹ️ 没有找到文字 No text was found in this image."
+    return {ui.status: gr.update(value=status, visible=bool(status)), ui.text: page.text,
+            ui.page_img: VIEWS.image_file(page, "page", lambda: render.page_view(page)),
+            ui.highlighted: VIEWS.get(page, "highlighted", lambda: render.highlighted(page)),
+            ui.lines_df: VIEWS.get(page, "lines", lambda: render.lines_table(page)),
+            ui.page_json: VIEWS.get(page, "json", lambda: render.compact_json(page)),
+            ui.dl_txt: gr.update(value=txt_path, interactive=True),
             ui.dl_json: gr.update(value=json_path, interactive=True), ui.summary: render.timings_markdown(page),
-            ui.steps_gallery: render.steps_gallery(prep), ui.det_view: render.detector_view(page),
             ui.line_dd: gr.update(choices=choices, value=0 if choices else None),
             ui.char_dd: gr.update(choices=char_choices(page, 0), value=WHOLE_LINE),
-            ui.line_crop: render.upscale(page.lines[0].crop) if page.lines else None, ui.prep_md: prep_md}
+            ui.line_crop: _crop_file(page, 0), ui.truth: page.lines[0].text if page.lines else "",
+            ui.fields_df: _fields_update(page)}
+
+
+def _fields_update(page: PageResult) -> Any:
+    """The Fields panel: shown when the page result carries fields (``page.fields``, another branch's)."""
+    fields = getattr(page, "fields", None)
+    rows = VIEWS.get(page, "fields", lambda: render.fields_table(fields)) if fields is not None else []
+    return gr.update(value=rows, visible=True if rows else HIDDEN)
+
+
+def preprocess_views(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
+                     shown: bool) -> dict:
+    """The Preprocess tab's summary, pictures, step table and probability map — only while it is shown."""
+    if not shown:
+        return {ui.prep_md: gr.skip(), ui.steps_gallery: gr.skip(), ui.steps_df: gr.skip(), ui.det_view: gr.skip()}
+    try:
+        page = read_page(service, image_value, settings)
+    except Exception:  # noqa: BLE001 - the reading event reports errors
+        page = None
+    if page is None:
+        return {ui.prep_md: "", ui.steps_gallery: [], ui.steps_df: [], ui.det_view: None}
+    prep = page.preprocess
+
+    def gallery() -> list[tuple[str, str]]:
+        items = render.steps_gallery(prep, original=page.image)
+        return [(VIEWS.image_file(page, f"step{i}", lambda img=img: img), caption)
+                for i, (img, caption) in enumerate(items)]
+
+    return {ui.prep_md: render.steps_summary(prep, settings.mode), ui.steps_gallery: VIEWS.get(page, "steps", gallery),
+            ui.steps_df: render.steps_table(prep),
+            ui.det_view: VIEWS.image_file(page, "detector", lambda: render.detector_view(page))}
+
+
+def shown_preprocess() -> bool:
+    """The Preprocess tab was selected (its pictures are made only while it is shown)."""
+    return True
+
+
+def shown_other_tab() -> bool:
+    return False
 
 
 def line_changed(service: OCRService, ui: "Components", image_value: Any, settings: UISettings, line: Any) -> dict:
-    """A new line picked: its characters for the character menu, and its crop."""
+    """A new line picked: its characters for the character menu, its crop, its reading as the true text."""
     try:
         page = read_page(service, image_value, settings)
     except Exception:  # noqa: BLE001 - only a convenience update; the main event reports errors
         page = None
     idx = int(line) if line not in (None, "") else None
-    crop = page.lines[idx].crop if page is not None and idx is not None and 0 <= idx < len(page.lines) else None
+    ok = page is not None and idx is not None and 0 <= idx < len(page.lines)
     return {ui.char_dd: gr.update(choices=char_choices(page, idx), value=WHOLE_LINE),
-            ui.line_crop: render.upscale(crop)}
+            ui.line_crop: _crop_file(page, idx) if ok else None, ui.truth: page.lines[idx].text if ok else ""}
+
+
+def _no_pick(ui: "Components") -> dict:
+    return {ui.line_dd: gr.skip(), ui.char_dd: gr.skip(), ui.line_crop: gr.skip(), ui.truth: gr.skip()}
 
 
 def pick_line(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
               evt: gr.SelectData) -> dict:
-    """A click on a box of the page or a row of the line table picks that line for Explain."""
+    """A click on a row of the line table picks that line for Explain."""
     index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     try:
         index = int(index)
     except (TypeError, ValueError):
-        return {}
+        return _no_pick(ui)
+    return {ui.line_dd: gr.update(value=index), **line_changed(service, ui, image_value, settings, index)}
+
+
+def pick_line_on_page(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
+                      evt: gr.SelectData) -> dict:
+    """A click on the page picks the line under (or nearest to) the pointer for Explain."""
+    try:
+        x, y = (float(v) for v in evt.index[:2])
+        page = read_page(service, image_value, settings)
+    except Exception:  # noqa: BLE001 - a convenience; nothing to say
+        return _no_pick(ui)
+    index = render.line_at(page, x, y) if page is not None else None
+    if index is None:
+        return _no_pick(ui)
     return {ui.line_dd: gr.update(value=index), **line_changed(service, ui, image_value, settings, index)}
 
 
@@ -273,47 +392,53 @@ def _explanation_notes(result: dict, note: str) -> str:
     return "\n\n".join(notes)
 
 
-def _extra_views(images: dict, chars: list) -> list[tuple[np.ndarray, str]]:
-    """The gallery beside the main maps: confidence strip, top-k, and the opt-in methods per character."""
-    extra = []
-    if images.get("confidence") is not None:
-        extra.append((images["confidence"], "逐字置信度 Per-character confidence"))
-    if images.get("alignment") is not None and images.get("alignment_matrix") is not None:
-        extra.append((images["alignment"], "每个时间步的前 k 类 Top-k classes per time step"))
-    for key, label in (("saliency", "梯度显著图 Saliency"), ("occlusion", "遮挡 Occlusion"),
-                       ("ig", "积分梯度 Integrated gradients")):
-        for i, img in (images.get(f"{key}_chars") or {}).items():
-            ch = chars[i]["char"] if 0 <= i < len(chars) else "?"
-            extra.append((img, f"{label} · “{ch}” (#{i + 1})"))
-    return extra
+def _view_image(name: str, images: dict, target: int | None) -> np.ndarray | None:
+    """The picture of one "more views" panel (None: that method did not run)."""
+    if name == "confidence":
+        return images.get("confidence")
+    if name == "topk":
+        return images.get("alignment") if images.get("alignment_matrix") is not None else None
+    per_char = images.get(f"{name}_chars") or {}
+    picture = per_char.get(target) if target is not None else None
+    if picture is None and per_char:
+        picture = next(iter(per_char.values()))
+    return render.heat_panel(picture, title=render.EXPLAIN_VIEWS[name][0].split(" ", 1)[-1])
 
 
 def explanation_outputs(ui: "Components", result: dict, crop: np.ndarray, char_index: int | None,
                         note: str) -> dict:
-    """An explanation as the Explain tab's components show it."""
+    """An explanation as the Explain tab's components show it; a view whose method did not run is hidden."""
     images, chars = result.get("images") or {}, result.get("chars") or []
     per_char = images.get("gradcam_chars") or {}
     cam_char = per_char.get(char_index) if char_index is not None else None
     if cam_char is None and per_char:
         cam_char = next(iter(per_char.values()))
     headers, rows = render.timestep_table(result.get("tables", {}).get("alignment"), chars)
-    big = render.upscale
-    return {ui.line_crop: big(images.get("boxes", crop)), ui.cam_line: big(images.get("gradcam_line")),
-            ui.cam_char: big(cam_char), ui.align_img: images.get("alignment_matrix", images.get("alignment")),
-            ui.align_df: gr.update(value=rows, headers=headers), ui.extra_gallery: _extra_views(images, chars),
-            ui.explain_md: _explanation_notes(result, note)}
+    out = {ui.line_crop: render.upscale(images.get("boxes", crop)),
+           ui.cam_line: render.heat_panel(images.get("gradcam_line"), "Grad-CAM whole line"),
+           ui.cam_char: render.heat_panel(cam_char, "Grad-CAM character"),
+           ui.align_img: images.get("alignment_matrix", images.get("alignment")),
+           ui.align_df: gr.update(value=rows, headers=headers), ui.explain_md: _explanation_notes(result, note)}
+    for name, (column, image) in ui.views.items():
+        picture = _view_image(name, images, char_index)
+        out[column] = gr.update(visible=True if picture is not None else HIDDEN)
+        out[image] = picture
+    return out
 
 
-def _empty_explanation(ui: "Components", note: str, crop: np.ndarray | None = None) -> dict:
-    return {ui.line_crop: crop, ui.cam_line: None, ui.cam_char: None, ui.align_img: None,
-            ui.align_df: gr.update(value=[]), ui.extra_gallery: [], ui.explain_md: note}
+def _empty_explanation(ui: "Components", note: str, crop: Any = None) -> dict:
+    out = {ui.line_crop: crop, ui.cam_line: None, ui.cam_char: None, ui.align_img: None,
+           ui.align_df: gr.update(value=[]), ui.explain_md: note}
+    for column, image in ui.views.values():
+        out.update({column: gr.update(visible=HIDDEN), image: None})
+    return out
 
 
-@user_errors
+@reports_errors("explain_md")
 def explain(service: OCRService, ui: "Components", image_value: Any, settings: UISettings, line: Any, char: Any,
             extra_methods: list[str] | None, progress: gr.Progress = gr.Progress()) -> dict:
     """Explain one line: Grad-CAM (whole line and per character), CTC alignment, optional saliency /
-    occlusion / integrated gradients."""
+    occlusion / integrated gradients (a progress bar while they run)."""
     page = read_page(service, image_value, settings)
     if page is None:
         return _empty_explanation(ui, "请先上传图片 Upload an image first.")
@@ -329,9 +454,10 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
     target_note = " · 单字图为最低置信字 character maps show the least confident character" \
         if char_index is None and target is not None else ""
     methods = ("gradcam", "alignment", *[m for m in (extra_methods or []) if m])
+    progress(0.0, desc="解释中 explaining")
 
     def report(fraction: float, desc: str | None = None) -> None:
-        progress(fraction, desc=desc or "解释中 explaining")
+        progress(fraction, desc=desc or f"解释中 explaining ({', '.join(methods)})")
 
     started = time.perf_counter()
     try:
@@ -343,18 +469,18 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
         target = None
     which = f"“{view.chars[target].char}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "
-            f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.1f} s")
+            f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.2f} s")
     return explanation_outputs(ui, result, view.crop, target, note)
 
 
 def _picked_line(service: OCRService, image_value: Any, settings: UISettings, line: Any) -> LineView:
     page = read_page(service, image_value, settings)
     if page is None or not page.lines:
-        raise gr.Error("请先识别一张有文字的图片 Read an image with text first.", print_exception=False)
+        raise NoTextLineError("read an image with text first")
     return service.pick_line(page, line_index(line))
 
 
-@user_errors
+@reports_errors("pattr_md")
 def attribute_preprocessing(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
                             line: Any, progress: gr.Progress = gr.Progress()) -> dict:
     """Re-read the line with each preprocessing step toggled: which step helps or hurts which character."""
@@ -364,13 +490,24 @@ def attribute_preprocessing(service: OCRService, ui: "Components", image_value: 
     return {ui.pattr_md: md, ui.pattr_df: gr.update(value=rows, headers=headers)}
 
 
-@user_errors
+@reports_errors("attr_md")
 def attribute_errors(service: OCRService, ui: "Components", image_value: Any, settings: UISettings, line: Any,
                      truth: str, progress: gr.Progress = gr.Progress()) -> dict:
-    """Given the true text of a line, show which characters were misread and where the evidence was."""
+    """Given the true text of a line, show which characters were misread and where the evidence was.
+
+    The true-text box starts from the line's reading (correct what is wrong); a true text that shares
+    little with the line gets a warning: it is probably another line's."""
     view = _picked_line(service, image_value, settings, line)
-    if not (truth or "").strip():
-        raise gr.Error("请输入正确文本 Type the true text of the line.", print_exception=False)
+    truth = (truth or "").strip()
+    if not truth:
+        return {ui.attr_md: "请输入该行的正确文本 Type the true text of the line (start from the reading and "
+                            "correct what is wrong).", ui.attr_img: gr.update(value=None, visible=HIDDEN),
+                ui.attr_df: gr.update(value=[], visible=HIDDEN)}
     progress(0.2, desc="对齐 aligning")
-    md, gallery, headers, rows = render.error_attribution(service.attribute_errors(view, truth.strip()), view.crop)
-    return {ui.attr_md: md, ui.attr_gallery: gallery, ui.attr_df: gr.update(value=rows, headers=headers)}
+    md, marked, headers, rows = render.error_attribution(service.attribute_errors(view, truth), view.crop)
+    if render.similarity(view.text, truth) < MISMATCH:
+        md = (f"⚠️ **这是正确的行吗？ Is this the right line?** 第 {view.index + 1} 行读作 line {view.index + 1} "
+              f"reads “{view.text}”, which shares little with the true text you typed — pick its line in the "
+              "Line menu (or click it on the page).\n\n" + md)
+    return {ui.attr_md: md, ui.attr_img: gr.update(value=marked, visible=True if marked is not None else HIDDEN),
+            ui.attr_df: gr.update(value=rows, headers=headers, visible=True if rows else HIDDEN)}

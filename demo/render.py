@@ -7,6 +7,8 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from explain.render import with_colorbar
+
 #: per-character confidence classes, shown in the Result tab's coloured text
 CONF_HIGH = "≥90% 高 high"
 CONF_MID = "70–90% 中 mid"
@@ -39,10 +41,35 @@ def line_label(index: int, text: str) -> str:
     return f"{index + 1}: {short(text)}"
 
 
-def annotations(page: Any) -> list[tuple[tuple[int, int, int, int], str]]:
-    """Line boxes for gr.AnnotatedImage, labelled "n: text"."""
-    return [(quad_bbox(line.box, page.width, page.height), line_label(i, line.text))
-            for i, line in enumerate(page.lines)]
+def line_at(page: Any, x: float, y: float) -> int | None:
+    """The line whose box holds the point (x, y) of the page; else the nearest one (None: no lines)."""
+    best, best_d = None, float("inf")
+    for i, line in enumerate(page.lines):
+        x1, y1, x2, y2 = quad_bbox(line.box, page.width, page.height)
+        dx, dy = max(x1 - x, 0, x - x2), max(y1 - y, 0, y - y2)
+        d = dx * dx + dy * dy
+        if d < best_d:
+            best, best_d = i, d
+    return best
+
+
+def page_view(page: Any) -> np.ndarray | None:
+    """The page with every line's box drawn thinly and numbered (one picture, not a mask per line)."""
+    if page.image is None:
+        return None
+    scale = max(1, round(max(page.width, page.height) / 1200))
+    return draw_quads(page.image, [line.box for line in page.lines], color=(220, 30, 60), thickness=scale)
+
+
+def compact_json(page: Any) -> dict[str, Any]:
+    """The page as the UI shows it: text, confidences and integer boxes; the .json download has everything."""
+    return {"text": page.text, "confidence": round(float(page.confidence), 3), "width": page.width,
+            "height": page.height, "rotation": page.rotation,
+            "timings_ms": {k: round(v * 1000) for k, v in (page.timings or {}).items()},
+            "lines": [{"box": [round(v) for v in line.box], "text": line.text,
+                       "confidence": round(float(line.confidence), 3),
+                       "chars": [{"char": c.char, "confidence": round(float(c.confidence), 3)} for c in line.chars]}
+                      for line in page.lines]}
 
 
 def highlighted(page: Any) -> list[tuple[str, str | None]]:
@@ -110,24 +137,41 @@ def detector_view(page: Any) -> np.ndarray | None:
     return draw_quads(base, [line.box for line in page.lines])
 
 
-def steps_gallery(prep: Any) -> list[tuple[np.ndarray, str]]:
-    """Each preprocessing step's output with its description, for gr.Gallery."""
+STEP_HEADERS = ["步骤 Step", "应用 Applied", "原因 Why", "参数 Params", "毫秒 ms"]
+
+
+def steps_gallery(prep: Any, original: np.ndarray | None = None) -> list[tuple[np.ndarray, str]]:
+    """The input and the output of every step that changed the image (skipped steps are in the table)."""
     if prep is None:
         return []
-    items = []
+    items = [(_as_rgb(original), "0. 原图 input")] if original is not None else []
     for i, step in enumerate(prep.steps):
-        image, applied, seconds, params, desc = step.image, step.applied, step.seconds, step.params, step.description
-        if image is None:
+        if step.image is None or not step.applied:
             continue
-        caption = f"{i + 1}. {step.name}{'' if applied else ' (跳过 skipped)'}"
-        if desc:
-            caption += f" — {desc}"
-        if params:
-            caption += " [" + ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()) + "]"
-        if seconds is not None:
-            caption += f" ({seconds * 1000:.0f} ms)"
-        items.append((_as_rgb(image), caption))
+        items.append((_as_rgb(step.image), f"{i + 1}. {step.name} — {short(step.description, 80)}"))
     return items
+
+
+def steps_table(prep: Any) -> list[list[Any]]:
+    """Every step: applied or not, the measured reason, its parameters and its time."""
+    rows = []
+    for step in getattr(prep, "steps", []) or []:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in (step.params or {}).items())
+        rows.append([step.name, "✓" if step.applied else "—", step.description, params, round(step.seconds * 1000)])
+    return rows
+
+
+def steps_summary(prep: Any, mode: str | None) -> str:
+    """One sentence: what preprocessing did to this image, and why to look at the table."""
+    if prep is None:
+        return "预处理已关闭 Preprocessing is off: the detector saw the image as uploaded."
+    applied = list(prep.applied)
+    angle = f"（纠斜 deskewed {prep.angle:+.2f}°）" if prep.angle else ""
+    if not applied:
+        return (f"**{mode or 'auto'}**: 没有步骤改变图像 no step changed this image — 图像已足够清晰 "
+                "it is clean enough (the table says why each step was skipped).")
+    return (f"**{mode or 'auto'}** 应用了 applied: **{', '.join(applied)}**{angle} — 下表给出每一步的原因 "
+            "the table gives each step's measured reason; the pictures show the input and each applied step.")
 
 
 def _fmt(v: Any) -> str:
@@ -239,8 +283,9 @@ ERROR_HEADERS = ["操作 Op", "读成 Read", "应为 Truth", "位置 x (px)", "�
                  "候选 Candidates", "原因 Why"]
 
 
-def error_attribution(report: Any, crop: np.ndarray) -> tuple[str, list, list[str], list[list]]:
-    """An error-attribution report (``explain.errors``) as summary markdown, evidence gallery and table."""
+def error_attribution(report: Any, crop: np.ndarray) -> tuple[str, np.ndarray | None, list[str], list[list]]:
+    """An error-attribution report (``explain.errors``) as summary markdown, the line with the errors
+    marked (None when there are none) and the table."""
     data = report.to_dict()
     errors = data["errors"]
     md = [f"识别 Read: **{data['prediction']}** · 正确 Truth: **{data['truth']}** · "
@@ -252,8 +297,7 @@ def error_attribution(report: Any, crop: np.ndarray) -> tuple[str, list, list[st
         md.append("原因统计 Causes: " + ", ".join(f"`{k}` × {v}" for k, v in summary.items()))
     if data.get("forced_alignment") is False and errors:
         md.append("⚠️ 无法强制对齐正确文本 The true text could not be force-aligned; gaps are used for missing characters.")
-    marked = upscale(mark_errors(crop, errors))
-    gallery = [(marked, "错误位置 Where the errors are (red: read wrongly, blue: missed)")] if marked is not None else []
+    marked = upscale(mark_errors(crop, errors)) if errors else None
     rows = []
     for e in errors:
         cands = ", ".join(f"{c} {p:.2f}" for c, p in (e.get("candidates") or [])[:3])
@@ -261,4 +305,83 @@ def error_attribution(report: Any, crop: np.ndarray) -> tuple[str, list, list[st
         rows.append([e.get("op"), e.get("pred_char") or "∅", e.get("true_char") or "∅",
                      "–".join(f"{v:.0f}" for v in e.get("x_range") or []), e.get("location"),
                      e.get("true_prob"), e.get("true_rank"), cands, why])
-    return "\n\n".join(md), gallery, ERROR_HEADERS, rows
+    return "\n\n".join(md), marked, ERROR_HEADERS, rows
+
+
+#: what each error code means, in Chinese (the English half is the error's own message)
+ZH_ERRORS = {
+    "invalid_image": "这个文件无法作为图片读取（不是图片、已损坏或为空）",
+    "image_too_large": "图片太大",
+    "unsupported_image": "不支持这种文件类型",
+    "bad_setting": "设置无效",
+    "invalid_line": "没有这一行",
+    "not_available": "此功能未启用",
+    "bad_explain_request": "无法按此请求解释",
+    "no_text": "没有可用的文字行",
+}
+#: errors about the file itself: the message suggests choosing another file
+FILE_ERRORS = ("invalid_image", "image_too_large", "unsupported_image")
+SUPPORTED = "PNG, JPEG, BMP, WebP, TIFF"
+
+
+def user_message(code: str, english: str) -> str:
+    """One bilingual message for a person: what went wrong, and what to do next (no paths, no codes)."""
+    zh = ZH_ERRORS.get(code, "无法处理这张图片")
+    english = english[:1].upper() + english[1:] if english else "This image cannot be processed"
+    hint = f"  \n请换一个图片文件 Please choose another image file ({SUPPORTED})." if code in FILE_ERRORS else ""
+    return f"⚠️ **{zh}。** {english.rstrip('.')}.{hint}"
+
+
+def heat_panel(image: np.ndarray | None, title: str = "Grad-CAM") -> np.ndarray | None:
+    """A heat overlay enlarged for the screen, with its colour scale under it."""
+    big = upscale(image)
+    return None if big is None else with_colorbar(big, title=title, low="低 low", high="高 high")
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are (0..1), spaces ignored: a true text from another line scores low."""
+    from difflib import SequenceMatcher
+
+    a, b = "".join(a.split()), "".join(b.split())
+    return SequenceMatcher(None, a, b).ratio() if a or b else 1.0
+
+
+#: the Explain tab's "more views": title, and how to read it (shown beside each picture)
+EXPLAIN_VIEWS = {
+    "confidence": ("逐字置信度 Per-character confidence",
+                   "每个字的置信度（%）：绿色有把握，红色没把握。 Each character's confidence in percent: "
+                   "green = sure, red = unsure."),
+    "topk": ("每个时间步的前 k 名 Top-k classes per time step",
+             "横轴为时间步（每步约 8 个输入像素），纵轴为第 1…k 名；越亮概率越高，ε 为空白。 x: time steps "
+             "(about 8 input pixels each), y: ranks 1…k; brighter = more probable; ε = blank. A clean reading "
+             "has one bright top-1 cell per character with blanks between."),
+    "saliency": ("梯度显著图 Saliency",
+                 "像素稍有变化、该字分数变化多大：红色最敏感。快但有噪声。 How much a small change of each pixel "
+                 "would change this character's score: red = most sensitive. Fast, but noisy."),
+    "occlusion": ("遮挡 Occlusion",
+                  "依次遮住一小块再重读：红色区域被遮住时该字分数降得最多。慢但可靠。 Each small patch is hidden "
+                  "in turn and the line re-read: red = hiding it hurts this character most. Slow, but faithful."),
+    "ig": ("积分梯度 Integrated gradients",
+           "从空白图到原图累积的梯度：红色像素对该字贡献最大。 Gradients summed on the way from a blank image "
+           "to this one: red = the pixels that contributed most to this character."),
+}
+
+
+FIELD_HEADERS = ["字段 Field", "值 Value", "把握 Sure?", "行 Lines", "依据 Why"]
+
+
+def fields_table(fields: Any) -> list[list[Any]]:
+    """A page's extracted fields (``FieldSet.to_dict()``: per field its value, low-confidence flag, line
+    indices, boxes, explanation) as table rows; [] when there are none."""
+    data = fields.to_dict() if hasattr(fields, "to_dict") else fields
+    if isinstance(data, dict) and isinstance(data.get("fields"), (list, dict)):
+        data = data["fields"]
+    items = data.items() if isinstance(data, dict) else ((f.get("name", ""), f) for f in data or [])
+    rows = []
+    for name, f in items:
+        if not isinstance(f, dict):
+            f = {"value": f}
+        low = f.get("low_confidence", f.get("low_conf", False))
+        lines = ", ".join(str(int(i) + 1) for i in f.get("lines", f.get("line_indices", [])) or [])
+        rows.append([name, f.get("value", ""), "⚠️ 低 low" if low else "✓", lines, f.get("explanation", "")])
+    return rows

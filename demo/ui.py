@@ -31,6 +31,9 @@ INTRO = """# 可解释 OCR · Explainable CRNN OCR
 CSS = """
 #result-text textarea { font-size: 1.05rem; }
 .small-note { font-size: 0.85rem; opacity: 0.8; }
+.tab-intro { margin-bottom: 0.4rem; }
+#status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
+#lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
 MODE_CHOICES = [("自动 auto", "auto"), ("手动 manual", "manual"), ("关闭 off", "off")]
 STEP_LABELS = {
@@ -51,11 +54,12 @@ class Components:
 
     image: Any
     run_btn: Any
+    status: Any
     text: Any
     summary: Any
     dl_txt: Any
     dl_json: Any
-    annotated: Any
+    page_img: Any
     highlighted: Any
     lines_df: Any
     page_json: Any
@@ -66,8 +70,12 @@ class Components:
     block_size: Any
     bin_c: Any
     deskew_angle: Any
+    prep_tab: Any
+    other_tabs: list  # the tabs whose selection hides the Preprocess tab
+    prep_shown: Any
     prep_md: Any
     steps_gallery: Any
+    steps_df: Any
     det_view: Any
     explain_tab: Any
     line_dd: Any
@@ -80,62 +88,89 @@ class Components:
     cam_char: Any
     align_img: Any
     align_df: Any
-    extra_gallery: Any
+    views: dict  # "more views": name -> (column, image), see render.EXPLAIN_VIEWS
     truth: Any
     attr_btn: Any
     attr_md: Any
-    attr_gallery: Any
+    attr_img: Any
     attr_df: Any
     pattr_btn: Any
     pattr_md: Any
     pattr_df: Any
+    fields_df: Any
+    model: Any = None  # the Fast / Auto / Accurate switch, when the service offers it
 
     @property
     def settings(self) -> list[Any]:
-        """The Preprocess tab's controls, in ``handlers.UISettings`` order."""
-        return [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c, self.deskew_angle]
+        """The reading's controls, in ``handlers.UISettings`` order (the model switch last, when there)."""
+        controls = [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c,
+                    self.deskew_angle]
+        return controls + ([self.model] if self.model is not None else [])
 
 
-def input_panel(examples: list[list[str]], labels: list[str]) -> dict[str, Any]:
-    """The upload, the read button, the examples, and the result text beside them."""
+def titled_image(title: str, **kwargs: Any) -> Any:
+    """An output picture with its title above it (Gradio's label chip sits over the picture's corner)."""
+    gr.Markdown(f"**{title}**", elem_classes=["small-note"])
+    return gr.Image(show_label=False, interactive=False, **kwargs)
+
+
+def intro(text: str) -> None:
+    """One plain sentence saying what the tab shows."""
+    gr.Markdown(text, elem_classes=["tab-intro"])
+
+
+def input_panel(examples: list[list[str]], offer_model: bool = False) -> dict[str, Any]:
+    """The upload, the model switch (when offered), the read button, the one place for messages, the
+    examples, and the result text beside them."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
-            image = gr.Image(label="输入图片 Input image", sources=["upload", "clipboard", "webcam"],
-                             type="filepath", image_mode=None, format="png", height=380, elem_id="input-image")
+            image = gr.Image(show_label=False, sources=["upload", "clipboard", "webcam"], type="filepath",
+                             image_mode=None, format="png", height=380, elem_id="input-image",
+                             placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
+            status = gr.Markdown(visible=False, elem_id="status")
+            # PDF page picker: goes here once the service renders PDFs (handlers.pdf_pages; page 1 meanwhile)
+            model = gr.Radio(handlers.MODEL_CHOICES, value="auto", label="模型 Model", elem_id="model-switch",
+                             info="快速 fast · 精确 accurate · 自动 auto") if offer_model else None
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
             if examples:
-                gr.Examples(examples=examples, inputs=[image], example_labels=labels, cache_examples=False,
-                            label="示例 Examples (click to read)", examples_per_page=12)
+                gr.Examples(examples=examples, inputs=[image], cache_examples=False, elem_id="examples",
+                            label="示例（点击即识别） Examples — click one to read it", examples_per_page=12)
         with gr.Column(scale=6):
             text = gr.Textbox(label="识别结果 Result text", lines=10, max_lines=24, buttons=["copy"],
                               elem_id="result-text", interactive=False)
-            summary = gr.Markdown(label="摘要 Summary", elem_id="summary")
+            summary = gr.Markdown(elem_id="summary")
             with gr.Row():
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
-    return dict(image=image, run_btn=run_btn, text=text, summary=summary, dl_txt=dl_txt, dl_json=dl_json)
+    return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
+                dl_json=dl_json, model=model)
 
 
 def result_tab() -> dict[str, Any]:
     """Lines on the page, per-character confidence, the line table, the JSON."""
-    with gr.Tab("结果 Result", id="result"):
+    with gr.Tab("结果 Result", id="result") as tab:
+        intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
+              "the page (click one to explain it) and how sure the model is of each character.")
+        fields_df = gr.Dataframe(headers=render.FIELD_HEADERS, label="字段 Fields (low confidence marked ⚠️)",
+                                 interactive=False, visible="hidden", wrap=True, elem_id="fields")
         with gr.Row():
-            annotated = gr.AnnotatedImage(label="文字行 Lines on the page", show_legend=False, height=520)
             with gr.Column():
-                highlighted = gr.HighlightedText(label="逐字置信度 Per-character confidence",
-                                                 color_map=render.CONF_COLORS, show_legend=True,
-                                                 show_inline_category=False, elem_id="highlighted")
+                page_img = titled_image("文字行 Lines on the page (click one to explain it)", height=520,
+                                        format="jpeg", elem_id="page-lines")
+            highlighted = gr.HighlightedText(label="逐字置信度 Per-character confidence",
+                                             color_map=render.CONF_COLORS, show_legend=True,
+                                             show_inline_category=False, elem_id="highlighted")
         lines_df = gr.Dataframe(headers=render.LINES_HEADERS, label="行列表 Lines", interactive=False,
                                 elem_id="lines-table", wrap=True, max_height=400)
-        page_json = gr.JSON(label="JSON", open=False)
-    return dict(annotated=annotated, highlighted=highlighted, lines_df=lines_df, page_json=page_json)
+        page_json = gr.JSON(label="JSON（精简；完整版请下载 compact — the .json download has everything）", open=False)
+    return dict(result_tab=tab, fields_df=fields_df, page_img=page_img, highlighted=highlighted, lines_df=lines_df, page_json=page_json)
 
 
 def preprocess_tab() -> dict[str, Any]:
-    """Every preprocessing step with its reason, the controls, and the detector's probability map."""
-    with gr.Tab("预处理 Preprocess", id="preprocess"):
-        gr.Markdown("每一步的输出及原因；改动设置会重新识别 · Each step's output and why; changing a setting "
-                    "re-reads the image.")
+    """What preprocessing did and why, the controls, and the detector's probability map."""
+    with gr.Tab("预处理 Preprocess", id="preprocess") as tab:
+        intro("识别前对图像做了什么、为什么；改动设置会重新识别 · What was done to the image before reading it, "
+              "and why; changing a setting reads it again.")
         with gr.Row():
             with gr.Column(scale=2):
                 mode = gr.Radio(MODE_CHOICES, value="auto", label="模式 Mode",
@@ -148,78 +183,111 @@ def preprocess_tab() -> dict[str, Any]:
                 bin_c = gr.Slider(-20, 40, value=2, step=1, label="二值化常数 Binarize C")
                 deskew_angle = gr.Slider(-15, 15, value=0, step=0.5, label="纠斜角度 Deskew angle (manual; 0 = measure)")
             with gr.Column(scale=5):
-                prep_md = gr.Markdown(label="预处理摘要 Preprocessing summary")
-                steps_gallery = gr.Gallery(label="预处理步骤 Preprocessing steps", columns=3, height=420,
-                                           object_fit="contain", format="png")
-                det_view = gr.Image(label="检测概率图与文字框 Detector probability map and boxes",
-                                    interactive=False, height=420)
+                prep_md = gr.Markdown(elem_id="prep-summary")
+                steps_df = gr.Dataframe(headers=render.STEP_HEADERS, label="每一步 Every step", interactive=False,
+                                        wrap=True, elem_id="steps-table")
+                steps_gallery = gr.Gallery(label="原图与应用的步骤 The input and each applied step", columns=2,
+                                           height=420, object_fit="contain")
+                det_view = titled_image("检测概率图与文字框 Detector probability map (red: text) and boxes",
+                                        height=420, format="jpeg")
     return dict(mode=mode, steps=steps, denoise_h=denoise_h, clahe_clip=clahe_clip, block_size=block_size,
-                bin_c=bin_c, deskew_angle=deskew_angle, prep_md=prep_md, steps_gallery=steps_gallery,
-                det_view=det_view)
+                bin_c=bin_c, deskew_angle=deskew_angle, prep_tab=tab, prep_md=prep_md,
+                steps_df=steps_df, steps_gallery=steps_gallery, det_view=det_view)
 
 
 def explain_tab() -> dict[str, Any]:
     """Line and character pickers, Grad-CAM, the CTC alignment, opt-in methods, and the two attributions."""
     with gr.Tab("解释 Explain", id="explain") as tab:
-        gr.Markdown("选择一行（和一个字）看模型依据的像素与时间步；也可在结果页点击文字框或表格行 · Pick a line "
-                    "(and a character) to see which pixels and time steps the model used — or click a box or "
-                    "a row in the Result tab.")
+        intro("模型读这一行时看了哪些像素：越红越重要 · Which pixels the model looked at to read this line: "
+              "the redder, the more they mattered. Pick a line (or click it on the Result tab) and a character.")
         with gr.Row():
             line_dd = gr.Dropdown(choices=[("1", 0)], value=0, label="行 Line", type="value", elem_id="line-select")
             char_dd = gr.Dropdown(choices=handlers.char_choices(None, None), value=handlers.WHOLE_LINE,
                                   label="字 Character (Grad-CAM)", type="value")
             extra_methods = gr.CheckboxGroup(OPTIONAL_METHODS, value=[], label="更多方法 More methods (opt-in)")
         explain_btn = gr.Button("解释 Explain", variant="primary", elem_id="explain-button")
-        views = dict(
-            explain_md=gr.Markdown(label="解释说明 Notes", elem_id="explain-notes"),
-            line_crop=gr.Image(label="行图像（字符框） Line image with character boxes", interactive=False, height=150),
-            cam_line=gr.Image(label="Grad-CAM 整行 whole line", interactive=False, elem_id="cam-line", height=170),
-            cam_char=gr.Image(label="Grad-CAM 单字 character", interactive=False, elem_id="cam-char", height=170),
-            align_img=gr.Image(label="CTC 对齐热图 alignment heatmap (time step × class)", interactive=False,
-                               elem_id="alignment"),
-            align_df=gr.Dataframe(label="时间步 Time steps", interactive=False, max_height=320),
-            extra_gallery=gr.Gallery(label="更多视图 More views (confidence, top-k, saliency, occlusion, IG)",
-                                     columns=2, height=300, object_fit="contain"))
+        explain_md = gr.Markdown(elem_id="explain-notes")
+        main = dict(
+            line_crop=titled_image("行图像（字符框） The line with each character's columns", format="png"),
+            cam_line=titled_image("Grad-CAM 整行 whole line — 越红越重要 the redder, the more it mattered",
+                                  elem_id="cam-line", format="png"),
+            cam_char=titled_image("Grad-CAM 单字 one character (outlined in magenta)", elem_id="cam-char",
+                                  format="png"),
+            align_img=titled_image("CTC 对齐热图 alignment (time step × class): a clean reading is a staircase",
+                                   elem_id="alignment", format="png"),
+            align_df=gr.Dataframe(label="时间步 Time steps", interactive=False, max_height=320, elem_id="timesteps"))
+        gr.Markdown("### 更多视图 More views", elem_classes=["small-note"])
+        views = {}
+        for name, (title, caption) in render.EXPLAIN_VIEWS.items():
+            with gr.Column(visible="hidden", elem_id=f"view-{name}") as column:
+                gr.Markdown(f"**{title}** — {caption}", elem_classes=["small-note"])
+                views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img", format="png"))
         attribution = attribution_panels()
     return dict(explain_tab=tab, line_dd=line_dd, char_dd=char_dd, extra_methods=extra_methods,
-                explain_btn=explain_btn, **views, **attribution)
+                explain_btn=explain_btn, explain_md=explain_md, views=views, **main, **attribution)
 
 
 def attribution_panels() -> dict[str, Any]:
     """Error attribution (from the true text) and preprocessing attribution, folded away."""
-    with gr.Accordion("误差归因 Error attribution — 输入正确文本 type the true text", open=False):
-        truth = gr.Textbox(value="", label="正确文本 True text of the line", placeholder="例如 e.g. 价税合计")
+    with gr.Accordion("误差归因 Error attribution — 改正该行的读数 correct the line's reading", open=False):
+        truth = gr.Textbox(value="", label="正确文本 True text of the line (starts as the reading: fix what is wrong)",
+                           elem_id="truth")
         attr_btn = gr.Button("归因 Attribute errors")
-        attr_md = gr.Markdown(label="归因摘要 Attribution summary")
-        attr_gallery = gr.Gallery(label="误差证据 Evidence", columns=2, height=260, object_fit="contain")
-        attr_df = gr.Dataframe(label="差异 Differences", interactive=False)
+        attr_md = gr.Markdown(elem_id="attr-summary")
+        attr_img = gr.Image(label="错误位置 Where the errors are (red: read wrongly, blue: missed)",
+                            interactive=False, visible="hidden", format="png")
+        attr_df = gr.Dataframe(label="差异 Differences", interactive=False, visible="hidden", wrap=True)
     with gr.Accordion("预处理归因 Preprocessing attribution — 每一步帮了还是害了 which step helps or hurts", open=False):
         gr.Markdown("在该行图像上逐一切换每个预处理步骤并重读 · Each step is toggled on the line image and "
                     "the line re-read; Δ = confidence change per character.", elem_classes=["small-note"])
         pattr_btn = gr.Button("分析 Analyse preprocessing")
-        pattr_md = gr.Markdown(label="预处理归因摘要 Preprocessing attribution summary")
+        pattr_md = gr.Markdown()
         pattr_df = gr.Dataframe(label="每一步 Per step", interactive=False, wrap=True)
-    return dict(truth=truth, attr_btn=attr_btn, attr_md=attr_md, attr_gallery=attr_gallery, attr_df=attr_df,
+    return dict(truth=truth, attr_btn=attr_btn, attr_md=attr_md, attr_img=attr_img, attr_df=attr_df,
                 pattr_btn=pattr_btn, pattr_md=pattr_md, pattr_df=pattr_df)
 
 
-def model_tab(service: OCRService) -> None:
-    """Architecture with tensor shapes, charset, parameters, measured accuracy, the model card."""
-    with gr.Tab("模型 Model", id="model"):
+def model_tab(service: OCRService) -> Any:
+    """What the model is, in a few lines; the architecture, accuracy and model card folded away."""
+    with gr.Tab("模型 Model", id="model") as tab:
+        intro("识别模型是什么、有多准；细节折叠在下面 · What the recogniser is and how accurate it is; the "
+              "details are folded below.")
         try:
             gr.Markdown(model_info.summary_markdown(service))
-            gr.Dataframe(value=model_info.architecture_rows(service.recognizer.model),
-                         headers=model_info.ARCH_HEADERS, label="结构 Architecture (input width 320)",
-                         interactive=False)
+            with gr.Accordion("结构 Architecture (tensor shapes for a line 320 px wide)", open=False):
+                gr.Dataframe(value=model_info.architecture_rows(service.recognizer.model),
+                             headers=model_info.ARCH_HEADERS, show_label=False, interactive=False, wrap=True)
         except Exception:  # noqa: BLE001 - the tab must not break the app
             log.exception("model summary failed")
             gr.Markdown("_模型摘要不可用 Model summary unavailable._")
-        gr.Markdown("### 准确率 Measured accuracy")
-        gr.Markdown(model_info.accuracy_markdown())
+        with gr.Accordion("准确率 Measured accuracy", open=False):
+            gr.Markdown(model_info.accuracy_markdown())
         with gr.Accordion("模型卡 Model card (weights/README.md)", open=False):
             gr.Markdown(model_info.model_card())
-        gr.Markdown("### REST API\n`POST /api/v1/ocr`, `POST /api/v1/explain`, `GET /api/v1/health` — "
+        gr.Markdown("REST API: `POST /api/v1/ocr`, `POST /api/v1/explain`, `GET /api/v1/health` — "
                     "[OpenAPI docs](/docs)", elem_classes=["small-note"])
+    return tab
+
+
+def wire_reading(c: Components, service: OCRService) -> None:
+    """Reading (``/ocr``) and the Preprocess tab's views, made after it only while that tab is shown."""
+    def bind(handler: Any) -> Any:
+        return handlers.bind(handler, service, c)
+
+    ocr_outputs = [c.text, c.page_img, c.highlighted, c.lines_df, c.page_json, c.dl_txt, c.dl_json, c.summary,
+                   c.line_dd, c.char_dd, c.line_crop, c.status, c.image, c.truth, c.fields_df]
+    prep_outputs = [c.prep_md, c.steps_gallery, c.steps_df, c.det_view]
+    reading = gr.on(triggers=[c.image.change, c.run_btn.click, c.mode.change, c.steps.change, c.denoise_h.release,
+                              c.clahe_clip.release, c.block_size.release, c.bin_c.release, c.deskew_angle.release],
+                    fn=bind(handlers.read_image), inputs=[c.image, *c.settings], outputs=ocr_outputs, api_name="ocr",
+                    concurrency_id="model", trigger_mode="always_last", preprocess=False)
+    reading.then(bind(handlers.preprocess_views), inputs=[c.image, *c.settings, c.prep_shown], outputs=prep_outputs,
+                 api_visibility="private", concurrency_id="views", preprocess=False)
+    c.prep_tab.select(handlers.shown_preprocess, None, c.prep_shown, queue=False, api_visibility="private").then(
+        bind(handlers.preprocess_views), inputs=[c.image, *c.settings, c.prep_shown], outputs=prep_outputs,
+        api_visibility="private", concurrency_id="views", preprocess=False)
+    for tab in c.other_tabs:
+        tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
 
 
 def wire_events(c: Components, service: OCRService) -> None:
@@ -227,27 +295,25 @@ def wire_events(c: Components, service: OCRService) -> None:
     def bind(handler: Any) -> Any:
         return handlers.bind(handler, service, c)
 
-    ocr_outputs = [c.text, c.annotated, c.highlighted, c.lines_df, c.page_json, c.dl_txt, c.dl_json, c.summary,
-                   c.steps_gallery, c.det_view, c.line_dd, c.char_dd, c.line_crop, c.prep_md]
-    explain_outputs = [c.line_crop, c.cam_line, c.cam_char, c.align_img, c.align_df, c.extra_gallery, c.explain_md]
+    wire_reading(c, service)
+    views = [v for pair in c.views.values() for v in pair]
+    explain_outputs = [c.line_crop, c.cam_line, c.cam_char, c.align_img, c.align_df, c.explain_md, *views]
     explain_inputs = [c.image, *c.settings, c.line_dd, c.char_dd, c.extra_methods]
-    gr.on(triggers=[c.image.change, c.run_btn.click, c.mode.change, c.steps.change, c.denoise_h.release,
-                    c.clahe_clip.release, c.block_size.release, c.bin_c.release, c.deskew_angle.release],
-          fn=bind(handlers.read_image), inputs=[c.image, *c.settings], outputs=ocr_outputs, api_name="ocr",
-          concurrency_id="model", trigger_mode="always_last", preprocess=False)
+    pick_outputs = [c.line_dd, c.char_dd, c.line_crop, c.truth]
     gr.on(triggers=[c.explain_btn.click, c.explain_tab.select, c.char_dd.input], fn=bind(handlers.explain),
           inputs=explain_inputs, outputs=explain_outputs, api_name="explain", concurrency_id="model",
           trigger_mode="always_last", preprocess=False)
     c.line_dd.input(bind(handlers.line_changed), inputs=[c.image, *c.settings, c.line_dd],
-                    outputs=[c.char_dd, c.line_crop], api_visibility="private", preprocess=False,
-                    concurrency_id="model").then(
+                    outputs=[c.char_dd, c.line_crop, c.truth], api_visibility="private", preprocess=False,
+                    concurrency_id="views").then(
         bind(handlers.explain), inputs=explain_inputs, outputs=explain_outputs, api_visibility="private",
         concurrency_id="model", preprocess=False)
-    gr.on(triggers=[c.annotated.select, c.lines_df.select], fn=bind(handlers.pick_line), inputs=[c.image, *c.settings],
-          outputs=[c.line_dd, c.char_dd, c.line_crop], api_visibility="private", preprocess=False,
-          concurrency_id="model")
+    c.lines_df.select(bind(handlers.pick_line), inputs=[c.image, *c.settings], outputs=pick_outputs,
+                      api_visibility="private", preprocess=False, concurrency_id="views")
+    c.page_img.select(bind(handlers.pick_line_on_page), inputs=[c.image, *c.settings], outputs=pick_outputs,
+                      api_visibility="private", preprocess=False, concurrency_id="views")
     gr.on(triggers=[c.attr_btn.click, c.truth.submit], fn=bind(handlers.attribute_errors),
-          inputs=[c.image, *c.settings, c.line_dd, c.truth], outputs=[c.attr_md, c.attr_gallery, c.attr_df],
+          inputs=[c.image, *c.settings, c.line_dd, c.truth], outputs=[c.attr_md, c.attr_img, c.attr_df],
           api_name="attribute_errors", concurrency_id="model", preprocess=False)
     c.pattr_btn.click(bind(handlers.attribute_preprocessing), inputs=[c.image, *c.settings, c.line_dd],
                       outputs=[c.pattr_md, c.pattr_df], api_name="attribute_preprocessing", concurrency_id="model",
@@ -276,13 +342,15 @@ def load_examples(examples_dir: Path = EXAMPLES_DIR) -> tuple[list[list[str]], l
 
 def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> gr.Blocks:
     """The Blocks UI around a loaded service (queue() is called by ``demo.app.build_app``)."""
-    examples, labels = load_examples(examples_dir)
+    examples, _ = load_examples(examples_dir)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200)) as blocks:
         gr.Markdown(INTRO)
-        top = input_panel(examples, labels)
+        top = input_panel(examples, offer_model=handlers.offers_model_choice(service))
         with gr.Tabs():
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
-            model_tab(service)
-        components = Components(**top, **parts)
+            model = model_tab(service)
+        other_tabs = [parts.pop("result_tab"), parts["explain_tab"], model]
+        # the State outside the tabs: a State made inside a Tab made Gradio 6.31's tab bar relabel its last tab
+        components = Components(**top, **parts, other_tabs=other_tabs, prep_shown=gr.State(False))
         wire_events(components, service)
     return blocks

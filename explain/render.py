@@ -138,21 +138,53 @@ def colorize(m: np.ndarray, cmap: str = "jet") -> np.ndarray:
     return (matplotlib.colormaps[cmap](arr)[..., :3] * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.6, cmap: str = "jet",
-            floor: float = 0.15) -> np.ndarray:
-    """The map (any size, resized to the image) blended over the image.
+def overlay(image: np.ndarray, m: np.ndarray, alpha: float = 0.85, cmap: str = "jet",
+            floor: float = 0.0, stretch: float | None = 99.0) -> np.ndarray:
+    """The map (any size, resized to the image) as a heat overlay on a grey copy of the image.
 
-    The blend weight grows with the map value (``floor`` .. ``alpha``), so
-    the text stays readable where there is no evidence.
+    The image is turned grey first, so every colour on the result is the map's; the blend weight
+    grows with the map value (``floor`` .. ``alpha``, square-root shaped), so the text stays plain
+    grey where there is no evidence and the hot places are clearly coloured. Maps are sparse (a
+    few hot columns): for display the ``stretch`` percentile of the map counts as the top of the
+    scale (the returned maps keep their values).
     """
     rgb = _as_rgb(image)
     h, w = rgb.shape[:2]
     arr = np.asarray(m, dtype=np.float32)
     if arr.shape != (h, w):
         arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_LINEAR)
+    if stretch is not None and arr.size:
+        top = float(np.percentile(arr, stretch))
+        if top > 1e-6:
+            arr = np.clip(arr / top, 0.0, 1.0)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)[:, :, None]
+    base = 80.0 + grey * (175.0 / 255.0)  # lifted grey: dark text stays visible under the colour
     heat = colorize(arr, cmap).astype(np.float32)
-    weight = (floor + (alpha - floor) * np.clip(arr, 0.0, 1.0))[:, :, None]
-    return np.clip((1.0 - weight) * rgb + weight * heat + 0.5, 0, 255).astype(np.uint8)
+    weight = (floor + (alpha - floor) * np.sqrt(np.clip(arr, 0.0, 1.0)))[:, :, None]
+    return np.clip((1.0 - weight) * base + weight * heat + 0.5, 0, 255).astype(np.uint8)
+
+
+def colorbar(width: int, *, cmap: str = "jet", low: str = "低 low", high: str = "高 high",
+             title: str = "", height: int = 14) -> np.ndarray:
+    """A horizontal colour scale ``width`` px wide, labelled at both ends (and in the middle)."""
+    width = max(int(width), 120)
+    ramp = colorize(np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1)), cmap)
+    size = 13
+    canvas = Image.new("RGB", (width, height + size + 8), (255, 255, 255))
+    canvas.paste(Image.fromarray(ramp), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = _pil_font(size)
+    draw.text((2, height + 3), low, font=font, fill=(30, 30, 30))
+    draw.text((width - draw.textlength(high, font=font) - 2, height + 3), high, font=font, fill=(30, 30, 30))
+    if title:
+        draw.text(((width - draw.textlength(title, font=font)) / 2, height + 3), title, font=font, fill=(30, 30, 30))
+    return np.asarray(canvas).copy()
+
+
+def with_colorbar(image: np.ndarray, title: str = "", **kwargs: Any) -> np.ndarray:
+    """``image`` with a colour scale under it (the scale of the heat it shows)."""
+    rgb = _as_rgb(image)
+    return stack_vertical([rgb, colorbar(min(rgb.shape[1], 900), title=title, **kwargs)], gap=6)
 
 
 def _span(c: Any) -> tuple[float, float, str]:
@@ -164,8 +196,8 @@ def _span(c: Any) -> tuple[float, float, str]:
 
 
 def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int | None = None,
-                    labels: bool = True, color: tuple[int, int, int] = (0, 170, 0),
-                    highlight_color: tuple[int, int, int] = (230, 0, 0)) -> np.ndarray:
+                    labels: bool = True, color: tuple[int, int, int] | None = None,
+                    highlight_color: tuple[int, int, int] = (255, 0, 200)) -> np.ndarray:
     """Each character's column range as a box; with ``labels``, a strip below names each box.
 
     ``chars``: CharSpans, table rows (dicts) or ``(x_start, x_end[, char])``
@@ -173,6 +205,9 @@ def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int |
     """
     rgb = _as_rgb(image)
     h, w = rgb.shape[:2]
+    if color is None:  # white over a heat map, green over a plain (grey) line image
+        coloured = float(np.mean(rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2))) > 25
+        color = (255, 255, 255) if coloured else (0, 150, 60)
     size = max(12, min(24, h // 2))
     strip = size + 8 if labels and chars else 0
     canvas = Image.new("RGB", (w, h + strip), (255, 255, 255))
@@ -184,11 +219,11 @@ def draw_char_boxes(image: np.ndarray, chars: Sequence[Any], *, highlight: int |
         hot = highlight == i
         col = highlight_color if hot else color
         draw.rectangle([int(round(x0)), 0, max(int(round(x1)) - 1, int(round(x0))), h - 1], outline=col,
-                       width=2 if hot else 1)
+                       width=2 if hot else 1)  # thin outlines: the heat underneath stays visible
         if strip:
             label = ch if ch.strip() else "␣"
             tw = draw.textlength(label, font=font)
-            draw.text(((x0 + x1 - tw) / 2, h + 3), label, font=font, fill=col if hot else (30, 30, 30))
+            draw.text(((x0 + x1 - tw) / 2, h + 3), label, font=font, fill=highlight_color if hot else (30, 30, 30))
     return np.asarray(canvas).copy()
 
 
@@ -214,24 +249,29 @@ def alignment_image(topk: FrameTopK, *, title: str | None = None, max_label_fram
     ax = fig.add_axes((left / fig_w, bottom / fig_h, cell_x * max(t, 1) / fig_w, cell_y * k / fig_h))
     ax.imshow(probs.T if t else np.zeros((k, 1)), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
               interpolation="nearest")
-    font = _mpl_font(9 if t <= max_label_frames else 7)
+    if title:
+        ax.set_title(displayable(title), fontproperties=_mpl_font(10))
+    ax.set_yticks(range(k), [f"#{r + 1}" for r in range(k)], fontproperties=_mpl_font(8))
+    step = max(1, t // 40)
+    ax.set_xticks(range(0, max(t, 1), step))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel(f"time step (frame = 8 input px); {BLANK_GLYPH} = blank", fontproperties=_mpl_font(8))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.fromarray(np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3]))
+    # the cell labels in one PIL pass (hundreds of matplotlib text artists took seconds)
+    draw, font = ImageDraw.Draw(image), _pil_font(12 if t <= max_label_frames else 10)
+    height = image.height
     for ti in range(t):
         for r in range(k):
             p = float(probs[ti, r])
             if t > max_label_frames and p < 0.2:
                 continue
             label = topk.labels[ti][r]
-            text = BLANK_GLYPH if label == BLANK_LABEL else displayable(label)
-            ax.text(ti, r, text, ha="center", va="center", fontproperties=font,
-                    color="black" if p > 0.6 else "white")
-    ax.set_yticks(range(k), [f"#{r + 1}" for r in range(k)], fontproperties=_mpl_font(8))
-    step = max(1, t // 40)
-    ax.set_xticks(range(0, max(t, 1), step))
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_xlabel(f"time step (frame = 8 input px); {BLANK_GLYPH} = blank", fontproperties=_mpl_font(8))
-    if title:
-        ax.set_title(displayable(title), fontproperties=_mpl_font(10))
-    return _figure_to_rgb(fig)
+            text = BLANK_GLYPH if label == BLANK_LABEL else label
+            x, y = ax.transData.transform((ti, r))
+            draw.text((x, height - y), text, font=font, anchor="mm", fill=(0, 0, 0) if p > 0.6 else (255, 255, 255))
+    return np.asarray(image).copy()
 
 
 def alignment_matrix_image(am: AlignmentMatrix, *, title: str | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``OCR_CACHE_MB`` | 256 | memory of the page-result cache |
 | ``OCR_WARM_EXAMPLES`` | 1 | 0: do not pre-read the examples after start-up |
 | ``OCR_UI_CONCURRENCY`` | 1 | UI events run at once |
-| ``OCR_UI_QUEUE`` | 8 | UI events waiting; beyond it Gradio answers 503 "Queue is full" |
+| ``OCR_UI_QUEUE`` | 64 | UI events waiting (each sees its place); beyond it Gradio answers "Queue is full" |
 | ``OCR_UI_SESSIONS`` | 1000 | Gradio sessions whose UI state is kept in memory |
 | ``OCR_GRADIO_CACHE_TTL`` | 3600 | seconds Gradio's uploads and output pictures are kept (0: for ever) |
 | ``OCR_API_WORKERS`` | 1 | REST model calls at once |
@@ -84,7 +84,7 @@ class Settings:
     cache_mb: float = _var("OCR_CACHE_MB", 256.0, minimum=0)
     warm_examples: bool = _var("OCR_WARM_EXAMPLES", True)
     ui_concurrency: int = _var("OCR_UI_CONCURRENCY", 1, minimum=1)
-    ui_queue: int = _var("OCR_UI_QUEUE", 8, minimum=0)
+    ui_queue: int = _var("OCR_UI_QUEUE", 64, minimum=0)
     ui_sessions: int = _var("OCR_UI_SESSIONS", 1000, minimum=1)
     gradio_cache_ttl: int = _var("OCR_GRADIO_CACHE_TTL", 3600, minimum=0)
     api_workers: int = _var("OCR_API_WORKERS", 1, minimum=1)

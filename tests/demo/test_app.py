@@ -53,7 +53,7 @@ def test_blocks_build(service):
     assert {"ocr", "explain", "attribute_errors"} <= set(named)
     for name in ("ocr", "explain", "attribute_errors"):
         assert named[name].concurrency_id == "model"
-    labels = json.dumps(blocks.get_config_file(), ensure_ascii=False)
+    labels = json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str)
     for label in ("识别结果 Result", "预处理 Preprocess", "解释 Explain", "模型 Model", "结果 Result"):
         assert label in labels
 
@@ -67,7 +67,9 @@ def test_modules_stay_free_of_gradio():
 def test_ui_and_rest_share_one_server(server):
     page = httpx.get(server + "/", timeout=60)
     assert page.status_code == 200 and "gradio" in page.text.lower()
-    assert httpx.get(server + "/docs", timeout=30).status_code == 200
+    docs = httpx.get(server + "/docs", timeout=30)
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works offline
+    assert httpx.get(server + "/docs-assets/swagger-ui-bundle.js", timeout=30).status_code == 200
     health = httpx.get(server + "/api/v1/health", timeout=30).json()
     assert health["model_loaded"] is True
 
@@ -92,7 +94,8 @@ def test_gradio_client_page_example_and_settings(server):
     client = Client(server + "/", verbose=False)
     result = client.predict(handle_file(str(path)), "off", [], 7, 2.0, 11, 2, 0, api_name="/ocr")
     assert similar(result[0], truth) > 0.5
-    assert result[8], "no preprocessing steps shown"
+    assert result[1] and Path(result[1]).exists(), "no page picture with the lines"
+    assert len(json.dumps(result[4], ensure_ascii=False)) < 60_000, "the JSON shown in the UI is the compact one"
 
 
 def test_gradio_client_bad_upload_gets_a_clear_message(server, tmp_path):
@@ -101,10 +104,16 @@ def test_gradio_client_bad_upload_gets_a_clear_message(server, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image at all" * 10)
     client = Client(server + "/", verbose=False)
-    with pytest.raises(Exception) as info:
-        client.predict(handle_file(str(bad)), api_name="/ocr")
-    message = str(info.value)
-    assert "not an image" in message and "Traceback" not in message
+    for name, data in (("notes.png", b"this is not an image at all" * 10), ("empty.png", b"")):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        result = client.predict(handle_file(str(bad)), api_name="/ocr")
+        message = result[11]["value"] if isinstance(result[11], dict) else result[11]
+        assert "无法" in message and ("not an image" in message.lower() or "empty" in message.lower()), message
+        assert "Traceback" not in message and "/tmp" not in message and str(tmp_path) not in message
+        assert result[0] == "" and not result[1], "a failed read leaves no stale result"
+    ok = client.predict(handle_file(str(example("line")[0])), api_name="/ocr")  # the app stays usable
+    assert ok[0]
 
 
 def test_gradio_client_explain(server, service):
@@ -116,6 +125,7 @@ def test_gradio_client_explain(server, service):
                          api_name="/explain")
     crop, cam_line, cam_char, align = out[:4]
     assert cam_line and Path(cam_line).exists()
+    assert "Line 1" in out[5]
     assert cam_char and Path(cam_char).exists()
     assert align and Path(align).exists()
 
@@ -162,7 +172,10 @@ def test_gradio_client_error_and_preprocessing_attribution(server, service):
     wrong = "X" + truth[1:]  # the first character differs from what the image shows
     md, evidence, table = client.predict(image_value=handle_file(str(path)), line=0, truth=wrong,
                                          api_name="/attribute_errors")
-    assert "CER" in md and evidence
+    assert "CER" in md and evidence and "right line" not in md
+    md, _, _ = client.predict(image_value=handle_file(str(path)), line=0, truth="completely different words",
+                              api_name="/attribute_errors")
+    assert "Is this the right line?" in md
     rows = table["value"]["data"] if "value" in table else table["data"]
     assert any(row[0] == "substitute" for row in rows), rows
     md, table = client.predict(image_value=handle_file(str(path)), line=0, api_name="/attribute_preprocessing")
@@ -191,3 +204,26 @@ def test_events_refuse_server_paths_that_were_not_uploaded(server):
                         break
         assert done is not None and done["success"] is False, done
         assert "not uploaded" in json.dumps(done["output"], ensure_ascii=False)
+
+
+def test_model_switch_appears_and_is_used_when_the_service_offers_it(service):
+    """The Fast / Auto / Accurate switch is built only for a service whose ``ocr`` takes ``model``."""
+    from demo.ui import build_blocks
+    from ocr.service import OCRService
+
+    class WithChoice(OCRService):
+        asked: list = []
+
+        def ocr(self, image, *, preprocess=None, kind="page", model="auto"):
+            self.asked.append(model)
+            return super().ocr(image, preprocess=preprocess, kind=kind)
+
+    plain = json.dumps(build_blocks(service).get_config_file(), ensure_ascii=False, default=str)
+    assert "model-switch" not in plain
+    blocks = build_blocks(WithChoice(service.pipeline, explainer=service.explainer))
+    assert "model-switch" in json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str)
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    read = next(fn for fn in fns if fn.api_name == "ocr")
+    path, _ = example("line")
+    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast")
+    assert WithChoice.asked[-1] == "fast" and any(isinstance(v, str) and v.strip() for v in out.values())

@@ -51,7 +51,7 @@ def served(service):
 def gradio_blocks(app):
     from starlette.routing import Mount
 
-    mount = next(r for r in app.routes if isinstance(r, Mount))
+    mount = next(r for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "get_blocks"))  # not /docs-assets
     return mount.app.get_blocks()
 
 

@@ -1,0 +1,87 @@
+"""The demo's rendering helpers and the per-result view cache (no server, no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from demo import render
+from demo.cache import ViewCache
+from explain.render import overlay, with_colorbar
+
+
+def page_of(boxes: list[list[float]], width: int = 200, height: int = 100) -> SimpleNamespace:
+    chars = [SimpleNamespace(char="a", confidence=0.95)]
+    lines = [SimpleNamespace(box=b, text=f"line {i}", confidence=0.9, chars=chars) for i, b in enumerate(boxes)]
+    return SimpleNamespace(lines=lines, width=width, height=height, rotation=0, timings={"total": 0.5},
+                           text="\n".join(ln.text for ln in lines), confidence=0.9,
+                           image=np.full((height, width, 3), 255, np.uint8))
+
+
+def test_a_click_picks_the_line_under_it_or_the_nearest():
+    page = page_of([[10, 10, 90, 10, 90, 30, 10, 30], [10, 50, 90, 50, 90, 70, 10, 70]])
+    assert render.line_at(page, 50, 20) == 0
+    assert render.line_at(page, 50, 60) == 1
+    assert render.line_at(page, 150, 68) == 1  # right of line 2: the nearest
+    assert render.line_at(page_of([]), 5, 5) is None
+
+
+def test_page_view_is_one_picture_and_the_json_is_compact():
+    page = page_of([[10, 10, 90, 10, 90, 30, 10, 30]])
+    view = render.page_view(page)
+    assert view.shape == page.image.shape and (view != 255).any()  # a box was drawn
+    data = render.compact_json(page)
+    assert data["lines"][0]["box"] == [10, 10, 90, 10, 90, 30, 10, 30]
+    assert set(data["lines"][0]["chars"][0]) == {"char", "confidence"}
+
+
+def test_user_messages_are_bilingual_and_name_no_path():
+    msg = render.user_message("invalid_image", "the file is empty")
+    assert "无法" in msg and "The file is empty" in msg and "PNG" in msg
+    assert "choose another" not in render.user_message("invalid_line", "line must be between 0 and 3")
+
+
+def test_steps_say_what_was_applied_and_why():
+    step = lambda name, applied: SimpleNamespace(name=name, applied=applied, description=f"{name} because",  # noqa: E731
+                                                 params={"h": 7.0}, seconds=0.01, image=np.zeros((4, 4), np.uint8))
+    prep = SimpleNamespace(steps=[step("denoise", False), step("contrast", True)], applied=["contrast"], angle=1.5)
+    gallery = render.steps_gallery(prep, original=np.zeros((4, 4, 3), np.uint8))
+    assert [c.split(" ")[1] for _, c in gallery] == ["原图", "contrast"]  # skipped steps are not pictured
+    rows = render.steps_table(prep)
+    assert rows[0][:3] == ["denoise", "—", "denoise because"] and rows[1][1] == "✓"
+    assert "contrast" in render.steps_summary(prep, "auto") and "+1.50°" in render.steps_summary(prep, "auto")
+    assert "no step changed" in render.steps_summary(SimpleNamespace(applied=[], angle=0.0), "auto")
+
+
+def test_heat_overlay_is_coloured_only_where_the_map_is_hot_and_has_a_scale():
+    line = np.full((20, 100, 3), 255, np.uint8)
+    heat = np.zeros((20, 100), np.float32)
+    heat[:, 40:50] = 1.0
+    out = overlay(line, heat)
+    spread = out.max(axis=2).astype(int) - out.min(axis=2)
+    assert spread[:, 45].min() > 100 and spread[:, 5].max() < 10  # colour at the hot columns only
+    assert with_colorbar(out).shape[0] > out.shape[0] + 20
+
+
+def test_view_cache_builds_once_per_result_and_deletes_evicted_files(tmp_path):
+    cache = ViewCache(tmp_path / "views", entries=2)
+    pages = [page_of([]) for _ in range(3)]
+    calls = []
+    build = lambda: calls.append(1) or np.zeros((8, 8, 3), np.uint8)  # noqa: E731
+    first = cache.image_file(pages[0], "page", build)
+    assert cache.image_file(pages[0], "page", build) == first and len(calls) == 1
+    cache.image_file(pages[1], "page", build)
+    cache.image_file(pages[2], "page", build)  # evicts pages[0]
+    assert not Path(first).exists() and len(calls) == 3
+
+
+def test_fields_table_reads_a_fieldset_dict():
+    fields = {"total": {"value": "¥1,234.56", "low_confidence": True, "lines": [4], "boxes": [[0, 0, 1, 1]],
+                        "explanation": "after 价税合计"},
+              "date": {"value": "2026-01-02", "low_confidence": False, "lines": [1, 2], "explanation": ""}}
+    rows = render.fields_table(SimpleNamespace(to_dict=lambda: fields))
+    assert rows[0] == ["total", "¥1,234.56", "⚠️ 低 low", "5", "after 价税合计"]
+    assert rows[1][2:4] == ["✓", "2, 3"]
+    assert render.fields_table({}) == []
