@@ -370,18 +370,12 @@ EXPLAIN_VIEWS = {
 FIELD_HEADERS = ["字段 Field", "值 Value", "把握 Sure?", "行 Lines", "依据 Why"]
 
 
-def fields_table(fields: Any) -> list[list[Any]]:
-    """A page's extracted fields (``FieldSet.to_dict()``: per field its value, low-confidence flag, line
-    indices, boxes, explanation) as table rows; [] when there are none."""
-    data = fields.to_dict() if hasattr(fields, "to_dict") else fields
-    if isinstance(data, dict) and isinstance(data.get("fields"), (list, dict)):
-        data = data["fields"]
-    items = data.items() if isinstance(data, dict) else ((f.get("name", ""), f) for f in data or [])
+def fields_table(fields: dict[str, Any]) -> list[list[Any]]:
+    """A page's key fields (``FieldSet.to_dict()``) as rows: name, value, confidence mark, source lines
+    (1-based, as in the line picker), why; [] when the page has none."""
     rows = []
-    for name, f in items:
-        if not isinstance(f, dict):
-            f = {"value": f}
-        low = f.get("low_confidence", f.get("low_conf", False))
-        lines = ", ".join(str(int(i) + 1) for i in f.get("lines", f.get("line_indices", [])) or [])
-        rows.append([name, f.get("value", ""), "⚠️ 低 low" if low else "✓", lines, f.get("explanation", "")])
+    for name, f in fields["fields"].items():
+        lines = ", ".join(str(int(i) + 1) for i in f["lines"])
+        rows.append([f["label"] or name, f["value"], "⚠️ 低 low" if f["low_confidence"] else "✓", lines,
+                     f["explanation"]["reason"]])
     return rows

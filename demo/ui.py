@@ -119,7 +119,7 @@ def intro(text: str) -> None:
     gr.Markdown(text, elem_classes=["tab-intro"])
 
 
-def input_panel(examples: list[list[str]], offer_model: bool = False) -> dict[str, Any]:
+def input_panel(examples: list[list[str]], default_model: str = "fast") -> dict[str, Any]:
     """The upload, the model switch (when offered), the read button, the one place for messages, the
     examples, and the result text beside them."""
     with gr.Row(equal_height=False):
@@ -129,8 +129,8 @@ def input_panel(examples: list[list[str]], offer_model: bool = False) -> dict[st
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
             status = gr.Markdown(visible=False, elem_id="status")
             # PDF page picker: goes here once the service renders PDFs (handlers.pdf_pages; page 1 meanwhile)
-            model = gr.Radio(handlers.MODEL_CHOICES, value="auto", label="模型 Model", elem_id="model-switch",
-                             info="快速 fast · 精确 accurate · 自动 auto") if offer_model else None
+            model = gr.Radio(handlers.MODEL_CHOICES, value=default_model, label="模型 Model", elem_id="model-switch",
+                             info=handlers.MODEL_TRADE_OFF)
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
             if examples:
                 gr.Examples(examples=examples, inputs=[image], cache_examples=False, elem_id="examples",
@@ -345,7 +345,7 @@ def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> g
     examples, _ = load_examples(examples_dir)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200)) as blocks:
         gr.Markdown(INTRO)
-        top = input_panel(examples, offer_model=handlers.offers_model_choice(service))
+        top = input_panel(examples, default_model=service.default_model)
         with gr.Tabs():
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
             model = model_tab(service)

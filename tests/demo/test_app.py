@@ -121,7 +121,7 @@ def test_gradio_client_explain(server, service):
 
     path, _ = example("line")
     client = Client(server + "/", verbose=False)
-    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, 0, 0, [],
+    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 0, 0, [],
                          api_name="/explain")
     crop, cam_line, cam_char, align = out[:4]
     assert cam_line and Path(cam_line).exists()
@@ -137,7 +137,7 @@ def test_gradio_client_bad_line_is_the_same_error_as_rest(server):
     path, _ = example("line")
     client = Client(server + "/", verbose=False)
     with pytest.raises(Exception) as info:
-        client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, 99, 0, [],
+        client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 99, 0, [],
                        api_name="/explain")
     assert "line must be between 0 and 0" in str(info.value) and "Traceback" not in str(info.value)
 
