@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.evaluate import normalize
 from ocr.recognize.charset import Charset
-from ocr.textdist import edit_distance as levenshtein
+from ocr.textdist import edit_distance, normalize
 from training.real_cache import collate, upper_logits
 
 
@@ -48,7 +47,7 @@ def score_items(model: nn.Module, items: list[dict], charset: Charset, pad: torc
         protocol = PROTOCOL.get(name, "alnum")
         p, t = normalize(pred, protocol), normalize(item["label"], protocol)
         s = sums.setdefault(name, [0, 0, 0, 0])
-        s[0] += levenshtein(p, t)
+        s[0] += edit_distance(p, t)
         s[1] += len(t)
         s[2] += p == t
         s[3] += 1

@@ -131,15 +131,17 @@ def test_gradio_client_explain(server, service):
 
 
 def test_gradio_client_bad_line_is_the_same_error_as_rest(server):
-    """The UI picks lines through the service, like REST: no silent fallback to line 0."""
+    """The UI picks lines through the service, like REST: no silent fallback to line 0; the service's
+    message is shown in the Explain tab's notes (errors in one place), and nothing is explained."""
     from gradio_client import Client, handle_file
 
     path, _ = example("line")
     client = Client(server + "/", verbose=False)
-    with pytest.raises(Exception) as info:
-        client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 99, 0, [],
-                       api_name="/explain")
-    assert "line must be between 0 and 0" in str(info.value) and "Traceback" not in str(info.value)
+    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 99, 0, [],
+                         api_name="/explain")
+    note = out[5]["value"] if isinstance(out[5], dict) else out[5]
+    assert "must be between 0 and 0" in note and "没有这一行" in note and "Traceback" not in note
+    assert not (out[1].get("value") if isinstance(out[1], dict) else out[1])  # no Grad-CAM of another line
 
 
 def _run_app_with_weights(weights: Path) -> subprocess.CompletedProcess:
@@ -191,7 +193,7 @@ def test_events_refuse_server_paths_that_were_not_uploaded(server):
     for i, path in enumerate([str(ROOT / "docs" / "screenshot.png"), "/etc/hostname"]):
         session = f"path-check-{i}"
         payload = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "auto", ["contrast", "deskew"],
-                            7, 2.0, 11, 2, 0],
+                            7, 2.0, 11, 2, 0, "fast"],
                    "fn_index": dep["id"], "session_hash": session, "event_data": None, "trigger_id": None}
         assert httpx.post(base + "/queue/join", json=payload, timeout=30).status_code == 200
         done = None
@@ -206,24 +208,25 @@ def test_events_refuse_server_paths_that_were_not_uploaded(server):
         assert "not uploaded" in json.dumps(done["output"], ensure_ascii=False)
 
 
-def test_model_switch_appears_and_is_used_when_the_service_offers_it(service):
-    """The Fast / Auto / Accurate switch is built only for a service whose ``ocr`` takes ``model``."""
+def test_model_switch_starts_at_the_default_and_its_choice_reaches_the_service(service):
+    """The Fast / Auto / Accurate switch starts at the service's default model, and the model picked
+    there is the one the service reads with."""
     from demo.ui import build_blocks
     from ocr.service import OCRService
 
-    class WithChoice(OCRService):
+    class Recording(OCRService):
         asked: list = []
 
-        def ocr(self, image, *, preprocess=None, kind="page", model="auto"):
+        def ocr(self, image, *, preprocess=None, kind="page", model=None, use_cache=True):
             self.asked.append(model)
-            return super().ocr(image, preprocess=preprocess, kind=kind)
+            return super().ocr(image, preprocess=preprocess, kind=kind, model=model, use_cache=use_cache)
 
-    plain = json.dumps(build_blocks(service).get_config_file(), ensure_ascii=False, default=str)
-    assert "model-switch" not in plain
-    blocks = build_blocks(WithChoice(service.pipeline, explainer=service.explainer))
-    assert "model-switch" in json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str)
+    blocks = build_blocks(Recording(service.pipeline, explainer=service.explainer))
+    config = blocks.get_config_file()
+    switch = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "model-switch")
+    assert switch["props"]["value"] == service.default_model
     fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
     read = next(fn for fn in fns if fn.api_name == "ocr")
     path, _ = example("line")
-    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast")
-    assert WithChoice.asked[-1] == "fast" and any(isinstance(v, str) and v.strip() for v in out.values())
+    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "accurate")
+    assert Recording.asked[-1] == "accurate" and any(isinstance(v, str) and v.strip() for v in out.values())
