@@ -21,6 +21,9 @@ from ocr.errors import OCRError
 
 log = logging.getLogger("ocr")
 
+ENGINE_HELP = ("auto (default): int8 where the model card says it is within bounds, float elsewhere; "
+               "onnx: float; onnx-int8: int8 wherever a current int8 model exists; torch")
+
 
 def _progress(done: int, total: int, started: float) -> None:
     if done == total or done % 100 == 0:
@@ -141,7 +144,7 @@ def _print_each(paths: list[Path], read: Callable[[Path], Any], as_json: bool,
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
-    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector)
+    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, engine=args.engine)
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, help="predictions TSV for --manifest")
     rec.add_argument("--weights", type=Path, default=None)
     rec.add_argument("--json", action="store_true")
-    rec.add_argument("--engine", choices=ENGINES, default="auto")
+    rec.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")
@@ -189,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--detector", choices=["db", "tiny", "small", "classical"], default="db",
                       help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
                       "(default db: the pipeline's default)")
+    page.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     page.set_defaults(func=cmd_page)
     return parser
 

@@ -63,16 +63,19 @@ class OCRPipeline:
         self.cache = ResultCache(cache_size, cache_bytes)
 
     @classmethod
-    def load(cls, *, threads: int | None = None, detector: str = "db", **kwargs: Any) -> "OCRPipeline":
+    def load(cls, *, threads: int | None = None, detector: str = "db", engine: str = "auto",
+             **kwargs: Any) -> "OCRPipeline":
         """``detector``: "tiny" or "small" (PP-OCRv6 DB releases), "db" (the default release,
-        ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network)."""
+        ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network).
+        ``engine``: what runs both networks (``ocr.engines.ENGINES``; "auto": int8 where the model
+        card says it is within bounds, float elsewhere)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
-        recognizer = Recognizer.load(threads=threads)
+        recognizer = Recognizer.load(threads=threads, engine=engine)
         if detector == "classical":
             det: TextDetector | ClassicalDetector = ClassicalDetector()
         else:
-            det = TextDetector.load(threads=threads, variant=None if detector == "db" else detector)
+            det = TextDetector.load(threads=threads, variant=None if detector == "db" else detector, engine=engine)
         return cls(recognizer, det, **kwargs)
 
     def clear_cache(self) -> None:

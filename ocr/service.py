@@ -99,7 +99,8 @@ class OCRService:
 
         ``threads`` wins over ``settings.threads`` (``OCR_THREADS``)."""
         settings = settings or Settings.from_env()
-        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes)
+        pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes,
+                                    engine=settings.engine)
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer)
 
     # ------------------------------------------------------------ reading
