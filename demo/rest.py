@@ -95,7 +95,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     line = int_field(fields, "line", 0) or 0
     char_index = int_field(fields, "char_index", None)
     view = service.line_view(parsed.image, kind=kind, line=line, preprocess=preprocess_field(service, fields))
-    result = service.explain_line(view.crop, methods=methods, char_index=char_index)
+    result = service.explain_line(view.crop, methods=methods, char_index=char_index, reading=view.line_result)
     if not flag_field(fields.get("include_maps")):
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)

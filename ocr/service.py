@@ -40,7 +40,7 @@ class Explainer(Protocol):
     METHODS: Sequence[str]
 
     def explain_line(self, recognizer: Any, image: Any, methods: Sequence[str] = ..., char_index: int | None = ...,
-                     progress: Callable | None = ...) -> dict: ...
+                     progress: Callable | None = ..., reading: Any = ...) -> dict: ...
 
     def attribute_errors(self, recognizer: Any, image: Any, truth: str, *, result: Any = ...) -> Any: ...
 
@@ -164,10 +164,15 @@ class OCRService:
         return self.explainer
 
     def explain_line(self, crop: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS,
-                     char_index: int | None = None, progress: Callable | None = None) -> dict:
-        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape)."""
+                     char_index: int | None = None, progress: Callable | None = None,
+                     reading: LineResult | None = None) -> dict:
+        """The explanation of one line image (see ``explain.explain_line`` for the answer's shape).
+
+        ``reading``: what the page read there (``LineView.line_result``), so the explanation explains
+        exactly those characters; otherwise the crop is read again."""
+        extra = {"reading": reading} if reading is not None else {}
         return self._explainer().explain_line(self.recognizer, crop, methods=tuple(methods), char_index=char_index,
-                                              progress=progress)
+                                              progress=progress, **extra)
 
     def attribute_errors(self, view: LineView, truth: str) -> Any:
         """Which characters of the line were misread against ``truth``, and where the evidence was."""
