@@ -24,7 +24,7 @@ ORT's basic graph fusions) and then quantised by one recipe (``RECIPES``):
 * ``dynamic``: weights int8 per channel, activations quantised at run time (``ConvInteger`` /
   ``MatMulInteger``), no calibration.
 
-``RECIPE`` says which one each shipped model uses; ``python -m training.quantize_report`` measures
+``RECIPE`` says which one each shipped model uses; ``python -m benchmarks.quantize_report`` measures
 them beside float (latency, agreement, load time, RSS) and is where the choice comes from.
 
 Calibration data (never ``../shared/eval``):

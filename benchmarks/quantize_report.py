@@ -1,7 +1,7 @@
 """Float vs int8, per model, at one thread: latency, agreement, accuracy, load time, RSS.
 
-    OMP_NUM_THREADS=1 python -m training.quantize_report                  # weights/*.int8.onnx
-    OMP_NUM_THREADS=1 python -m training.quantize_report --models crnn --int8 crnn=/tmp/q/crnn.dynamic.int8.onnx
+    OMP_NUM_THREADS=1 python -m benchmarks.quantize_report                  # weights/*.int8.onnx (sessions: 1 thread)
+    OMP_NUM_THREADS=1 python -m benchmarks.quantize_report --models crnn --int8 crnn=/tmp/q/crnn.dynamic.int8.onnx
 
 Float and int8 run interleaved (A B B A per item) in one process, so a busy machine slows both alike.
 
@@ -39,30 +39,29 @@ import numpy as np
 from training.quantize import (MODELS, WEIGHTS, _split, _source_pages, det_input, int8_name, read_labels,
                                rebuilt_pages, synthetic_pages, Page)
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+from ocr.settings import EXAMPLES_DIR as EXAMPLES, ROOT
 VARIANT = {"det_small": "small", "det": "tiny"}
 
 
-# ---------------------------------------------------------------- engines (old module paths, in one place)
+# ---------------------------------------------------------------- engines over one given ONNX file each
 
 def detector(path: Path, threads: int = 1):
-    from ocr.detect import OnnxDetEngine, TextDetector
+    from ocr.detect.detector import OnnxDetEngine, TextDetector
 
     engine = OnnxDetEngine(path, threads)
     return TextDetector(engine=engine, config=engine.config, build=lambda: None, threads=threads)
 
 
 def recognizer(path: Path, threads: int = 1):
-    from ocr.charset import Charset
-    from ocr.recognizer import OnnxEngine, Recognizer
+    from ocr.recognize.charset import Charset
+    from ocr.recognize.recognizer import OnnxEngine, Recognizer
 
     return Recognizer(None, Charset.load(WEIGHTS / "charset.txt"), engine=OnnxEngine(path, threads),
                       build=lambda: None, threads=threads)
 
 
 def session(path: Path, threads: int = 1):
-    from ocr.onnx_session import cpu_session
+    from ocr.engines import cpu_session
 
     return cpu_session(path, threads)
 
@@ -70,7 +69,7 @@ def session(path: Path, threads: int = 1):
 # ---------------------------------------------------------------- data
 
 def example_pages() -> list[Page]:
-    from ocr.evaluate import box_to_xyxy
+    from benchmarks.evaluate import box_to_xyxy
 
     pages = []
     for line in (EXAMPLES / "index.jsonl").read_text(encoding="utf-8").splitlines():
@@ -121,7 +120,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tu
 
 def f1(pred: Sequence[Sequence[float]], ref: Sequence[Sequence[float]]) -> tuple[int, int, int]:
     """(matched, n_pred, n_ref) at IoU >= 0.5."""
-    from ocr.evaluate import match_boxes
+    from benchmarks.evaluate import match_boxes
 
     return len(match_boxes(pred, ref)), len(pred), len(ref)
 
@@ -156,7 +155,7 @@ def report_detector(model: str, float_path: Path, int8_path: Path, repeats: int)
 
 
 def report_recognizer(float_path: Path, int8_path: Path, n: int, chunk: int = 25) -> dict[str, Any]:
-    from ocr.evaluate import score_lines
+    from benchmarks.evaluate import score_lines
 
     recs = {"float": recognizer(float_path), "int8": recognizer(int8_path)}
     out: dict[str, Any] = {}
@@ -185,7 +184,7 @@ def report_recognizer(float_path: Path, int8_path: Path, n: int, chunk: int = 25
 
 def report_pipeline(det_float: Path, det_int8: Path, rec_float: Path, rec_int8: Path) -> dict[str, Any]:
     """The examples through the whole pipeline, float vs int8: texts, char accuracy, F1, seconds per page."""
-    from ocr.evaluate import score_pages
+    from benchmarks.evaluate import score_pages
     from ocr.pipeline import OCRPipeline
 
     labels = [json.loads(s) for s in (EXAMPLES / "index.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -246,15 +245,14 @@ def probe(path: str, kind: str) -> None:
 
 
 def rss(path: Path, kind: str) -> dict[str, float]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-m", "training.quantize_report", "--probe", str(path), kind],
-                          capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.quantize_report", "--probe", str(path), kind],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="det_small,det,crnn")
+    parser.add_argument("--models", help="comma-separated (default: every model with an int8 file)")
     parser.add_argument("--int8", action="append", default=[], help="MODEL=PATH (default weights/MODEL.int8.onnx)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines", type=int, default=300)
@@ -269,13 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.probe:
         probe(*args.probe)
         return 0
-    if os.environ.get("OMP_NUM_THREADS") != "1":
-        print("note: run with OMP_NUM_THREADS=1 (sessions use 1 intra-op thread either way)", file=sys.stderr)
-    paths = {m: WEIGHTS / int8_name(m) for m in MODELS}
+    paths = {m: WEIGHTS / int8_name(m) for m in MODELS}  # (det.int8.onnx is not shipped: --int8 det=PATH)
     paths.update(dict(item.split("=", 1) for item in args.int8))
     report: dict[str, Any] = {"started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                               "loadavg": os.getloadavg()[0]}
-    for model in args.models.split(","):
+    models = args.models.split(",") if args.models else [m for m in MODELS if Path(paths[m]).exists()]
+    for model in models:
         float_path, int8_path = WEIGHTS / MODELS[model], Path(paths[model])
         row: dict[str, Any] = {"int8_file": str(int8_path), "bytes": {"float": float_path.stat().st_size,
                                                                       "int8": int8_path.stat().st_size}}

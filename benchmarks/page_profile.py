@@ -1,6 +1,6 @@
 """Where a page's time goes beyond the networks: cProfile over the whole pipeline at one thread.
 
-    OMP_NUM_THREADS=1 python -m training.page_profile [--int8] [--pages synthetic|examples] [--top 25]
+    OMP_NUM_THREADS=1 python -m benchmarks.page_profile [--int8] [--pages synthetic|examples] [--top 25]
 
 Pages: synthetic web-image-like pages (``training.quantize.synthetic_pages``, seed 2000, MTWI-like:
 coloured backgrounds, mixed sizes) or ``examples/``. Never ``../shared/eval``. Each page is run
@@ -23,25 +23,27 @@ from typing import Sequence
 #: (stage, substring of "file:function") in order: the first match names a function's stage
 STAGES = [
     ("detector network", "onnxruntime"),  # refined below by caller
-    ("preprocess (auto checks)", "preprocess.py"),
-    ("DB post-processing", "detect.py:db_boxes"),
-    ("DB box score", "detect.py:_box_score"),
-    ("DB corners", "detect.py:order_points"),
-    ("det input (resize, normalise)", "detect.py:to_input_array"),
-    ("det probability (resize+copy)", "detect.py:probability"),
-    ("line crops (warpPerspective)", "detect.py:crop_line"),
-    ("reading order", "detect.py:sort_reading_order"),
+    ("preprocess (auto checks)", "preprocess/"),
+    ("DB post-processing", "postprocess.py:db_boxes"),
+    ("DB box score", "postprocess.py:_box_score"),
+    ("DB corners", "postprocess.py:order_points"),
+    ("det input (resize, normalise)", "postprocess.py:to_input_array"),
+    ("det probability (resize+copy)", "detector.py:probability"),
+    ("line crops (warpPerspective)", "geometry.py:crop_line"),
+    ("reading order", "geometry.py:sort_reading_order"),
     ("line prep (resize, normalise)", "lineprep.py"),
     ("blank check", "recognizer.py:is_blank"),
     ("CTC decode", "decode.py"),
     ("pipeline (char quads, results)", "pipeline.py"),
+    ("char quads", "geometry.py:char_quads"),
     ("image load / copy", "imageio.py"),
 ]
 
 
 def stage_of(key: tuple[str, int, str]) -> str | None:
     filename, _, func = key
-    where = f"{Path(filename).name}:{func}"
+    path = Path(filename)
+    where = f"{path.parent.name}/{path.name}:{func}"
     for stage, pattern in STAGES[1:]:
         if pattern in where:
             return stage
@@ -60,10 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ocr.pipeline import OCRPipeline
     from training.quantize import WEIGHTS, synthetic_pages
-    from training.quantize_report import detector, example_pages, recognizer
+    from benchmarks.quantize_report import detector, example_pages, recognizer
 
-    suffix = ".int8.onnx" if args.int8 else ".onnx"
-    pipe = OCRPipeline(recognizer(WEIGHTS / f"crnn{suffix}"), detector(WEIGHTS / f"det_small{suffix}"))
+    def model(name: str) -> Path:  # the int8 file when asked for and present, else the float export
+        int8 = WEIGHTS / f"{name}.int8.onnx"
+        return int8 if args.int8 and int8.exists() else WEIGHTS / f"{name}.onnx"
+
+    pipe = OCRPipeline(recognizer(model("crnn")), detector(model("det_small")))
+    print(json.dumps({"recognizer": model("crnn").name, "detector": model("det_small").name}))
     pages = synthetic_pages(args.n, seed=2000) if args.pages == "synthetic" else example_pages()[: args.n]
     det_run = pipe.detector.engine.session.run
     rec_run = pipe.recognizer.engine.session.run
