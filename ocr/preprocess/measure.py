@@ -110,7 +110,8 @@ def estimate_noise(img: Any) -> float:
     n = (h - 2) * (w - 2)  # interior pixels: the operator's response is read there only
     if n <= NOISE_MAX_SAMPLES or h * w <= NOISE_FULL_FILTER_MAX:
         # filtering the whole page and reading the sampled positions gives the very values the
-        # gather below computes (exact integer arithmetic in float32), faster up to this size
+        # gather below computes (exact integer arithmetic in float32), faster up to this size:
+        # 7.8 instead of 36.0 ms a page on the 8 examples/ pages (1 thread, busy machine, 2026-12-06)
         resp = cv2.filter2D(gray.astype(np.float32), -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
         a = np.abs(resp).ravel()
         if n > NOISE_MAX_SAMPLES:

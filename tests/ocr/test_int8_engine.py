@@ -96,3 +96,11 @@ def test_shipped_small_detector_is_int8_and_keeps_its_release():
     assert TextDetector.load(threads=1, engine="onnx").engine_name == "onnxruntime"
     assert TextDetector.load(threads=1, variant="tiny").engine_name == "onnxruntime"  # tiny stays float
     assert TextDetector.load(threads=1, variant="tiny", engine="onnx-int8").engine_name == "onnxruntime"
+
+
+def test_cli_takes_every_engine_for_lines_and_pages():
+    from ocr.__main__ import build_parser
+
+    for command in ("recognize", "page"):
+        assert build_parser().parse_args([command, "--engine", "onnx-int8", "x.png"]).engine == "onnx-int8"
+        assert build_parser().parse_args([command, "x.png"]).engine == "auto"
