@@ -157,8 +157,8 @@ def _int8_stale(metadata: dict[str, str], weights: Path, weights_sha256: str | N
 
 def current_int8(weights: Path, open_engine: Callable[[Path], Engine],
                  weights_sha256: str | None = None) -> Engine | None:
-    """``open_engine(int8 model)`` if ``weights`` have an intact, current int8 model; else None,
-    with a log line (missing: info; stale: warning) -- the caller then runs the float export.
+    """``open_engine(int8 model)`` if ``weights`` have an intact, current int8 model; else None
+    (stale: with a warning; missing: ``choose_engine`` says so once the float model it runs instead loaded).
 
     A corrupt int8 file (its SHA-256 differs from ``SHA256SUMS``) is refused like any weights.
     """
@@ -169,7 +169,6 @@ def current_int8(weights: Path, open_engine: Callable[[Path], Engine],
     except ImportError:
         return None
     if not path.exists():
-        log.info("%s not found: running the float model. To make it: %s", path.name, hint)
         return None
     verify_checksum(path)
     engine = open_engine(path)
@@ -203,6 +202,10 @@ def choose_engine(engine: str, weights: Path, open_engine: Callable[[Path], Engi
         if chosen is not None:
             return chosen
     chosen = current_export(weights, open_engine, rebuild_hint, weights_sha256)
+    if chosen is not None and wants_int8(engine, weights) and not int8_path(weights).exists():
+        # said only now: weights that turn out unusable get their one error line, not this first
+        log.info("%s not found: running the float model. To make it: %s", int8_path(weights).name,
+                 QUANTIZE_HINT.format(model=weights.stem))
     if engine in ("onnx", "onnx-int8") and chosen is None:
         raise ModelLoadError(f"no current ONNX export beside {weights}: {rebuild_hint}")
     return chosen
