@@ -257,8 +257,9 @@ class CRNNSystem:
         if self._recognizer is not None:
             info["classes"] = self._recognizer.charset.num_classes
             engine = getattr(self._recognizer, "engine_name", "torch")
-            export = self.weights.with_suffix(".onnx").name
-            info["runtime"] = f"{engine} (weights/{export} export)" if engine == "onnxruntime" else engine
+            exports = {"onnxruntime": f"weights/{self.weights.with_suffix('.onnx').name} export",
+                       "onnxruntime-int8": f"weights/{self.weights.with_suffix('.int8.onnx').name}"}
+            info["runtime"] = f"{engine} ({exports[engine]})" if engine in exports else engine
         return info
 
 
@@ -716,6 +717,10 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     "crnn-torch": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "torch", "crnn-torch"),
     # ablation: the same weights with the BiLSTM's contribution switched off (what the BiLSTM adds)
     "crnn-no-bilstm": lambda threads, crnn_weights=None: NoContextCRNNSystem(threads, crnn_weights),
+    # not run by default: the float export and the int8 model side by side ("crnn" is engine auto: int8 where the
+    # model card says it is within bounds, see ocr.engines.INT8_BY_DEFAULT)
+    "crnn-float": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "onnx", "crnn-float"),
+    "crnn-int8": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "onnx-int8", "crnn-int8"),
     # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
                                                                decoder="beam"),
@@ -1480,7 +1485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), metavar="NAME",
                         help=f"line sets to score (default: all of {', '.join(SETS)})")
     parser.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), metavar="NAME",
-                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch); unknown "
+                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch, crnn-float, crnn-int8); unknown "
                              "or missing ones are reported, not fatal")
     parser.add_argument("--quick", action="store_true",
                         help=f"first {QUICK_PLAN.limit} items of each line set and {QUICK_PAGES} pages of each "

@@ -4,6 +4,7 @@
                                [--quick | --limit N]
                               [--threads 2] [--ablation] [--json] [--out BENCHMARKS.md]
                               [--eval-root DIR] [--preds-dir DIR] [--detector db|tiny|small]
+                              [--engine auto|onnx|onnx-int8|torch]
 
 Systems (one that cannot run is reported as missing, with the reason):
 
@@ -72,7 +73,7 @@ from benchmarks.evaluate import score_pages
 from ocr.manifest import read_jsonl
 from benchmarks import workers
 from benchmarks.report import cpu_and_ram, import_seconds, positive_int, package_version, write_marked_section
-from ocr.engines import sha256_of
+from ocr.engines import ENGINES, sha256_of
 from ocr.settings import EVAL_ROOT, ROOT, WEIGHTS_DIR
 
 log = logging.getLogger("benchmarks.pages")
@@ -177,17 +178,19 @@ class CRNNSystem:
     #: imported (and timed) before the load is; torch only if an ONNX export is missing (``torch_imported``)
     runtime = ("onnxruntime",)
 
-    def __init__(self, threads: int, detector: str = "db", name: str = "crnn") -> None:
+    def __init__(self, threads: int, detector: str = "db", name: str = "crnn", engine: str = "auto") -> None:
         self.name = name
         self.model = CRNN_MODELS[name]
         self.threads = threads
         self.detector = detector
+        self.engine = engine  # ocr.engines.ENGINES: auto (int8 where the model card says), onnx, onnx-int8, torch
         self.pipeline = None
 
     def load(self) -> None:
         from ocr.pipeline import OCRPipeline
 
-        self.pipeline = OCRPipeline.load(threads=self.threads, detector=self.detector, model=self.model)
+        self.pipeline = OCRPipeline.load(threads=self.threads, detector=self.detector, model=self.model,
+                                         engine=self.engine)
 
     def read(self, rgb, preprocess: Any = None) -> tuple[list[dict], dict[str, Any]]:
         result = self.pipeline.run(rgb, preprocess=preprocess, use_cache=False)
@@ -270,9 +273,9 @@ class RapidOCRSystem:
         }
 
 
-def make_system(name: str, threads: int, detector: str = "db") -> Any:
+def make_system(name: str, threads: int, detector: str = "db", engine: str = "auto") -> Any:
     if name in CRNN_MODELS:
-        return CRNNSystem(threads, detector, name)
+        return CRNNSystem(threads, detector, name, engine)
     if name == "rapidocr":
         return RapidOCRSystem(threads)
     raise ValueError(f"unknown system {name!r}")
@@ -292,6 +295,7 @@ class Job:
     preds_dir: str | None = None
     log_level: int = logging.INFO
     detector: str = "db"  # crnn's detector: OCRPipeline.load(detector=...)
+    engine: str = "auto"  # crnn's engine: OCRPipeline.load(engine=...)
 
 
 def _load_pages(page_set: PageSet, limit: int | None) -> list[dict]:
@@ -415,7 +419,7 @@ def _file_size(path: Path) -> int:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    system = make_system(job.system, job.threads, job.detector)
+    system = make_system(job.system, job.threads, job.detector, job.engine)
     import_s = import_seconds(system.runtime)
     rss_before = current_rss_mb()
     t = time.perf_counter()
@@ -506,7 +510,8 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
 
 #: the files of ``weights/`` the pipeline reads (plus their checksums)
 SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt", "det_small.onnx", "charset.txt",
-                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "SHA256SUMS")
+                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "SHA256SUMS",
+                    "det_small.int8.onnx", "crnn.int8.onnx", "det.int8.onnx")  # int8: those present
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:
@@ -684,12 +689,12 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int, limit: int | None,
                   ablation: bool, preds_dir: str | None = None, rounds: int = 1,
-                  detector: str = "db") -> dict[str, Any]:
+                  detector: str = "db", engine: str = "auto") -> dict[str, Any]:
     started = time.perf_counter()
     data: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_facts(), "threads": threads, "limit": limit, "rounds": rounds, "detector": detector,
-        "sets": {}, "systems": {}, "missing": {},
+        "engine": engine, "sets": {}, "systems": {}, "missing": {},
     }
     present: list[PageSet] = []
     for s in sets:
@@ -731,7 +736,7 @@ def run_benchmark(systems: Sequence[str], sets: Sequence[PageSet], threads: int,
             job = Job(system=name, threads=threads, sets=[asdict(s) for s in present], limit=limit,
                       result_path=str(tmp / f"{key}.r{r}.result.json"), ablation=is_ablation,
                       preds_dir=preds_dir if r == 0 else None, log_level=log.getEffectiveLevel(),
-                      detector=detector)
+                      detector=detector, engine=engine)
             result = run_measured(job, tmp, project)
             if "error" in result:
                 log.warning("%s failed: %s", key, result["error"])
@@ -816,7 +821,8 @@ def render_section(data: dict[str, Any], title: str = "## Page-level benchmark (
     det_desc = f"DB detector PP-OCRv6 {variant}" if variant else "DB detector"
     if crnn_info.get("detector_engine"):
         det_desc += f" on {crnn_info['detector_engine']}"
-    crnn_desc = (f"- **crnn**: this project's `OCRPipeline.load(threads=t, detector={data.get('detector', 'db')!r})` "
+    crnn_desc = (f"- **crnn**: this project's `OCRPipeline.load(threads=t, detector={data.get('detector', 'db')!r}, "
+                 f"engine={data.get('engine', 'auto')!r})` "
                  f"({det_desc} + CRNN recogniser"
                  + (f", recogniser on {crnn_info['engine']}" if crnn_info.get("engine") else "")
                  + "), default `auto` preprocessing, `auto_rotate=True`, `use_cache=False`")
@@ -1034,6 +1040,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preds-dir", help="also save every system's predictions here (JSON lines)")
     parser.add_argument("--detector", choices=("db", "tiny", "small"), default="db",
                         help="crnn's text detector: PP-OCRv6 tiny or small (default db: the pipeline's default)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="crnn's engine (ocr.engines.ENGINES; default auto: int8 where the model card says)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
@@ -1046,7 +1054,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 2)
     limit = QUICK_PAGES if args.quick else args.limit
     data = run_benchmark(systems, sets, args.threads, limit, args.ablation,
-                         args.preds_dir, rounds, args.detector)
+                         args.preds_dir, rounds, args.detector, args.engine)
     data["command"] = "python -m benchmarks.pages" + ("" if not argv else " " + shlex.join(argv))
     out = args.out if args.out is not None else (None if limit else str(DEFAULT_OUT))
     if out and out != "-":

@@ -451,11 +451,13 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
 
     started = time.perf_counter()
     try:
-        result = service.explain_line(view.crop, methods=methods, char_index=target, progress=report)
+        result = service.explain_line(view.crop, methods=methods, char_index=target, progress=report,
+                                      reading=view.line_result)
     except OCRError:
         if target is None:
             raise
-        result = service.explain_line(view.crop, methods=methods, char_index=None, progress=report)
+        result = service.explain_line(view.crop, methods=methods, char_index=None, progress=report,
+                                      reading=view.line_result)
         target = None
     which = f"“{view.chars[target].char}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "

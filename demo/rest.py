@@ -120,7 +120,8 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     page = int_field(fields, "page", 0) or 0
     image = service.load_page(source, page)
     view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model)
-    result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model)
+    result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model,
+                                  reading=view.line_result)
     if not flag_field(fields.get("include_maps")):
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)

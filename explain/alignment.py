@@ -15,10 +15,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from ocr.recognize.charset import BLANK, Charset
-from ocr.decode import CharSpan, LineDecoding, greedy_decode
+from ocr.decode import CharSpan, LineDecoding, decoding_of, greedy_decode
 from ocr.imageio import load_image
-from ocr.recognize.lineprep import PreparedLine
+from ocr.recognize.lineprep import PreparedLine, batch_tensor, prepare_line
 from ocr.recognize.network import STRIDE_X
+
+#: what every explanation runs on, whatever engine read the line (stated in every explanation)
+EXPLAINED_WITH = "float torch model"
 
 #: how the blank class is labelled in tables and plots
 BLANK_LABEL = "<blank>"
@@ -61,6 +64,11 @@ class LineAlignment:
     matrix: AlignmentMatrix
     frame_columns: np.ndarray  # [T_valid, 2] image column range of every frame
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: the engine that read the line (``Recognizer.engine_name``); the probabilities are the float torch model's
+    reading_engine: str = "torch"
+    #: whether the float model's own best path differed from the reading, so the reading's characters
+    #: were force-aligned to its frames (``ocr.decode.decoding_of``)
+    force_aligned: bool = False
 
 
 def _label(charset: Charset, cls: int) -> str:
@@ -122,17 +130,46 @@ def char_rows(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]
     ]
 
 
-def align_line(recognizer: Any, image: Any, k: int = 5) -> LineAlignment:
-    """Run the recogniser once and build every alignment view of the line.
+def reference_probabilities(recognizer: Any, prepared: PreparedLine) -> np.ndarray:
+    """Frame probabilities ``[T_valid, C]`` of one prepared line by the recogniser's float torch
+    model (``recognizer.model``), whatever engine reads text: what every explanation explains."""
+    import torch
 
-    Decodes with the same greedy decoder and arguments as
-    ``Recognizer.recognize``, so text, spans and confidences are the ones
-    the recogniser reports.
+    model = recognizer.model  # built (on first use) outside no_grad: its parameters must stay normal tensors
+    with torch.no_grad():
+        probs = model(batch_tensor([prepared])).softmax(-1)[0, : prepared.steps]
+    return probs.float().numpy()
+
+
+def explained_decoding(recognizer: Any, rgb: np.ndarray, probs: np.ndarray, prepared: PreparedLine,
+                       reading: Any = None) -> tuple[LineDecoding, bool]:
+    """The recogniser's reading of ``rgb`` (its engine and decoder; ``reading``: one already made,
+    e.g. the page's) on the float model's ``probs``, and whether its characters had to be
+    force-aligned (the float model's best path reads otherwise)."""
+    w = rgb.shape[1]
+    own = greedy_decode(probs, recognizer.charset, scale=prepared.scale, image_width=w)
+    reading = reading if reading is not None else recognizer.recognize_one(rgb)
+    emitted = [c.index for c in reading.chars]
+    if [c.index for c in own.chars] == emitted:
+        return own, False
+    aligned = decoding_of(probs, emitted, recognizer.charset, scale=prepared.scale, image_width=w)
+    return (own, False) if aligned is None else (aligned, True)
+
+
+def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> LineAlignment:
+    """Read the line and build every alignment view of it on the float torch model.
+
+    The text and characters are the ones the recogniser reports (its engine, int8 included, and
+    its decoder); the probabilities, confidences and runner-ups are the float model's, with each
+    reported character on the frames the float model gives it (forced alignment where its own
+    best path reads otherwise), so an explanation always explains the characters that were read.
+    ``reading``: the :class:`~ocr.results.LineResult` already read from ``image`` (else it is read here).
     """
     rgb = load_image(image)
-    probs, prepared = recognizer.probabilities([rgb])[0]
+    prepared = prepare_line(rgb)
+    probs = reference_probabilities(recognizer, prepared)
     h, w = rgb.shape[:2]
-    decoding = greedy_decode(probs, recognizer.charset, scale=prepared.scale, image_width=w)
+    decoding, forced = explained_decoding(recognizer, rgb, probs, prepared, reading)
     return LineAlignment(
         decoding=decoding,
         probs=probs,
@@ -142,4 +179,6 @@ def align_line(recognizer: Any, image: Any, k: int = 5) -> LineAlignment:
         matrix=alignment_matrix(probs, recognizer.charset, k),
         frame_columns=frame_columns(probs.shape[0], prepared.scale, w),
         rows=char_rows(decoding.chars),
+        reading_engine=getattr(recognizer, "engine_name", "torch"),
+        force_aligned=forced,
     )

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from explain import render
-from explain.alignment import LineAlignment, align_line
+from explain.alignment import EXPLAINED_WITH, LineAlignment, align_line
 from explain.gradcam import CAM_METHODS, DEFAULT_LAYER, GradCAMExplainer
 from explain.maps import to_image_size
 from explain.occlusion import occlusion_maps
@@ -178,16 +178,21 @@ class _Stages:
 def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("gradcam", "alignment"),
                  char_index: int | None = None, layer: str | Sequence[str] | None = None,
                  progress: Progress | None = None, *, cam_method: str = "layercam", top_k: int = 5,
-                 ig_steps: int = 24, occlusion_patch: int = 16, occlusion_stride: int = 8) -> dict[str, Any]:
+                 ig_steps: int = 24, occlusion_patch: int = 16, occlusion_stride: int = 8,
+                 reading: Any = None) -> dict[str, Any]:
     """Read ``image`` (one text line) and explain the reading.
 
     ``char_index`` restricts per-character maps to that character (position
     in the text); ``layer`` is one CNN layer name or several (maps fused);
-    ``cam_method`` one of :data:`explain.gradcam.CAM_METHODS`.
+    ``cam_method`` one of :data:`explain.gradcam.CAM_METHODS`; ``reading``: the
+    :class:`~ocr.results.LineResult` already read from ``image`` (a page's line), else it is read here.
     Returns a dict of plain data: ``text``, ``confidence``, ``chars`` (table
     rows), ``images`` (uint8 RGB arrays; per-character ones as
     ``{char position: image}``), ``maps`` (float32 [0,1] at image size),
-    ``tables`` and ``timings`` (seconds per method).
+    ``tables`` and ``timings`` (seconds per method); ``explained_with`` (always the float torch
+    model), ``reading_engine`` (what read the text: int8, float ONNX or torch) and
+    ``force_aligned`` (the float model's own best path reads otherwise, so the text's characters
+    were force-aligned to its frames: ``text`` is always the reading being explained).
     """
     run = resolve_methods(methods)
     if cam_method not in CAM_METHODS:
@@ -195,7 +200,7 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
     stages = _Stages(progress, run)
     rgb = load_image(image)
     t0 = time.perf_counter()
-    al = align_line(recognizer, rgb, k=top_k)
+    al = align_line(recognizer, rgb, k=top_k, reading=reading)
     chars = al.decoding.chars
     if char_index is not None and not 0 <= int(char_index) < len(chars):
         raise ExplainRequestError(f"character {char_index} does not exist: the line reads {len(chars)} characters")
@@ -215,4 +220,5 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
         progress(1.0)
     return {"text": al.decoding.text, "confidence": round(float(al.decoding.confidence), 4),
             "width": rgb.shape[1], "height": rgb.shape[0], "chars": al.rows, "selected_chars": selected,
-            "methods": run, "images": line.images, "maps": line.maps, "tables": line.tables, "timings": timings}
+            "methods": run, "images": line.images, "maps": line.maps, "tables": line.tables, "timings": timings,
+            "explained_with": EXPLAINED_WITH, "reading_engine": al.reading_engine, "force_aligned": al.force_aligned}

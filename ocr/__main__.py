@@ -26,6 +26,9 @@ from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
 
+ENGINE_HELP = ("auto (default): int8 where the model card says it is within bounds, float elsewhere; "
+               "onnx: float; onnx-int8: int8 wherever a current int8 model exists; torch")
+
 
 def _progress(done: int, total: int, started: float) -> None:
     if done == total or done % 100 == 0:
@@ -169,7 +172,7 @@ def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | N
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
-    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model)
+    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model, engine=args.engine)
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
@@ -253,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, help="predictions TSV for --manifest")
     rec.add_argument("--weights", type=Path, default=None)
     rec.add_argument("--json", action="store_true")
-    rec.add_argument("--engine", choices=ENGINES, default="auto")
+    rec.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     _model_option(rec)
     rec.set_defaults(func=cmd_recognize)
@@ -270,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="text detector: PP-OCRv6 DB tiny or small, or plain OpenCV "
                       "(default db: the pipeline's default)")
     _model_option(page)
+    page.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     page.set_defaults(func=cmd_page)
     from ocr.batch import cli as batch_cli
 

@@ -348,6 +348,24 @@ def forced_align(probs: np.ndarray, labels: Sequence[int]) -> list[tuple[int, in
     return spans
 
 
+def decoding_of(probs: np.ndarray, classes: Sequence[int], charset: Charset, *, scale: float = 1.0,
+                image_width: float | None = None, top_k: int = 3) -> LineDecoding | None:
+    """The reading ``classes`` (class indices another engine or decoder emitted) laid on ``probs``:
+    each character's frames by :func:`forced_align`, its confidence and runner-ups from ``probs``
+    over those frames, as :func:`greedy_decode` builds them. None when the reading cannot fit the frames.
+
+    An int8 engine's reading explained with the float model: the explanation then refers to the
+    very characters the engine emitted, even where the float model's own best path differs.
+    """
+    p = _as_probs(probs, 2)
+    classes = [int(c) for c in classes]
+    spans = forced_align(p, classes) if classes else []
+    if classes and not spans:
+        return None
+    chars = [_make_span(p, c, t0, t1, charset, scale, image_width, top_k) for c, (t0, t1) in zip(classes, spans)]
+    return _line(chars, p)
+
+
 # ---------------------------------------------------------------------------
 # beam search
 

@@ -66,18 +66,21 @@ class OCRPipeline:
         self.cache = ResultCache(cache_size, cache_bytes)
 
     @classmethod
-    def load(cls, *, threads: int | None = None, detector: str = "db", model: str = "fast",
+    def load(cls, *, threads: int | None = None, detector: str = "db", model: str = "fast", engine: str = "auto",
              **kwargs: Any) -> "OCRPipeline":
         """``detector``: "tiny" or "small" (PP-OCRv6 DB releases), "db" (the default release,
         ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network). ``model``: the
-        default recogniser, "fast", "accurate" or "auto" (``ocr.recognize.models``)."""
+        default recogniser, "fast", "accurate" or "auto" (``ocr.recognize.models``). ``engine``: what
+        runs the networks (``ocr.engines.ENGINES``; "auto": int8 where the model card says it is within
+        bounds, float elsewhere)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
-        recognizer = Recognizers(model, threads=threads)  # the default loaded now: bad weights fail at start
+        # the default recogniser is loaded now: bad weights fail at start
+        recognizer = Recognizers(model, threads=threads, engine=engine)
         if detector == "classical":
             det: TextDetector | ClassicalDetector = ClassicalDetector()
         else:
-            det = TextDetector.load(threads=threads, variant=None if detector == "db" else detector)
+            det = TextDetector.load(threads=threads, variant=None if detector == "db" else detector, engine=engine)
         return cls(recognizer, det, **kwargs)
 
     def clear_cache(self) -> None:

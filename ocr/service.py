@@ -48,7 +48,7 @@ class Explainer(Protocol):
     METHODS: Sequence[str]
 
     def explain_line(self, recognizer: Any, image: Any, methods: Sequence[str] = ..., char_index: int | None = ...,
-                     progress: Callable | None = ...) -> dict: ...
+                     progress: Callable | None = ..., reading: Any = ...) -> dict: ...
 
     def attribute_errors(self, recognizer: Any, image: Any, truth: str, *, result: Any = ...) -> Any: ...
 
@@ -125,7 +125,7 @@ class OCRService:
         (``OCR_MODEL``): the model a request that names none is read with."""
         settings = settings or Settings.from_env()
         pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes,
-                                    model=model or settings.model)
+                                    model=model or settings.model, engine=settings.engine)
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer, settings=settings)
 
     # ------------------------------------------------------------ reading
@@ -303,12 +303,17 @@ class OCRService:
 
     def explain_line(self, crop: np.ndarray, *, methods: Sequence[str] = DEFAULT_METHODS,
                      char_index: int | None = None, progress: Callable | None = None,
-                     model: str | None = None) -> dict:
+                     model: str | None = None, reading: LineResult | None = None) -> dict:
         """The explanation of one line image (see ``explain.explain_line`` for the answer's shape), of
-        the network that read it: pass the line's ``model`` (:attr:`LineView.model`)."""
-        recognizer = self.explaining(crop, model)
+        the network that read it: pass the line's ``model`` (:attr:`LineView.model`).
+
+        ``reading``: what the page read there (``LineView.line_result``), so the explanation explains
+        exactly those characters (an int8 engine may read a few differently from the float torch model
+        that explains); otherwise the crop is read again."""
+        recognizer = self.explaining(crop, reading.model if reading is not None else model)
+        extra = {"reading": reading} if reading is not None else {}
         out = self._explainer().explain_line(recognizer, crop, methods=tuple(methods), char_index=char_index,
-                                             progress=progress)
+                                             progress=progress, **extra)
         return {**out, "model": getattr(recognizer, "model_name", "fast")}
 
     def attribute_errors(self, view: LineView, truth: str) -> Any:

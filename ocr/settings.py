@@ -18,6 +18,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``PORT`` | 7860 | port of the app (UI at /, REST API at /api/v1) |
 | ``OCR_THREADS`` | (library default) | intra-op threads of onnxruntime / torch |
 | ``OCR_MODEL`` | fast | recogniser of a request that names none: ``fast``, ``accurate`` or ``auto`` (README) |
+| ``OCR_ENGINE`` | auto | what runs the networks (``ocr.engines.ENGINES``): auto (int8 where the model card says it is within bounds, float elsewhere), onnx (float), onnx-int8, torch |
 | ``OCR_CACHE_MB`` | 256 | memory of the page-result cache |
 | ``OCR_WARM_EXAMPLES`` | 1 | 0: do not pre-read the examples after start-up |
 | ``OCR_UI_CONCURRENCY`` | 1 | UI events run at once |
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ocr.engines import ENGINES
 from ocr.errors import OCRError
 from ocr.recognize.models import MODELS
 
@@ -81,6 +83,7 @@ class Settings:
     port: int = _var("PORT", 7860, minimum=1)
     threads: int | None = _var("OCR_THREADS", None, minimum=1)
     model: str = _var("OCR_MODEL", "fast", choices=MODELS)
+    engine: str = _var("OCR_ENGINE", "auto", choices=ENGINES)
     cache_mb: float = _var("OCR_CACHE_MB", 256.0, minimum=0)
     warm_examples: bool = _var("OCR_WARM_EXAMPLES", True)
     ui_concurrency: int = _var("OCR_UI_CONCURRENCY", 1, minimum=1)

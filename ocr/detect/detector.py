@@ -246,8 +246,9 @@ class TextDetector(TorchBehindEngine):
              variant: str | None = None, engine: str = "auto") -> "TextDetector":
         """``weights`` wins over ``variant``; neither: the default release (``DEFAULT_VARIANT``).
 
-        ``engine``: "auto" (onnxruntime when the ``.onnx`` beside ``weights`` is current, else
-        torch), "torch" or "onnx".
+        ``engine``: one of ``ocr.engines.ENGINES`` ("auto": ``X.int8.onnx`` for the weights the
+        model card runs int8, else the float ``X.onnx`` when current, else torch); an int8 model
+        carries its release's ``det_config`` like the float export.
         """
         path = Path(weights) if weights else variant_weights(variant or DEFAULT_VARIANT)
         digest = check_det_weights(path)

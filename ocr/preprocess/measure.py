@@ -108,9 +108,14 @@ def estimate_noise(img: Any) -> float:
         return 0.0
     h, w = gray.shape
     n = (h - 2) * (w - 2)  # interior pixels: the operator's response is read there only
-    if n <= NOISE_MAX_SAMPLES:
+    if n <= NOISE_MAX_SAMPLES or h * w <= NOISE_FULL_FILTER_MAX:
+        # filtering the whole page and reading the sampled positions gives the very values the
+        # gather below computes (exact integer arithmetic in float32), faster up to this size:
+        # 7.8 instead of 36.0 ms a page on the 8 examples/ pages (1 thread, busy machine, 2026-12-06)
         resp = cv2.filter2D(gray.astype(np.float32), -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
         a = np.abs(resp).ravel()
+        if n > NOISE_MAX_SAMPLES:
+            a = a[np.arange(0, n, n // NOISE_MAX_SAMPLES + 1)]
     else:
         a = np.abs(_noise_response_at(gray, np.arange(0, n, n // NOISE_MAX_SAMPLES + 1)))
     return float(np.median(a) / (0.6745 * 6.0))
@@ -118,6 +123,9 @@ def estimate_noise(img: Any) -> float:
 
 #: pixels ``estimate_noise`` reads at most (evenly spaced in raster order)
 NOISE_MAX_SAMPLES = 400_000
+#: pages up to this many pixels are noise-filtered whole (a float32 copy of 32 MB at most); larger
+#: scans read only the sampled positions (``_noise_response_at``: no page-sized float copies)
+NOISE_FULL_FILTER_MAX = 8_000_000
 
 
 def _noise_response_at(gray: np.ndarray, flat: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ def test_onnx_detector_runs_without_torch():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     engine, variant, n_boxes, torch_imported = proc.stdout.split()
-    assert (engine, variant) == ("onnxruntime", "small")
+    assert (engine, variant) == ("onnxruntime-int8", "small")  # int8 by default (weights/README.md)
     assert int(n_boxes) >= 20  # a full invoice page: 63 lines today
     assert torch_imported == "False", "the onnxruntime detector imported torch"
 
