@@ -3,7 +3,7 @@ PIP ?= $(PYTHON) -m pip
 # Debian fonts: CJK glyphs for rendering samples, tests and explanation plots.
 FONT_PACKAGES = fonts-wqy-microhei fonts-noto-cjk fonts-dejavu-core fonts-liberation2 fonts-arphic-uming fonts-arphic-ukai
 
-TRAIN_REAL_ARGS = --lr-head 0 --lr-cnn 5e-5 --lwf 2 --replay-share 0.35 --val-every 300 --minutes 600
+TRAIN_REAL_ARGS = --lr-head 0 --lr-cnn 5e-5 --lwf 2 --replay-share 0.35 --val-every 300 --max-steps 1299 --minutes 600
 
 .PHONY: install install-dev install-train fonts run test bench bench-setup weights train clean
 
@@ -71,7 +71,7 @@ train: install-train
 	$(PYTHON) -m training.ship runs/real/best.pt --out weights/crnn.pt
 	$(PYTHON) -m training.export
 	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
-		crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt > SHA256SUMS
+		crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt $$(ls *.int8.onnx) > SHA256SUMS
 
 clean:
 	rm -rf .pytest_cache runs
