@@ -28,6 +28,7 @@ from torch import nn
 
 from ocr.engines import SOURCE_KEY, cpu_session, sha256_of
 from ocr.recognize.network_accurate import PADDLE_PAD_WIDTH, AccurateCRNN, AccurateCRNNConfig
+from training.export import WithSoftmax
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +197,6 @@ def read_paddle_dict(path: Path) -> list[str]:
 # ------------------------------------------------------------------ export
 
 
-class _WithSoftmax(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).softmax(-1)
-
-
 def save_weights(model: AccurateCRNN, out: Path, source: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"arch": AccurateCRNN.arch, "state_dict": model.state_dict(), "config": model.config.__dict__,
@@ -225,7 +217,7 @@ def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
     SHA-256 in the metadata under ``source_sha256``."""
     import onnx
 
-    model = _WithSoftmax(load_weights(weights)).eval()
+    model = WithSoftmax(load_weights(weights)).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (torch.zeros(2, 3, 48, PADDLE_PAD_WIDTH),), str(out), input_names=["x"],
                       output_names=["probs"],

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
 
 
-class _WithSoftmax(nn.Module):
+class WithSoftmax(nn.Module):
+    """The network with a softmax on top: both engines hand the decoder the same probabilities."""
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
@@ -38,7 +40,7 @@ class _WithSoftmax(nn.Module):
 def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
     """``weights`` exported with their SHA-256 in the metadata. Not checked against ``SHA256SUMS``:
     exporting is a step of making weights (``make weights`` rewrites the checksums last)."""
-    model = _WithSoftmax(load_crnn(weights, verify=False)).eval()
+    model = WithSoftmax(load_crnn(weights, verify=False)).eval()
     dummy = torch.zeros(2, 3, 48, 160)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (dummy,), str(out), input_names=["x"], output_names=["probs"],
@@ -57,7 +59,7 @@ def check_parity(weights: Path, onnx_path: Path, widths: tuple[int, ...] = (64, 
     """Largest absolute probability difference between torch and onnxruntime."""
     import onnxruntime as ort
 
-    model = _WithSoftmax(load_crnn(weights, verify=False)).eval()
+    model = WithSoftmax(load_crnn(weights, verify=False)).eval()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for width in widths:
