@@ -78,10 +78,17 @@ def test_view_cache_builds_once_per_result_and_deletes_evicted_files(tmp_path):
 
 
 def test_fields_table_reads_a_fieldset_dict():
-    fields = {"total": {"value": "¥1,234.56", "low_confidence": True, "lines": [4], "boxes": [[0, 0, 1, 1]],
-                        "explanation": "after 价税合计"},
-              "date": {"value": "2026-01-02", "low_confidence": False, "lines": [1, 2], "explanation": ""}}
-    rows = render.fields_table(SimpleNamespace(to_dict=lambda: fields))
-    assert rows[0] == ["total", "¥1,234.56", "⚠️ 低 low", "5", "after 价税合计"]
-    assert rows[1][2:4] == ["✓", "2, 3"]
-    assert render.fields_table({}) == []
+    """Rows from a real FieldSet's JSON: label, value, confidence mark, 1-based lines, the rule's reason."""
+    from ocr.fields import extract_fields
+
+    lines = [SimpleNamespace(text=t, box=[0, 20 * i, 300, 20 * i, 300, 20 * i + 16, 0, 20 * i + 16], confidence=0.99,
+                             chars=[SimpleNamespace(char=c, confidence=0.99) for c in t])
+             for i, t in enumerate(["ACME TRADING SDN BHD", "DATE: 02/01/2026", "TOTAL RM 12.30"])]
+    fields = extract_fields(SimpleNamespace(lines=lines), "receipt").to_dict()
+    rows = render.fields_table(fields)
+    by_value = {r[1]: r for r in rows}
+    assert "2026-01-02" in by_value and by_value["2026-01-02"][3] == "2"
+    assert "12.30" in by_value and by_value["12.30"][2] == "✓" and by_value["12.30"][4]
+    fields["fields"]["total"]["low_confidence"] = True
+    assert any(r[2] == "⚠️ 低 low" for r in render.fields_table(fields))
+    assert render.fields_table({"fields": {}}) == []
