@@ -119,7 +119,7 @@ def bind(handler: Callable, service: OCRService, ui: "Components") -> Callable:
     handler_sig = inspect.signature(handler)
     hints = typing.get_type_hints(handler, localns={"Components": type(ui)})
     params = list(handler_sig.parameters.values())[2:]
-    names = SETTING_NAMES[:len(ui.settings)]  # the model switch is there only when the service offers it
+    names = SETTING_NAMES[:len(ui.settings)]  # the reading controls, then the model switch
     if "settings" in handler_sig.parameters:
         at = [p.name for p in params].index("settings")
         spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
@@ -357,6 +357,23 @@ def pick_line_on_page(service: OCRService, ui: "Components", image_value: Any, s
     if index is None:
         return _no_pick(ui)
     return {ui.line_dd: gr.update(value=index), **line_changed(service, ui, image_value, settings, index)}
+
+
+def pick_field(service: OCRService, ui: "Components", image_value: Any, settings: UISettings,
+               evt: gr.SelectData) -> dict:
+    """A click on a key field outlines where it was read on the page (green, over the line boxes) and
+    picks the line it came from for Explain, so its characters' confidences can be looked at."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    page = read_page(service, image_value, settings)
+    found = list(service.fields(page).to_dict()["fields"].values()) if page is not None else []
+    if not isinstance(row, int) or not 0 <= row < len(found) or not found[row]["lines"]:
+        return {**_no_pick(ui), ui.page_img: gr.skip()}
+    field = found[row]
+    index = int(field["lines"][0])
+    outlined = render.draw_quads(render.page_view(page), field["char_boxes"] or field["boxes"], color=(0, 170, 60),
+                                 thickness=3, labels=False)
+    return {ui.line_dd: gr.update(value=index), ui.page_img: outlined,
+            **line_changed(service, ui, image_value, settings, index)}
 
 
 # ---------------------------------------------------------------- explaining

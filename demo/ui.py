@@ -151,7 +151,8 @@ def result_tab() -> dict[str, Any]:
     with gr.Tab("结果 Result", id="result") as tab:
         intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
               "the page (click one to explain it) and how sure the model is of each character.")
-        fields_df = gr.Dataframe(headers=render.FIELD_HEADERS, label="字段 Fields (low confidence marked ⚠️)",
+        fields_df = gr.Dataframe(headers=render.FIELD_HEADERS,
+                                 label="字段 Fields (low confidence marked ⚠️; click one to see where it was read)",
                                  interactive=False, visible="hidden", wrap=True, elem_id="fields")
         with gr.Row():
             with gr.Column():
@@ -312,6 +313,8 @@ def wire_events(c: Components, service: OCRService) -> None:
                       api_visibility="private", preprocess=False, concurrency_id="views")
     c.page_img.select(bind(handlers.pick_line_on_page), inputs=[c.image, *c.settings], outputs=pick_outputs,
                       api_visibility="private", preprocess=False, concurrency_id="views")
+    c.fields_df.select(bind(handlers.pick_field), inputs=[c.image, *c.settings], outputs=[*pick_outputs, c.page_img],
+                       api_visibility="private", preprocess=False, concurrency_id="views")
     gr.on(triggers=[c.attr_btn.click, c.truth.submit], fn=bind(handlers.attribute_errors),
           inputs=[c.image, *c.settings, c.line_dd, c.truth], outputs=[c.attr_md, c.attr_img, c.attr_df],
           api_name="attribute_errors", concurrency_id="model", preprocess=False)

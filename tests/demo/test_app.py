@@ -230,3 +230,27 @@ def test_model_switch_starts_at_the_default_and_its_choice_reaches_the_service(s
     path, _ = example("line")
     out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "accurate")
     assert Recording.asked[-1] == "accurate" and any(isinstance(v, str) and v.strip() for v in out.values())
+
+
+def test_clicking_a_key_field_outlines_it_and_picks_its_line(service):
+    """The Fields panel: a click on a field draws where it was read (green) and picks its line for Explain."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from demo.ui import build_blocks
+
+    blocks = build_blocks(service)
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    pick = next(fn for fn in fns if getattr(fn.fn, "__name__", "") == "pick_field").fn
+    settings = ("auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast")
+    path = str(EXAMPLES / "invoice_zh.png")
+    out = pick(path, *settings, evt=SimpleNamespace(index=[0, 1]))
+    pictures = [v for v in out.values() if isinstance(v, np.ndarray)]
+    assert len(pictures) == 1
+    green = (pictures[0][..., 0] == 0) & (pictures[0][..., 1] == 170) & (pictures[0][..., 2] == 60)
+    assert green.sum() > 50  # the field's boxes are outlined
+    picked = [v["value"] for v in out.values() if isinstance(v, dict) and isinstance(v.get("value"), int)]
+    assert picked and picked[0] >= 0
+    nothing = pick(path, *settings, evt=SimpleNamespace(index=[999, 0]))
+    assert not any(isinstance(v, np.ndarray) for v in nothing.values())
