@@ -125,6 +125,19 @@ def current_export(weights: Path, open_engine: Callable[[Path], Engine], rebuild
     ``weights_sha256``: the weights' digest when the caller has it already (from ``verify_checksum``).
     """
     path = weights.with_suffix(".onnx")
+    engine = _open_verified(path, open_engine)
+    if engine is None:
+        return None
+    source = engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+    if source != (weights_sha256 or sha256_of(weights)):
+        log.warning("%s is stale (exported from other weights); using torch. %s", path, rebuild_hint)
+        return None
+    return engine
+
+
+def _open_verified(path: Path, open_engine: Callable[[Path], Engine]) -> Engine | None:
+    """``open_engine(path)`` when onnxruntime is installed and ``path`` exists (None otherwise);
+    a file whose SHA-256 differs from ``SHA256SUMS`` is refused (``ModelLoadError``), like weights."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -132,12 +145,7 @@ def current_export(weights: Path, open_engine: Callable[[Path], Engine], rebuild
     if not path.exists():
         return None
     verify_checksum(path)
-    engine = open_engine(path)
-    source = engine.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
-    if source != (weights_sha256 or sha256_of(weights)):
-        log.warning("%s is stale (exported from other weights); using torch. %s", path, rebuild_hint)
-        return None
-    return engine
+    return open_engine(path)
 
 
 def int8_path(weights: Path) -> Path:
@@ -164,14 +172,9 @@ def current_int8(weights: Path, open_engine: Callable[[Path], Engine],
     """
     path = int8_path(weights)
     hint = QUANTIZE_HINT.format(model=weights.stem)
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    engine = _open_verified(path, open_engine)
+    if engine is None:
         return None
-    if not path.exists():
-        return None
-    verify_checksum(path)
-    engine = open_engine(path)
     why = _int8_stale(engine.session.get_modelmeta().custom_metadata_map, weights, weights_sha256)
     if why:
         log.warning("%s is stale (%s): running the float model. %s", path, why, hint)
