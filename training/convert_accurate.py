@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ocr.engines import SOURCE_KEY, cpu_session, sha256_of
+from ocr.engines import cpu_session
 from ocr.recognize.network_accurate import PADDLE_PAD_WIDTH, AccurateCRNN, AccurateCRNNConfig
-from training.export import WithSoftmax
+from training.export import WithSoftmax, export_tagged
 
 log = logging.getLogger(__name__)
 
@@ -213,21 +213,9 @@ def load_weights(path: Path) -> AccurateCRNN:
 
 
 def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
-    """``weights`` exported (legacy exporter: dynamic batch and width, softmax at the end) with their
-    SHA-256 in the metadata under ``source_sha256``."""
-    import onnx
-
-    model = WithSoftmax(load_weights(weights)).eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (torch.zeros(2, 3, 48, PADDLE_PAD_WIDTH),), str(out), input_names=["x"],
-                      output_names=["probs"],
-                      dynamic_axes={"x": {0: "batch", 3: "width"}, "probs": {0: "batch", 1: "steps"}},
-                      opset_version=opset, dynamo=False)
-    graph = onnx.load(str(out))
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = SOURCE_KEY, sha256_of(weights)
-    onnx.save(graph, str(out))
-    return out
+    """``weights`` exported (softmax at the end, traced at PaddleOCR's 320 px) with their SHA-256 in the
+    metadata under ``source_sha256``."""
+    return export_tagged(WithSoftmax(load_weights(weights)).eval(), weights, out, PADDLE_PAD_WIDTH, opset)
 
 
 def session(path: Path, threads: int = 1):

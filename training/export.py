@@ -40,14 +40,19 @@ class WithSoftmax(nn.Module):
 def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
     """``weights`` exported with their SHA-256 in the metadata. Not checked against ``SHA256SUMS``:
     exporting is a step of making weights (``make weights`` rewrites the checksums last)."""
-    model = WithSoftmax(load_crnn(weights, verify=False)).eval()
-    dummy = torch.zeros(2, 3, 48, 160)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (dummy,), str(out), input_names=["x"], output_names=["probs"],
-                      dynamic_axes={"x": {0: "batch", 3: "width"}, "probs": {0: "batch", 1: "steps"}},
-                      opset_version=opset, dynamo=False)
+    return export_tagged(WithSoftmax(load_crnn(weights, verify=False)).eval(), weights, out, 160, opset)
+
+
+def export_tagged(model: nn.Module, weights: Path, out: Path, trace_width: int, opset: int = 17) -> Path:
+    """``model`` (ending in a softmax) exported with the legacy exporter (dynamic batch and width),
+    tagged with ``weights``' SHA-256 under ``SOURCE_KEY``: the one export path of every recogniser."""
     import onnx
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(model, (torch.zeros(2, 3, 48, trace_width),), str(out), input_names=["x"],
+                      output_names=["probs"],
+                      dynamic_axes={"x": {0: "batch", 3: "width"}, "probs": {0: "batch", 1: "steps"}},
+                      opset_version=opset, dynamo=False)
     graph = onnx.load(str(out))
     entry = graph.metadata_props.add()
     entry.key, entry.value = SOURCE_KEY, sha256_of(weights)

