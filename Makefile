@@ -49,15 +49,18 @@ bench-setup: install-train
 # Rebuild the converted weights: the detectors, the accurate recogniser, the fast recogniser's export from the
 # shipped (trained) crnn.pt, and its untrained start weights/crnn_init.pt (PP-OCRv6 tiny ported; `make train`
 # trains it into crnn.pt). The cascade's threshold: OMP_NUM_THREADS=1 python -m training.choose_cascade
+WEIGHT_SUMS = cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
+	crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt lm_char.txt.gz $$(ls *.int8.onnx) > SHA256SUMS
+
 weights: install-train
 	$(PYTHON) -m training.convert --out weights/crnn_init.pt
+	$(PYTHON) -m training.build_lm --out weights/lm_char.txt.gz  # the decoder's language model (jieba + wordfreq)
 	$(PYTHON) -m training.export
 	$(PYTHON) -m training.convert_det --out weights/det.pt
 	$(PYTHON) -m training.convert_det --variant small --out weights/det_small.pt
 	$(PYTHON) -m training.convert_accurate --out weights/crnn_accurate.pt --charset-out weights/charset_accurate.txt
 	$(PYTHON) -m training.quantize --only det_small  # int8 detector (weights/README.md, "Int8"); crnn: not yet re-measured
-	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
-		crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt $$(ls *.int8.onnx) > SHA256SUMS
+	$(WEIGHT_SUMS)
 
 # The whole recogniser recipe (weights/README.md, "How the weights were made"): port PP-OCRv6 tiny, cache
 # the frozen lower CNN's activations for ../shared/train's real crops and synthetic replay lines, train
@@ -70,8 +73,7 @@ train: install-train
 		--out runs/real/best.pt $(TRAIN_REAL_ARGS)
 	$(PYTHON) -m training.ship runs/real/best.pt --out weights/crnn.pt
 	$(PYTHON) -m training.export
-	cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
-		crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt $$(ls *.int8.onnx) > SHA256SUMS
+	$(WEIGHT_SUMS)
 
 clean:
 	rm -rf .pytest_cache runs

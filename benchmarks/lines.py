@@ -15,8 +15,9 @@ of every speed / memory target on the figures of this run ("Targets in this run"
 Systems (each optional; one that cannot run is reported as missing, with the reason):
 
 * ``crnn``: this project's recogniser (:class:`ocr.recognize.recognizer.Recognizer`);
-* ``crnn-beam``: the same model and engine with CTC prefix beam search (width 8, no
-  language model) instead of greedy decoding: measured here before it is used anywhere;
+* ``crnn-greedy`` / ``crnn-lm``: the same model and engine decoded greedily / by beam search with the
+  character language model (``ocr.recognize.language``), whichever ``crnn`` does by default
+  (``ocr.recognize.lm_choice``); ``crnn-beam``: beam search without the language model (on demand);
 * ``crnn-accurate``: the accurate recogniser (``Recognizer.load(model="accurate")``: PP-OCRv6
   small's CNN and attention neck in the CRNN family); ``crnn-auto``: the cascade
   (``model="auto"``: every line read fast, the unsure ones re-read accurately);
@@ -208,7 +209,7 @@ class CRNNSystem:
     runtime = ("onnxruntime",)
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
-                 name: str = "crnn", decoder: str = "greedy", model: str = "fast") -> None:
+                 name: str = "crnn", decoder: str = "greedy", model: str = "fast", lm: bool | None = None) -> None:
         from ocr.recognize.models import SPECS
 
         self.name = name
@@ -219,6 +220,7 @@ class CRNNSystem:
         self.weights = Path(weights) if weights else WEIGHTS_DIR / spec.weights
         self.charset = spec.charset
         self.engine = engine  # None: Recognizer.load's default
+        self.lm = lm  # None: the model's default (ocr.recognize.lm_choice)
         self._recognizer: Any = None
 
     def unavailable(self) -> str | None:
@@ -234,7 +236,7 @@ class CRNNSystem:
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
         weights = None if self.model == "auto" else self.weights  # the cascade reads with the shipped pair
         self._recognizer = Recognizer.load(weights, model=self.model, threads=self.threads, batch_size=BATCH_SIZE,
-                                           decoder=self.decoder, **kwargs)
+                                           decoder=self.decoder, lm=self.lm, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
         if not images:
@@ -249,7 +251,9 @@ class CRNNSystem:
         return None
 
     def describe(self) -> dict[str, Any]:
-        decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (width 8, no language model)"
+        decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (no language model)"
+        if self._recognizer is not None and self._recognizer.uses_lm():
+            decoding = ", beam search with the character language model"
         what = f"weights/{self.weights.name} (this project's CRNN{decoding})"
         if self.model == "auto":
             what = "weights/crnn.pt, unsure lines re-read by weights/crnn_accurate.pt (the cascade, model=auto)"
@@ -721,9 +725,12 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # model card says it is within bounds, see ocr.engines.INT8_BY_DEFAULT)
     "crnn-float": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "onnx", "crnn-float"),
     "crnn-int8": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, "onnx-int8", "crnn-int8"),
-    # the same model and engine, decoded by beam search instead of greedily: measured before it is used anywhere
+    # the same model and engine, decoded greedily / with the language model, whatever "crnn" does by default
+    "crnn-greedy": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-greedy", lm=False),
+    "crnn-lm": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-lm", lm=True),
+    # not run by default: beam search without the language model
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
-                                                               decoder="beam"),
+                                                               decoder="beam", lm=False),
     # the accurate recogniser and the cascade (issue 16); --crnn-weights applies to the fast model only
     "crnn-accurate": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate", model="accurate"),
     "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
@@ -741,7 +748,7 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-beam", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-greedy", "crnn-lm", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
                    "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 

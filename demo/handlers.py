@@ -63,6 +63,7 @@ class UISettings:
     c: float
     deskew_angle: float
     model: str | None = None  # Fast / Auto / Accurate, shown only when the service offers a choice
+    lm: bool | None = None  # beam search with the character language model (None: the model's default)
 
     def config(self) -> PreprocessConfig:
         steps = set(self.steps or [])
@@ -83,6 +84,9 @@ MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accu
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
 MODEL_TRADE_OFF = ("快速 Fast ≈ 8 ms/词 per word · 精确 Accurate +2.6 分 points, ~5× 时间 the time · "
                    "自动 Auto: 低置信行重读 re-reads unsure lines, within 0.5 points of Accurate")
+#: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
+LM_TRADE_OFF = ("按词频纠正不确定的字 Beam search with a character language model (jieba + wordfreq word lists): "
+                "re-decides only unsure characters")
 
 
 # ---------------------------------------------------------------- wiring
@@ -172,6 +176,31 @@ def pdf_pages(service: OCRService, data: bytes) -> list[np.ndarray]:
     return service.load_pages(data)
 
 
+@reports_errors("status")
+def pdf_uploaded(service: OCRService, ui: "Components", pdf_value: Any) -> dict:
+    """A PDF was uploaded: its first page into the image input, the page picker set to its page count."""
+    return _pdf_page_view(service, ui, pdf_value, 1)
+
+
+@reports_errors("status")
+def pdf_page(service: OCRService, ui: "Components", pdf_value: Any, page: float) -> dict:
+    """Another page of the uploaded PDF picked (1-based): that page into the image input."""
+    return _pdf_page_view(service, ui, pdf_value, int(page or 1))
+
+
+def _pdf_page_view(service: OCRService, ui: "Components", pdf_value: Any, page: int) -> dict:
+    path = pdf_value.get("path") if isinstance(pdf_value, dict) else pdf_value
+    if not path:
+        return {ui.pdf_page: gr.update(visible=False)}
+    data = _upload_bytes(path)
+    count = service.page_count(data)  # an image uploaded here is a document of one page
+    index = min(max(page, 1), count)
+    rgb = load_image(service.load_page(data, index - 1))
+    return {ui.image: rgb, ui.status: gr.update(visible=False),
+            ui.pdf_page: gr.update(minimum=1, maximum=max(count, 2), value=index, visible=count > 1,
+                                   label=f"页 Page ({index} / {count})")}
+
+
 def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -> np.ndarray | None:
     """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> RGB array."""
     if value is None:
@@ -201,7 +230,7 @@ def read_page(service: OCRService, image_value: Any, settings: UISettings) -> Pa
     if rgb is None:
         return None
     choice = {"model": settings.model} if settings.model else {}
-    return service.ocr(rgb, preprocess=settings.config(), **choice)
+    return service.ocr(rgb, preprocess=settings.config(), lm=settings.lm, **choice)
 
 
 def line_index(line: Any) -> int:
@@ -385,6 +414,13 @@ def _least_confident(view: LineView) -> int | None:
     return min(range(len(view.chars)), key=lambda i: view.chars[i].confidence)
 
 
+#: how to read the gradient reach (the UI's one sentence on it)
+REACH_HINT = ("如何解读：梯度范围是决定这个字的 90% 输入梯度所在的列；超出这个字本身的部分就是 BiLSTM 从上下文读到的信息。"
+              " How to read it: the reach is the span of columns holding 90% of the input gradient behind this "
+              "character; the part beyond the character's own pixels is context the BiLSTM brought in from its "
+              "neighbours (with the BiLSTM off, it stays within the CNN's few-character receptive field).")
+
+
 def _explanation_notes(result: dict, note: str) -> str:
     """The explanation's note, its timings and each character's gradient reach."""
     notes = [note]
@@ -392,10 +428,15 @@ def _explanation_notes(result: dict, note: str) -> str:
     if timings:
         notes.append("耗时 time: " + " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
     chars = result.get("chars") or []
-    for i, reach in (result.get("tables", {}).get("reach") or {}).items():
+    reaches = result.get("tables", {}).get("reach") or {}
+    for i, reach in reaches.items():
         if 0 <= int(i) < len(chars):
             x0, x1 = reach["x_start"] * reach["scale"], reach["x_end"] * reach["scale"]
-            notes.append(f"“{chars[int(i)]['char']}” 90% 梯度范围 gradient reach: {x0:.0f}–{x1:.0f} px")
+            covered = reach.get("chars_covered")
+            span = f" · 覆盖 covers {covered} 个字 characters" if covered else ""
+            notes.append(f"“{chars[int(i)]['char']}” 90% 梯度范围 gradient reach: {x0:.0f}–{x1:.0f} px{span}")
+    if reaches:
+        notes.append(REACH_HINT)
     return "\n\n".join(notes)
 
 

@@ -33,6 +33,22 @@ def model_field(fields: dict) -> str | None:
     return value.strip().lower()
 
 
+def lm_field(fields: dict) -> bool | None:
+    """``lm``: decode with the character language model (true / false; None when not given: the
+    model's default, chosen on the validation slice)."""
+    value = fields.get("lm")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise APIError(422, "invalid_field", "lm must be true or false")
+
+
 def int_field(fields: dict, name: str, default: int | None) -> int | None:
     value = fields.get(name, default)
     if value is None or value == "":
@@ -136,13 +152,16 @@ IMAGE_BODY: dict[str, Any] = {
                 "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
                 "model": {"type": "string", "enum": list(MODELS), "description": "recogniser (default: the "
                           "server's OCR_MODEL); auto re-reads the unsure lines with the accurate model"},
+                "lm": {"type": "boolean", "description": "decode with the character language model (beam "
+                       "search; default: per model, as measured on the validation slice)"},
                 "preprocess": {"type": "object", "description": "e.g. {\"mode\": \"auto\"|\"manual\"|\"off\"}"},
             }}},
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["image"],
             "properties": {"image": {"type": "string", "format": "binary"},
                            "kind": {"type": "string", "enum": ["page", "line"]},
-                           "model": {"type": "string", "enum": list(MODELS)}}}},
+                           "model": {"type": "string", "enum": list(MODELS)},
+                           "lm": {"type": "boolean"}}}},
     },
 }
 EXPLAIN_BODY: dict[str, Any] = json.loads(json.dumps(IMAGE_BODY))

@@ -5,8 +5,8 @@
 * ``POST /api/v1/ocr``: JSON ``{"image_base64": "..."}`` (a ``data:`` URL prefix is tolerated)
   or ``{"image_url": "https://..."}`` (only with ``OCR_ALLOW_URLS=1``), multipart with the file in
   field ``image``, or a raw body (``Content-Type: image/...`` or ``application/pdf``).
-  Optional: ``"kind": "page"|"line"``, ``"model": "fast"|"accurate"|"auto"`` (422 otherwise; each line
-  answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
+  Optional: ``"kind": "page"|"line"``, ``"model": "fast"|"accurate"|"auto"``, ``"lm": true|false``
+  (422 otherwise; each line answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
   A PDF has every page read: ``{"success": true, "pages": [page answer, ...], "page_count": n}``.
   Optional ``"fields": true``: the key fields (``ocr.fields``), an object ``fields`` in each page's answer.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
@@ -32,8 +32,8 @@ from fastapi.responses import JSONResponse
 from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedRequest, check_image_bytes, error_body,
                              ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter
-from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, methods_field,
-                           model_field, preprocess_field)
+from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, lm_field,
+                           methods_field, model_field, preprocess_field)
 from ocr.errors import OCRError
 from ocr.fields import fields_for_answer
 from ocr.imageio import MAX_PIXELS
@@ -101,7 +101,7 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
     boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
     out = service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
-                                kind=kind_field(fields), model=model_field(fields))
+                                kind=kind_field(fields), model=model_field(fields), lm=lm_field(fields))
     if flag_field(fields.get("fields")):
         for page in out.get("pages", [out]):
             page["fields"] = fields_for_answer(page)
@@ -119,7 +119,8 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     source = source_bytes(service, parsed)
     page = int_field(fields, "page", 0) or 0
     image = service.load_page(source, page)
-    view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model)
+    view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model,
+                             lm=lm_field(fields))
     result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model,
                                   reading=view.line_result)
     if not flag_field(fields.get("include_maps")):

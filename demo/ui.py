@@ -99,13 +99,17 @@ class Components:
     pattr_df: Any
     fields_df: Any
     model: Any = None  # the Fast / Auto / Accurate switch, when the service offers it
+    lm: Any = None  # the language-model checkbox, beside the model switch
+    pdf: Any = None  # a PDF upload, rendered page by page into ``image``
+    pdf_page: Any = None  # its page picker, shown for a PDF of two pages or more
 
     @property
     def settings(self) -> list[Any]:
-        """The reading's controls, in ``handlers.UISettings`` order (the model switch last, when there)."""
+        """The reading's controls, in ``handlers.UISettings`` order (the model switch and the
+        language-model checkbox last, when there)."""
         controls = [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c,
                     self.deskew_angle]
-        return controls + ([self.model] if self.model is not None else [])
+        return controls + ([self.model, self.lm] if self.model is not None else [])
 
 
 def titled_image(title: str, **kwargs: Any) -> Any:
@@ -119,7 +123,7 @@ def intro(text: str) -> None:
     gr.Markdown(text, elem_classes=["tab-intro"])
 
 
-def input_panel(examples: list[list[str]], default_model: str = "fast") -> dict[str, Any]:
+def input_panel(examples: list[list[str]], default_model: str = "fast", default_lm: bool = False) -> dict[str, Any]:
     """The upload, the model switch (when offered), the read button, the one place for messages, the
     examples, and the result text beside them."""
     with gr.Row(equal_height=False):
@@ -128,9 +132,15 @@ def input_panel(examples: list[list[str]], default_model: str = "fast") -> dict[
                              image_mode=None, format="png", height=380, elem_id="input-image",
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
             status = gr.Markdown(visible=False, elem_id="status")
-            # PDF page picker: goes here once the service renders PDFs (handlers.pdf_pages; page 1 meanwhile)
+            with gr.Row(equal_height=True):
+                pdf = gr.File(label="PDF 文件 PDF file (发票 invoices; 每页可读 every page can be read)",
+                              file_types=[".pdf"], height=90, elem_id="pdf-upload", scale=3)
+                pdf_page = gr.Slider(1, 2, value=1, step=1, label="页 Page", visible=False, elem_id="pdf-page",
+                                     scale=2)
             model = gr.Radio(handlers.MODEL_CHOICES, value=default_model, label="模型 Model", elem_id="model-switch",
                              info=handlers.MODEL_TRADE_OFF)
+            lm = gr.Checkbox(value=default_lm, label="语言模型 Language model", elem_id="lm-switch",
+                             info=handlers.LM_TRADE_OFF)
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
             if examples:
                 gr.Examples(examples=examples, inputs=[image], cache_examples=False, elem_id="examples",
@@ -143,7 +153,7 @@ def input_panel(examples: list[list[str]], default_model: str = "fast") -> dict[
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
     return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
-                dl_json=dl_json, model=model)
+                dl_json=dl_json, model=model, lm=lm, pdf=pdf, pdf_page=pdf_page)
 
 
 def result_tab() -> dict[str, Any]:
@@ -279,7 +289,8 @@ def wire_reading(c: Components, service: OCRService) -> None:
                    c.line_dd, c.char_dd, c.line_crop, c.status, c.image, c.truth, c.fields_df]
     prep_outputs = [c.prep_md, c.steps_gallery, c.steps_df, c.det_view]
     reading = gr.on(triggers=[c.image.change, c.run_btn.click, c.mode.change, c.steps.change, c.denoise_h.release,
-                              c.clahe_clip.release, c.block_size.release, c.bin_c.release, c.deskew_angle.release],
+                              c.clahe_clip.release, c.block_size.release, c.bin_c.release, c.deskew_angle.release,
+                              c.model.change, c.lm.change],
                     fn=bind(handlers.read_image), inputs=[c.image, *c.settings], outputs=ocr_outputs, api_name="ocr",
                     concurrency_id="model", trigger_mode="always_last", preprocess=False)
     reading.then(bind(handlers.preprocess_views), inputs=[c.image, *c.settings, c.prep_shown], outputs=prep_outputs,
@@ -289,6 +300,12 @@ def wire_reading(c: Components, service: OCRService) -> None:
         api_visibility="private", concurrency_id="views", preprocess=False)
     for tab in c.other_tabs:
         tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
+    # a PDF's page goes into the image input, whose change reads it like any upload
+    pdf_outputs = [c.image, c.pdf_page, c.status]
+    c.pdf.upload(bind(handlers.pdf_uploaded), inputs=[c.pdf], outputs=pdf_outputs, api_visibility="private",
+                 concurrency_id="views", preprocess=False)
+    c.pdf_page.release(bind(handlers.pdf_page), inputs=[c.pdf, c.pdf_page], outputs=pdf_outputs,
+                       api_visibility="private", concurrency_id="views", preprocess=False)
 
 
 def wire_events(c: Components, service: OCRService) -> None:
@@ -348,7 +365,7 @@ def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> g
     examples, _ = load_examples(examples_dir)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200)) as blocks:
         gr.Markdown(INTRO)
-        top = input_panel(examples, default_model=service.default_model)
+        top = input_panel(examples, default_model=service.default_model, default_lm=service.reader().uses_lm())
         with gr.Tabs():
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
             model = model_tab(service)

@@ -107,7 +107,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if args.model == "auto" and args.weights:
         raise SystemExit("--model auto reads with the shipped weights of both models: drop --weights")
     recognizer = Recognizer.load(args.weights, model=args.model, threads=args.threads, engine=args.engine,
-                                 decoder=args.decoder)
+                                 decoder=args.decoder, lm=args.lm)
     if args.manifest:
         if not args.out:
             raise SystemExit("--manifest needs --out")
@@ -172,7 +172,8 @@ def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | N
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
-    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model, engine=args.engine)
+    pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model, engine=args.engine,
+                                lm=args.lm)
     if args.pages:
         if not args.out:
             raise SystemExit("--pages needs --out")
@@ -235,6 +236,17 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, default=None,
                         help="recogniser: fast, accurate, or auto (fast, the unsure lines re-read accurately); "
                         "default: OCR_MODEL, else fast")
+    parser.add_argument("--lm", type=_on_off, default=None, metavar="on|off",
+                        help="decode with the character language model (beam search; default: per model, as "
+                        "measured on the validation slice, weights/README.md)")
+
+
+def _on_off(value: str) -> bool:
+    if value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError("give on or off")
 
 
 def _default_model(args: argparse.Namespace) -> None:

@@ -11,15 +11,15 @@ character's own frames, and the runner-up characters.
   every request, so the batch version does one numpy ``argmax`` and only loops
   in python over runs of frames.
 * :func:`beam_search_decode` – CTC prefix beam search with an optional
-  language-model hook (:class:`CharNgramScorer`, :class:`LexiconScorer`); off
-  by default. Its spans come from :func:`forced_align` (Viterbi alignment of
-  the chosen labels), so character boxes stay meaningful.
+  language-model hook (``ocr.recognize.language.CharLanguageModel``, :class:`LexiconScorer`);
+  the recogniser uses it where ``ocr.recognize.lm_choice`` says it helps. Its spans come from
+  :func:`forced_align` (Viterbi alignment of the chosen labels), so character boxes stay meaningful.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -35,8 +35,8 @@ __all__ = [
     "greedy_decode_batch",
     "best_path_texts",
     "beam_search_decode",
+    "beam_search_labels",
     "forced_align",
-    "CharNgramScorer",
     "LexiconScorer",
 ]
 
@@ -372,17 +372,38 @@ def decoding_of(probs: np.ndarray, classes: Sequence[int], charset: Charset, *, 
 Scorer = Callable[[str, str], float]
 
 
-def _frame_candidates(p: np.ndarray, threshold: float, max_candidates: int) -> np.ndarray:
-    """Non-blank classes worth extending with at one frame (at least the best one)."""
+def _frame_candidates(p: np.ndarray, threshold: float, max_candidates: int) -> list[list[int]]:
+    """Per frame of ``p`` [T, C]: the non-blank classes worth extending with (above ``threshold``,
+    best first, at most ``max_candidates``; at least the best one). One pass over the whole line:
+    the outputs are peaked, so most frames keep one or two classes."""
     q = p.copy()
-    q[BLANK] = -1.0
-    k = min(max_candidates, q.shape[0] - 1)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.argpartition(-q, k - 1)[:k]
-    idx = idx[np.argsort(-q[idx], kind="stable")]
-    keep = idx[q[idx] > threshold]
-    return keep if keep.size else idx[:1]
+    q[:, BLANK] = -1.0
+    if q.shape[1] <= 1 or max_candidates <= 0:
+        return [[] for _ in range(q.shape[0])]
+    rows, cols = np.nonzero(q > threshold)
+    by_row: list[list[int]] = [[] for _ in range(q.shape[0])]
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        by_row[r].append(c)
+    best = q.argmax(axis=1).tolist()
+    out = []
+    for t, cands in enumerate(by_row):
+        if not cands:
+            out.append([best[t]])
+        elif len(cands) == 1:
+            out.append(cands)
+        else:
+            cands.sort(key=lambda c: -q[t, c])
+            out.append(cands[:max_candidates])
+    return out
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(e^a + e^b) on python floats (numpy's ufunc costs ~1 us a call on scalars)."""
+    if a == _NEG_INF:
+        return b
+    if b == _NEG_INF:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
 def beam_search_decode(
@@ -399,25 +420,46 @@ def beam_search_decode(
     prune_threshold: float = 1e-3,
     max_candidates: int = 16,
 ) -> LineDecoding:
-    """CTC prefix beam search (log space) with an optional language-model hook.
-
-    Each prefix keeps the log-probability of ending in a blank and in a
-    non-blank. Per frame only the classes above ``prune_threshold`` (at most
-    ``max_candidates``) are tried as extensions. ``scorer(prefix_text,
-    next_char)`` returns a log-domain bonus added, times ``scorer_weight``,
-    whenever a character is appended.
+    """CTC prefix beam search (:func:`beam_search_labels`) as a decoded line.
 
     Unlike best path, prefixes sum over paths, so even ``beam_width=1`` can
     differ from greedy on flat distributions; on peaked ones they agree.
     Character spans come from :func:`forced_align` of the chosen labels, so
     confidences and boxes mean the same as for greedy decoding.
     """
-    if beam_width < 1:
-        raise ValueError("beam_width must be >= 1")
     p = _as_probs(probs, 2)
     p = p[: _n_valid(p.shape[0], valid_steps)]
-    lp = np.log(np.maximum(p.astype(np.float64), _LOG_FLOOR))
+    best = beam_search_labels(p, charset, beam_width=beam_width, scorer=scorer, scorer_weight=scorer_weight,
+                              prune_threshold=prune_threshold, max_candidates=max_candidates)
+    line = decoding_of(p, best, charset, scale=scale, image_width=image_width, top_k=top_k)
+    if line is None:  # unalignable only if a scorer made it so: keep the text, no boxes
+        line = _line([], p)
+        line.text = "".join(charset.char(c) for c in best)
+    return line
 
+
+def beam_search_labels(
+    p: np.ndarray,
+    charset: Charset,
+    *,
+    beam_width: int = 8,
+    scorer: Scorer | None = None,
+    scorer_weight: float = 0.5,
+    prune_threshold: float = 1e-3,
+    max_candidates: int = 16,
+) -> tuple[int, ...]:
+    """CTC prefix beam search (log space) over ``p`` [T, C] with an optional language-model hook:
+    the class indices of the best prefix.
+
+    Each prefix keeps the log-probability of ending in a blank and in a
+    non-blank. Per frame only the classes above ``prune_threshold`` (at most
+    ``max_candidates``) are tried as extensions. ``scorer(prefix_text,
+    next_char)`` returns a log-domain bonus added, times ``scorer_weight``,
+    whenever a character is appended.
+    """
+    if beam_width < 1:
+        raise ValueError("beam_width must be >= 1")
+    lp = np.log(np.maximum(p.astype(np.float64), _LOG_FLOOR))
     texts: dict[tuple[int, ...], str] = {(): ""}
     bonus_cache: dict[tuple[tuple[int, ...], int], float] = {}
 
@@ -429,88 +471,36 @@ def beam_search_decode(
             bonus_cache[key] = scorer_weight * float(scorer(texts[prefix], charset.char(c)))
         return bonus_cache[key]
 
-    lae = np.logaddexp
+    lae = _logaddexp
+    candidates = _frame_candidates(p, prune_threshold, max_candidates)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
     for t in range(lp.shape[0]):
         row = lp[t]
-        cands = _frame_candidates(p[t], prune_threshold, max_candidates)
+        blank = float(row[BLANK])
+        cands = [(c, float(row[c])) for c in candidates[t]]
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [_NEG_INF, _NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = lae(pb, pnb)
             cur = nxt[prefix]
-            cur[0] = lae(cur[0], total + row[BLANK])
+            cur[0] = lae(cur[0], total + blank)
             last = prefix[-1] if prefix else None
             if last is not None:  # repeat of the last char collapses into it (never pruned)
-                cur[1] = lae(cur[1], pnb + row[last])
-            for c in cands:
-                c = int(c)
+                cur[1] = lae(cur[1], pnb + float(row[last]))
+            for c, lp_c in cands:
                 ext = prefix + (c,)
                 if ext not in texts:
                     texts[ext] = texts[prefix] + charset.char(c)
                 # after a non-blank, the same char only starts a new one via a blank
                 src = pb if c == last else total
                 tgt = nxt[ext]
-                tgt[1] = lae(tgt[1], src + row[c] + bonus(prefix, c))
-        ranked = sorted(nxt.items(), key=lambda kv: lae(kv[1][0], kv[1][1]), reverse=True)
-        beams = {k: (v[0], v[1]) for k, v in ranked[:beam_width]}
-
-    best = max(beams.items(), key=lambda kv: lae(kv[1][0], kv[1][1]))[0]
-    spans = forced_align(p, list(best)) if best else []
-    chars = [
-        _make_span(p, c, s, e, charset, scale, image_width, top_k)
-        for c, (s, e) in zip(best, spans)
-    ]
-    line = _line(chars, p)
-    if best and not spans:  # unalignable only if a scorer made it so: keep the text, no boxes
-        line.text = texts[best]
-    return line
+                tgt[1] = lae(tgt[1], src + lp_c + bonus(prefix, c))
+        ranked = sorted(((lae(v[0], v[1]), k, v) for k, v in nxt.items()), key=lambda e: e[0], reverse=True)
+        beams = {k: (v[0], v[1]) for _, k, v in ranked[:beam_width]}
+    return max(beams.items(), key=lambda kv: lae(kv[1][0], kv[1][1]))[0]
 
 
 # ---------------------------------------------------------------------------
 # scorers for the beam-search hook
-
-
-class CharNgramScorer:
-    """Character n-gram model with additive smoothing and back-off to shorter contexts.
-
-    Returns ``log(P(c | context) * V)``: the log-likelihood ratio against a
-    uniform model over the ``V`` known symbols, so likely characters gain,
-    unlikely ones lose, and longer readings are not penalised per character.
-    """
-
-    _BOS = "\x02"
-
-    def __init__(self, counts: dict[str, Counter[str]], n: int, alpha: float, vocab: set[str]) -> None:
-        self.counts = counts
-        self.totals = {ctx: sum(c.values()) for ctx, c in counts.items()}
-        self.n = n
-        self.alpha = alpha
-        self.vocab_size = len(vocab) + 1  # + one bucket for unseen characters
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str], n: int = 3, alpha: float = 0.1) -> "CharNgramScorer":
-        if n < 1 or alpha <= 0:
-            raise ValueError("need n >= 1 and alpha > 0")
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        vocab: set[str] = set()
-        for text in texts:
-            padded = cls._BOS * (n - 1) + text
-            vocab.update(text)
-            for i in range(n - 1, len(padded)):
-                for k in range(n):  # every order 0..n-1, for back-off
-                    counts[padded[i - k : i]][padded[i]] += 1
-        return cls(dict(counts), n, alpha, vocab)
-
-    def __call__(self, prefix: str, next_char: str) -> float:
-        history = (self._BOS * (self.n - 1) + prefix)[-(self.n - 1) :] if self.n > 1 else ""
-        for k in range(len(history), -1, -1):
-            ctx = history[len(history) - k :]
-            if ctx in self.counts:
-                prob = (self.counts[ctx][next_char] + self.alpha) / (
-                    self.totals[ctx] + self.alpha * self.vocab_size
-                )
-                return math.log(prob * self.vocab_size)
-        return 0.0  # no data at all: neutral
 
 
 class LexiconScorer:

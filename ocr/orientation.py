@@ -40,5 +40,5 @@ def upside_down(recognizer: Any, crops: list[np.ndarray], results: list[Any]) ->
     upright = float(np.mean([results[i].confidence for i in order]))
     if upright + ORIENTATION_MARGIN >= 1.0:
         return False
-    flipped = recognizer.recognize([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in order])
+    flipped = recognizer.recognize([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in order], lm=False)
     return float(np.mean([r.confidence for r in flipped])) > upright + ORIENTATION_MARGIN

@@ -67,16 +67,17 @@ class OCRPipeline:
 
     @classmethod
     def load(cls, *, threads: int | None = None, detector: str = "db", model: str = "fast", engine: str = "auto",
-             **kwargs: Any) -> "OCRPipeline":
+             lm: bool | None = None, **kwargs: Any) -> "OCRPipeline":
         """``detector``: "tiny" or "small" (PP-OCRv6 DB releases), "db" (the default release,
         ``ocr.detect.DEFAULT_VARIANT``) or "classical" (plain OpenCV, no network). ``model``: the
         default recogniser, "fast", "accurate" or "auto" (``ocr.recognize.models``). ``engine``: what
         runs the networks (``ocr.engines.ENGINES``; "auto": int8 where the model card says it is within
-        bounds, float elsewhere)."""
+        bounds, float elsewhere). ``lm``: decode with the character language model by default (None:
+        per model, as chosen on the validation slice; ``run(..., lm=)`` decides per page)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
         # the default recogniser is loaded now: bad weights fail at start
-        recognizer = Recognizers(model, threads=threads, engine=engine)
+        recognizer = Recognizers(model, threads=threads, engine=engine, lm=lm)
         if detector == "classical":
             det: TextDetector | ClassicalDetector = ClassicalDetector()
         else:
@@ -89,10 +90,11 @@ class OCRPipeline:
     # ------------------------------------------------------------ stages
 
     @staticmethod
-    def _read_lines(recognizer: Any, page: np.ndarray, boxes: list[TextBox]) -> tuple[list[np.ndarray], list[LineResult]]:
+    def _read_lines(recognizer: Any, page: np.ndarray, boxes: list[TextBox],
+                    lm: bool | None = None) -> tuple[list[np.ndarray], list[LineResult]]:
         crops = [crop_line(page, box) for box in boxes]
         keep = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) >= 2]
-        results = recognizer.recognize([crops[i] for i in keep]) if keep else []
+        results = recognizer.recognize([crops[i] for i in keep], lm=lm) if keep else []
         by_index = dict(zip(keep, results))
         empty = LineResult("", 0.0, [], 0, 0)
         return crops, [by_index.get(i, empty) for i in range(len(boxes))]
@@ -109,21 +111,22 @@ class OCRPipeline:
         page.boxes = sort_reading_order(page.detection.boxes)
         return page
 
-    def _recognize(self, page: _Page, auto_rotate: bool, recognizer: Any) -> tuple[list[np.ndarray], list[LineResult]]:
+    def _recognize(self, page: _Page, auto_rotate: bool, recognizer: Any,
+                   lm: bool | None = None) -> tuple[list[np.ndarray], list[LineResult]]:
         """Read every line; an upside-down page is turned 180°, detected and read again.
 
         A cascade reads with its first stage, decides the orientation on those readings, then
         re-reads only the unsure lines of the page the right way up (``refine``)."""
         first = recognizer.first_stage
-        crops, results = self._read_lines(first, page.image, page.boxes)
+        crops, results = self._read_lines(first, page.image, page.boxes, lm)
         if auto_rotate and upside_down(first, crops, results):
             page.to_page = rot90_matrix(180, page.image.shape[1], page.image.shape[0]) @ page.to_page
             page.image = rotate(page.image, 180)
             page.rotation = (page.rotation + 180) % 360
             page.detection = self.detector.detect(page.image)
             page.boxes = sort_reading_order(page.detection.boxes)
-            crops, results = self._read_lines(first, page.image, page.boxes)
-        return crops, recognizer.refine(crops, results)
+            crops, results = self._read_lines(first, page.image, page.boxes, lm)
+        return crops, recognizer.refine(crops, results, lm=lm)
 
     @staticmethod
     def _lines(page: _Page, crops: list[np.ndarray], results: list[LineResult]) -> list[PageLine]:
@@ -169,13 +172,15 @@ class OCRPipeline:
         return np.eye(3)
 
     def run(self, image: Any, *, preprocess: PreprocessConfig | None = None, auto_rotate: bool = True,
-            use_cache: bool = True, model: str | None = None) -> PageResult:
-        """``model``: "fast", "accurate" or "auto" for this page (None: the pipeline's default)."""
+            use_cache: bool = True, model: str | None = None, lm: bool | None = None) -> PageResult:
+        """``model``: "fast", "accurate" or "auto" for this page (None: the pipeline's default);
+        ``lm``: decode with the character language model (None: the recogniser's default)."""
         started = time.perf_counter()
         recognizer = self.models.get(model)
         rgb = load_image(image)
         config = preprocess or self.preprocess
-        key = page_key(rgb, config, {"auto_rotate": auto_rotate, "model": recognizer.model_name})
+        key = page_key(rgb, config, {"auto_rotate": auto_rotate, "model": recognizer.model_name,
+                                            "lm": recognizer.uses_lm(lm)})
         cached = self.cache.get(key) if use_cache else None
         if cached is not None:
             return cached
@@ -191,7 +196,7 @@ class OCRPipeline:
         timings["detect"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        crops, results = self._recognize(page, auto_rotate, recognizer)
+        crops, results = self._recognize(page, auto_rotate, recognizer, lm)
         timings["recognize"] = time.perf_counter() - t
 
         lines = self._lines(page, crops, results)

@@ -138,22 +138,23 @@ class OCRService:
     # ------------------------------------------------------------ answers
 
     def page_answer(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
-                    use_cache: bool = True, model: str | None = None) -> dict[str, Any]:
+                    use_cache: bool = True, model: str | None = None, lm: bool | None = None) -> dict[str, Any]:
         """The REST answer for one image, as a dict: the one builder of ``/api/v1/ocr``'s body and
         of a batch record (``ocr.batch``), so the two are the same by construction."""
         started = time.perf_counter()
-        page = self.ocr(image, preprocess=preprocess, kind=kind, use_cache=use_cache, model=model)
+        page = self.ocr(image, preprocess=preprocess, kind=kind, use_cache=use_cache, model=model, lm=lm)
         return {"success": True, **page_payload(page), "model": model or self.default_model,
+                "lm": self.reader(model).uses_lm(lm),
                 "processing_time_ms": round((time.perf_counter() - started) * 1000, 1)}
 
     def upload_answer(self, source: Any, *, preprocess: PreprocessConfig | None = None,
-                      kind: str = "page", model: str | None = None) -> dict[str, Any]:
+                      kind: str = "page", model: str | None = None, lm: bool | None = None) -> dict[str, Any]:
         """:meth:`page_answer` for an image; for a PDF every page is read (one rendered at a time):
         ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
         data = self.pdf_bytes(source)
         if data is None:
-            return self.page_answer(source, preprocess=preprocess, kind=kind, model=model)
-        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind, model=model)
+            return self.page_answer(source, preprocess=preprocess, kind=kind, model=model, lm=lm)
+        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind, model=model, lm=lm)
                  for rgb in render_pages(data, self.pdf_limits)]
         return {"success": True, "pages": pages, "page_count": len(pages)}
 
@@ -216,27 +217,28 @@ class OCRService:
         return self.pipeline.models.get(model)
 
     def _run(self, image: Any, preprocess: PreprocessConfig | None, model: str | None,
-             use_cache: bool = True) -> PageResult:
-        return self.pipeline.run(image, preprocess=preprocess, use_cache=use_cache, model=model)
+             use_cache: bool = True, lm: bool | None = None) -> PageResult:
+        return self.pipeline.run(image, preprocess=preprocess, use_cache=use_cache, model=model, lm=lm)
 
     # ------------------------------------------------------------ reading
 
     def ocr(self, image: Any, *, preprocess: PreprocessConfig | None = None, kind: str = "page",
-            model: str | None = None, use_cache: bool = True) -> PageResult:
+            model: str | None = None, use_cache: bool = True, lm: bool | None = None) -> PageResult:
         """A :class:`~ocr.results.PageResult`; ``kind="line"`` reads the whole image as one line.
         ``model``: "fast", "accurate" or "auto" (None: :attr:`default_model`). ``use_cache=False``:
-        a batch reads each page once, so caching it would only hold memory."""
+        a batch reads each page once, so caching it would only hold memory. ``lm``: decode with the
+        character language model (None: the model's default, chosen on the validation slice)."""
         if kind == "line":
-            return self.read_line(image, model=model)
-        return self._run(image, preprocess, model, use_cache)
+            return self.read_line(image, model=model, lm=lm)
+        return self._run(image, preprocess, model, use_cache, lm)
 
-    def read_line(self, image: Any, *, model: str | None = None) -> PageResult:
+    def read_line(self, image: Any, *, model: str | None = None, lm: bool | None = None) -> PageResult:
         """The whole image read as one text line (no detection), shaped like a page of one line."""
         from ocr.detect.geometry import char_quads
 
         started = time.perf_counter()
         rgb = load_image(image)
-        res = self.reader(model).recognize_one(rgb)
+        res = self.reader(model).recognize([rgb], lm=lm)[0]
         h, w = rgb.shape[:2]
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
         lines = []
@@ -248,7 +250,8 @@ class OCRService:
         return PageResult(lines, w, h, 0, {"recognize": elapsed, "total": elapsed}, None, None, rgb)
 
     def line_view(self, image: Any, *, kind: str = "page", line: int = 0,
-                  preprocess: PreprocessConfig | None = None, model: str | None = None) -> LineView:
+                  preprocess: PreprocessConfig | None = None, model: str | None = None,
+                  lm: bool | None = None) -> LineView:
         """Line ``line`` of the page as read (``kind="line"``: the whole image, not read yet).
 
         The same choice for the UI and the REST API: no line -> :class:`NoTextLineError`, an index
@@ -256,7 +259,7 @@ class OCRService:
         """
         if kind == "line":
             return LineView(0, load_image(image), "", 0.0, model=check_model(model) if model else None)
-        page = self._run(image, preprocess, model)
+        page = self._run(image, preprocess, model, lm=lm)
         return self.pick_line(page, line)
 
     @staticmethod

@@ -41,6 +41,15 @@ def score_items(model: nn.Module, items: list[dict], charset: Charset, pad: torc
     preds = read_items(model, items, charset, pad)
     if was_training:
         model.train()
+    return score_texts(items, preds)
+
+
+def score_readings(items: list[dict], readings: list[tuple[torch.Tensor, int]], charset: Charset) -> dict[str, dict]:
+    """``score_items`` for logits computed elsewhere: one ([T,C] logits, valid frames) per item."""
+    return score_texts(items, [greedy(logits[None], [steps], charset)[0] for logits, steps in readings])
+
+
+def score_texts(items: list[dict], preds: list[str]) -> dict[str, dict]:
     sums: dict[str, list[float]] = {}
     for item, pred in zip(items, preds):
         name = item["set_name"] if item["set_name"] in PROTOCOL else "en_scene"

@@ -28,6 +28,7 @@ import random
 import time
 import unicodedata
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -64,35 +65,46 @@ class AliasTable:
         table = self.tables.get(convention, {})
         labels = [charset.encode(t) for t in texts]
         classes = sorted({c for label in labels for c in label})
-        columns = [torch.logsumexp(logp[..., [0, *table.get(0, [])]], dim=-1)]
-        columns += [torch.logsumexp(logp[..., [c, *table.get(c, [])]], dim=-1) for c in classes]
+        groups = [[0, *table.get(0, [])]] + [[c, *table.get(c, [])] for c in classes]
+        width = max(len(g) for g in groups)
+        index = torch.tensor([g + [g[0]] * (width - len(g)) for g in groups])
+        valid = torch.tensor([[j < len(g) for j in range(width)] for g in groups])
+        # one gather for every column (its backward is one scatter, not one full-size tensor per class)
+        picked = logp.index_select(-1, index.flatten()).unflatten(-1, index.shape)
+        columns = torch.logsumexp(picked.masked_fill(~valid, -torch.inf), dim=-1)
         position = {c: j + 1 for j, c in enumerate(classes)}
         targets = torch.tensor([position[c] for label in labels for c in label], dtype=torch.long)
-        return torch.stack(columns, dim=-1), targets, torch.tensor([len(label) for label in labels])
+        return columns, targets, torch.tensor([len(label) for label in labels])
 
 
-def make_batches(items: list[dict], batch_size: int, rng: random.Random) -> list[list[dict]]:
+def make_batches(items: list[dict], batch_size: int, rng: random.Random,
+                 width: Callable[[dict], int] = lambda it: it["acts"].shape[-1]) -> list[list[dict]]:
     """One set per batch, neighbours in width together (the padding inference also sees)."""
     by_set: dict[str, list[dict]] = {}
     for item in items:
         by_set.setdefault(item["set_name"], []).append(item)
     batches = []
     for group in by_set.values():
-        group = sorted(group, key=lambda it: it["acts"].shape[-1] + rng.random())
+        group = sorted(group, key=lambda it: width(it) + rng.random())
         batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def frame_kl(logp: torch.Tensor, steps: torch.Tensor, top_index: torch.Tensor, top_prob: torch.Tensor) -> torch.Tensor:
+    """Mean over the real frames of KL(teacher's top-k distribution || student)."""
+    frames = logp.shape[1]
+    mask = (torch.arange(frames)[None, :] < steps[:, None]).float()
+    student = logp.gather(-1, top_index[:, :frames])
+    kl = (top_prob[:, :frames] * (top_prob[:, :frames].clamp_min(1e-8).log() - student)).sum(-1)
+    return (kl * mask).sum() / mask.sum()
 
 
 def batch_loss(model: nn.Module, batch: list[dict], pad: torch.Tensor, charset: Charset, aliases: AliasTable,
                lwf: float, convention: str | None) -> tuple[torch.Tensor, float, float]:
     acts, steps, top_index, top_prob = collate(batch, pad)
     logp = upper_logits(model, acts).log_softmax(-1)
-    frames = logp.shape[1]
-    mask = (torch.arange(frames)[None, :] < steps[:, None]).float()
-    student = logp.gather(-1, top_index[:, :frames])
-    kl = (top_prob[:, :frames] * (top_prob[:, :frames].clamp_min(1e-8).log() - student)).sum(-1)
-    loss_kl = (kl * mask).sum() / mask.sum()
+    loss_kl = frame_kl(logp, steps, top_index, top_prob)
     loss_ctc = torch.zeros(())
     if convention is not None:
         texts = [it["text"].upper() if convention == "upper" else it["text"] for it in batch]

@@ -84,19 +84,22 @@ class CascadeRecognizer:
         return [i for i, r in enumerate(results)
                 if r.model == "fast" and r.confidence < self.threshold and r.width > 0]
 
-    def refine(self, images: Sequence[Any], results: list[LineResult]) -> list[LineResult]:
+    def uses_lm(self, lm: bool | None = None) -> bool:
+        return self.fast.uses_lm(lm)
+
+    def refine(self, images: Sequence[Any], results: list[LineResult], lm: bool | None = None) -> list[LineResult]:
         """``results`` (the fast model's, of ``images``) with the unsure lines re-read by the accurate model."""
         todo = self.unsure(results)
         out = list(results)
         if todo:
-            for i, line in zip(todo, self.accurate.recognize([images[i] for i in todo])):
+            for i, line in zip(todo, self.accurate.recognize([images[i] for i in todo], lm=lm)):
                 line.reread = True
                 out[i] = line
         return out
 
-    def recognize(self, images: Sequence[Any]) -> list[LineResult]:
+    def recognize(self, images: Sequence[Any], lm: bool | None = None) -> list[LineResult]:
         rgbs = [load_image(img) for img in images]  # decoded once for both models
-        return self.refine(rgbs, self.fast.recognize(rgbs))
+        return self.refine(rgbs, self.fast.recognize(rgbs, lm=lm), lm=lm)
 
     def recognize_one(self, image: Any) -> LineResult:
         return self.recognize([image])[0]

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from ocr.decode import beam_search_decode, greedy_decode_batch
+from ocr.decode import LineDecoding, beam_search_labels, decoding_of, greedy_decode_batch
 from ocr.engines import (CHECKSUMS_NAME, BuildOnce, TorchBehindEngine, choose_engine, cpu_session, current_export,
                          set_torch_threads, verify_checksum)
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.recognize.charset import Charset
+from ocr.recognize.language import default_language_model
 from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
+from ocr.recognize.lm_choice import LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
 from ocr.recognize.models import SPECS, ModelSpec, check_model
 from ocr.results import LineResult
 from ocr.settings import WEIGHTS_DIR
@@ -37,6 +39,18 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = WEIGHTS_DIR / SPECS["fast"].weights
 DEFAULT_CHARSET = WEIGHTS_DIR / SPECS["fast"].charset
 CHECKSUMS = WEIGHTS_DIR / CHECKSUMS_NAME
+
+
+#: a line whose every frame gives its best class at least this much is not searched: a runner-up below
+#: 0.05 loses to the best by over 3 nats, more than the language model's bonus at its weight moves (on the
+#: validation slice a 0.95 gate gave the very readings of searching every line, at 2/3 of the lines searched)
+SURE_FRAME = 0.95
+
+
+def needs_search(probs: np.ndarray) -> bool:
+    """Whether some frame leaves another class a chance; on the others the search would return the
+    greedy reading, so it is skipped."""
+    return bool(probs.shape[0]) and bool((probs.max(axis=1) < SURE_FRAME).any())
 
 
 #: a line whose gray levels span less than this holds no ink (flat paper, a 1x1 image)
@@ -140,12 +154,14 @@ class Recognizer(TorchBehindEngine):
     def __init__(self, model: "CRNN | AccurateCRNN | None", charset: Charset, *, threads: int | None = None,
                  batch_size: int = 32, max_width_ratio: float = 1.6, max_batch_columns: int | None = None,
                  engine: OnnxEngine | None = None, build: Callable[[], "CRNN | AccurateCRNN"] | None = None,
-                 decoder: str = "greedy", beam_width: int = 8, spec: ModelSpec = SPECS["fast"],
-                 pad_min_width: int | None = None) -> None:
+                 decoder: str = "greedy", beam_width: int = LM_BEAM_WIDTH, spec: ModelSpec = SPECS["fast"],
+                 pad_min_width: int | None = None, lm: bool | None = None, lm_weight: float | None = None) -> None:
         """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
 
         ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
-        ``pad_min_width`` / ``max_batch_columns`` override the spec's."""
+        ``pad_min_width`` / ``max_batch_columns`` override the spec's. ``lm``: decode with the
+        character language model by default (None: as chosen on the validation slice, ``lm_choice``);
+        every ``recognize`` call may say otherwise."""
         if model is None and (engine is None or build is None):
             raise ValueError("Recognizer needs a model, or engine= and build=")
         classes = model.config.num_classes if model is not None else engine.num_classes  # type: ignore[union-attr]
@@ -166,6 +182,8 @@ class Recognizer(TorchBehindEngine):
             raise ValueError(f"decoder must be 'greedy' or 'beam', not {decoder!r}")
         self.decoder = decoder  # greedy by default: beam search is measured in weights/README.md first
         self.beam_width = beam_width
+        self.lm_default = LM_DEFAULT.get(spec.name, False) if lm is None else bool(lm)
+        self.lm_weight = LM_WEIGHT.get(spec.name, 0.2) if lm_weight is None else lm_weight
         self.threads = threads
         self._model: BuildOnce["CRNN"] = (BuildOnce(value=self._prepare(model)) if model is not None
                                           else BuildOnce(build=lambda: self._prepare(build())))  # type: ignore[misc]
@@ -188,7 +206,7 @@ class Recognizer(TorchBehindEngine):
         """What reads every line first (itself; a cascade's is its fast recogniser)."""
         return self
 
-    def refine(self, images: Sequence[Any], results: list[LineResult]) -> list[LineResult]:
+    def refine(self, images: Sequence[Any], results: list[LineResult], lm: bool | None = None) -> list[LineResult]:
         """Nothing to re-read: a single model's readings are final (a cascade re-reads the unsure ones)."""
         return results
 
@@ -264,7 +282,13 @@ class Recognizer(TorchBehindEngine):
                 out[i] = (probs[row, : prepared[i].steps], prepared[i])
         return out  # type: ignore[return-value]
 
-    def recognize(self, images: Sequence[Any]) -> list[LineResult]:
+    def uses_lm(self, lm: bool | None = None) -> bool:
+        """Whether a ``recognize(..., lm=lm)`` call decodes with the language model."""
+        return self.lm_default if lm is None else bool(lm)
+
+    def recognize(self, images: Sequence[Any], lm: bool | None = None) -> list[LineResult]:
+        """Read each line image. ``lm``: beam search with the character language model
+        (None: this recogniser's default, ``uses_lm``)."""
         rgbs = [load_image(img) for img in images]
         if not rgbs:
             return []
@@ -278,17 +302,36 @@ class Recognizer(TorchBehindEngine):
             idx = [todo[b] for b in bucket]
             probs = self._forward(batch_array([prepared[i] for i in idx]))
             steps = [min(prepared[i].steps, probs.shape[1]) for i in idx]
-            if self.decoder == "beam":
-                decoded = [beam_search_decode(probs[row, : steps[row]], self.charset, beam_width=self.beam_width,
-                                              scale=prepared[i].scale, image_width=rgbs[i].shape[1])
-                           for row, i in enumerate(idx)]
-            else:
-                decoded = greedy_decode_batch(probs, self.charset, scales=[prepared[i].scale for i in idx],
-                                              widths=[rgbs[i].shape[1] for i in idx], valid_steps=steps)
+            decoded = greedy_decode_batch(probs, self.charset, scales=[prepared[i].scale for i in idx],
+                                          widths=[rgbs[i].shape[1] for i in idx], valid_steps=steps)
+            scorer = self._scorer(lm)
+            for row, i in enumerate(idx):
+                if scorer is not False and needs_search(probs[row, : steps[row]]):
+                    decoded[row] = self._searched(probs[row, : steps[row]], decoded[row], scorer,
+                                                  prepared[i].scale, rgbs[i].shape[1])
             for line, i in zip(decoded, idx):
                 h, w = rgbs[i].shape[:2]
                 results[i] = LineResult(line.text, line.confidence, line.chars, w, h, self.model_name)
         return results  # type: ignore[return-value]
+
+    def _searched(self, probs: np.ndarray, greedy: LineDecoding, scorer: Any, scale: float,
+                  width: int) -> LineDecoding:
+        """The beam search's reading of one line; the greedy decoding itself when they agree (most lines:
+        its spans are already there, no alignment needed)."""
+        labels = beam_search_labels(probs, self.charset, beam_width=self.beam_width, scorer=scorer,
+                                    scorer_weight=self.lm_weight)
+        if labels == tuple(c.index for c in greedy.chars):
+            return greedy
+        line = decoding_of(probs, labels, self.charset, scale=scale, image_width=width)
+        if line is None:  # a reading the frames cannot hold (a scorer's doing): keep the greedy one
+            return greedy
+        return line
+
+    def _scorer(self, lm: bool | None) -> Any:
+        """False: greedy decoding; None: beam search alone; else the language model to search with."""
+        if self.uses_lm(lm):
+            return default_language_model()
+        return None if self.decoder == "beam" else False
 
     def recognize_one(self, image: Any) -> LineResult:
         return self.recognize([image])[0]

@@ -121,7 +121,7 @@ def test_gradio_client_explain(server, service):
 
     path, _ = example("line")
     client = Client(server + "/", verbose=False)
-    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 0, 0, [],
+    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", False, 0, 0, [],
                          api_name="/explain")
     crop, cam_line, cam_char, align = out[:4]
     assert cam_line and Path(cam_line).exists()
@@ -137,7 +137,7 @@ def test_gradio_client_bad_line_is_the_same_error_as_rest(server):
 
     path, _ = example("line")
     client = Client(server + "/", verbose=False)
-    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", 99, 0, [],
+    out = client.predict(handle_file(str(path)), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", False, 99, 0, [],
                          api_name="/explain")
     note = out[5]["value"] if isinstance(out[5], dict) else out[5]
     assert "must be between 0 and 0" in note and "没有这一行" in note and "Traceback" not in note
@@ -193,7 +193,7 @@ def test_events_refuse_server_paths_that_were_not_uploaded(server):
     for i, path in enumerate([str(ROOT / "docs" / "screenshot.png"), "/etc/hostname"]):
         session = f"path-check-{i}"
         payload = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "auto", ["contrast", "deskew"],
-                            7, 2.0, 11, 2, 0, "fast"],
+                            7, 2.0, 11, 2, 0, "fast", False],
                    "fn_index": dep["id"], "session_hash": session, "event_data": None, "trigger_id": None}
         assert httpx.post(base + "/queue/join", json=payload, timeout=30).status_code == 200
         done = None
@@ -217,9 +217,9 @@ def test_model_switch_starts_at_the_default_and_its_choice_reaches_the_service(s
     class Recording(OCRService):
         asked: list = []
 
-        def ocr(self, image, *, preprocess=None, kind="page", model=None, use_cache=True):
+        def ocr(self, image, *, preprocess=None, kind="page", model=None, use_cache=True, lm=None):
             self.asked.append(model)
-            return super().ocr(image, preprocess=preprocess, kind=kind, model=model, use_cache=use_cache)
+            return super().ocr(image, preprocess=preprocess, kind=kind, model=model, use_cache=use_cache, lm=lm)
 
     blocks = build_blocks(Recording(service.pipeline, explainer=service.explainer))
     config = blocks.get_config_file()
@@ -228,7 +228,7 @@ def test_model_switch_starts_at_the_default_and_its_choice_reaches_the_service(s
     fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
     read = next(fn for fn in fns if fn.api_name == "ocr")
     path, _ = example("line")
-    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "accurate")
+    out = read.fn(str(path), "auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "accurate", False)
     assert Recording.asked[-1] == "accurate" and any(isinstance(v, str) and v.strip() for v in out.values())
 
 
@@ -243,7 +243,7 @@ def test_clicking_a_key_field_outlines_it_and_picks_its_line(service):
     blocks = build_blocks(service)
     fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
     pick = next(fn for fn in fns if getattr(fn.fn, "__name__", "") == "pick_field").fn
-    settings = ("auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast")
+    settings = ("auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", False)
     path = str(EXAMPLES / "invoice_zh.png")
     out = pick(path, *settings, evt=SimpleNamespace(index=[0, 1]))
     pictures = [v for v in out.values() if isinstance(v, np.ndarray)]
@@ -254,3 +254,39 @@ def test_clicking_a_key_field_outlines_it_and_picks_its_line(service):
     assert picked and picked[0] >= 0
     nothing = pick(path, *settings, evt=SimpleNamespace(index=[999, 0]))
     assert not any(isinstance(v, np.ndarray) for v in nothing.values())
+
+
+def test_a_pdf_upload_puts_each_picked_page_into_the_image_input(service, tmp_path):
+    """The PDF picker: a two-page PDF shows its first page and a picker of 2 pages; picking page 2
+    renders that page; a file that is not a PDF at all gets one clear message, no server path."""
+    import io
+
+    import numpy as np
+    from gradio.utils import get_upload_folder
+    from PIL import Image
+
+    from demo.ui import build_blocks
+
+    blocks = build_blocks(service)
+    fns = {getattr(fn.fn, "__name__", ""): fn.fn for fn in
+           (blocks.fns.values() if isinstance(blocks.fns, dict) else blocks.fns)}
+    red, blue = Image.new("RGB", (300, 200), (220, 20, 20)), Image.new("RGB", (300, 200), (20, 20, 220))
+    buf = io.BytesIO()
+    red.save(buf, format="PDF", save_all=True, append_images=[blue], resolution=100.0)
+    upload = Path(get_upload_folder()) / "pdf-picker-test" / "two.pdf"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_bytes(buf.getvalue())
+
+    first = fns["pdf_uploaded"]({"path": str(upload)})
+    page_one = next(v for v in first.values() if isinstance(v, np.ndarray))
+    picker = next(v for v in first.values() if isinstance(v, dict) and "maximum" in v)
+    assert picker["maximum"] == 2 and picker["value"] == 1 and picker["visible"] is True
+    assert page_one[..., 0].mean() > 150 > page_one[..., 2].mean()  # the red page
+    second = fns["pdf_page"]({"path": str(upload)}, 2)
+    page_two = next(v for v in second.values() if isinstance(v, np.ndarray))
+    assert page_two[..., 2].mean() > 150 > page_two[..., 0].mean()  # the blue page
+
+    broken = upload.with_name("broken.pdf")
+    broken.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    message = json.dumps(list(fns["pdf_uploaded"]({"path": str(broken)}).values()), ensure_ascii=False, default=str)
+    assert "PDF" in message and str(broken.parent) not in message

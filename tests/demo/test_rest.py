@@ -415,3 +415,22 @@ def test_each_line_says_which_model_read_it(client, line_png):
     form = client.post(OCR, files={"image": ("l.png", line_png[0], "image/png")}, data={"kind": "line"}).json()
     assert form["model"] == "fast" and form["lines"][0]["model"] == "fast"  # the default (OCR_MODEL unset)
     assert client.get("/api/v1/health").json()["default_model"] == "fast"
+
+
+# ---------------------------------------------------------------- the language model switch (issue 14)
+
+
+@pytest.mark.parametrize("lm", ["maybe", 2, ["on"]])
+def test_a_bad_lm_is_422(client, line_png, lm):
+    r = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "lm": lm})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    assert "lm must be true or false" in r.json()["error"]["message"]
+
+
+def test_the_answer_says_whether_the_language_model_decoded(client, line_png):
+    on = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "lm": True}).json()
+    off = client.post(OCR, files={"image": ("l.png", line_png[0], "image/png")},
+                      data={"kind": "line", "lm": "off"}).json()
+    assert on["success"] and on["lm"] is True
+    assert off["success"] and off["lm"] is False
+    assert on["text"] and off["text"]

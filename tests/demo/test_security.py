@@ -128,7 +128,7 @@ def test_allowed_paths_are_minimal(served):
 
 def _run_event(base: str, dep_id: int, path: str, session: str) -> dict:
     payload = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "auto", ["contrast", "deskew"],
-                        7, 2.0, 11, 2, 0, "fast"],
+                        7, 2.0, 11, 2, 0, "fast", False],
                "fn_index": dep_id, "session_hash": session, "event_data": None, "trigger_id": None}
     joined = httpx.post(base + "/queue/join", json=payload, timeout=30)
     if joined.status_code != 200:

@@ -9,7 +9,6 @@ import pytest
 
 from ocr.recognize.charset import Charset
 from ocr.decode import (
-    CharNgramScorer,
     LexiconScorer,
     LineDecoding,
     beam_search_decode,
@@ -247,7 +246,9 @@ def test_lexicon_flips_close_decision():
 
 
 def test_ngram_flips_close_decision():
-    scorer = CharNgramScorer.from_texts(["无无无", "无a", "无b"], n=3)
+    from ocr.recognize.language import CharLanguageModel
+
+    scorer = CharLanguageModel.from_words([("无无无", 1.0), ("无a", 1.0), ("无b", 1.0), ("a元", 0.1)], order=3)
     assert scorer("", "无") > 0 > scorer("", "元")
     assert beam_search_decode(close_call(), CS, scorer=scorer).text == "无"
 
@@ -260,12 +261,6 @@ def test_lexicon_scorer_tokens():
     assert lex("x ca", "b") == 2.0
     assert lex("x cab", " ") == 2.0
     assert lex("x ca", " ") == 0.0
-
-
-def test_ngram_scorer_backoff_and_smoothing():
-    s = CharNgramScorer.from_texts(["abc", "abd"], n=3, alpha=0.1)
-    assert s("ab", "c") > s("ab", "a")
-    assert math.isfinite(s("zzz", "q"))  # unseen context backs off, unseen char smoothed
 
 
 # --- forced alignment ----------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""Choose, per model, the language model's weight and whether it is on by default, on the VALIDATION
+slice of ``../shared/train`` (``training.real_data.read_all()[1]``; ``../shared/eval`` is never read here).
+
+    OMP_NUM_THREADS=1 python -m training.choose_lm [--models fast accurate] [--threads 1]
+        [--out ocr/recognize/lm_choice.py] [--json runs/lm_choice.json]
+
+1. Every validation crop is read greedily, then with beam search + the language model at each weight of
+   ``WEIGHTS``, through ``Recognizer.recognize`` itself (so the time is what a user pays).
+2. The weight: the best mean over the three domains (Chinese documents, receipts, scene words) of
+   char and line accuracy.
+3. On by default only if at that weight the mean rises by at least ``MIN_GAIN`` points, no domain's
+   char accuracy falls by more than ``MAX_LOSS`` points, and the time per scene word grows by at most
+   ``MAX_EXTRA_MS`` (the budget that keeps the fast model's word time under PP-OCRv6 tiny's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import pprint
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ocr.imageio import load_image
+from ocr.textdist import normalize
+from training.choose_cascade import SCENE, line_edits, read_by_set, rounded, timing
+from training.real_data import RealLine, read_all
+
+log = logging.getLogger("training.choose_lm")
+
+WEIGHTS = (0.1, 0.15, 0.2, 0.25, 0.3)
+#: beams kept per frame: 4 read as well as 8 on the validation slice (fast model, weight 0.2) at 3/4 of the time
+BEAM_WIDTH = 4
+MIN_GAIN = 0.2
+MAX_LOSS = 0.1
+MAX_EXTRA_MS = 1.5
+
+
+def domain(set_name: str) -> str:
+    return "en_scene" if set_name in SCENE else set_name
+
+
+def per_domain(lines: Sequence[RealLine], edits: np.ndarray) -> dict[str, dict[str, float]]:
+    """Char and line accuracy (%) per domain, scene word sets pooled."""
+    sums: dict[str, list[float]] = {}
+    for ln, e in zip(lines, edits):
+        s = sums.setdefault(domain(ln.set_name), [0, 0, 0, 0])
+        s[0] += int(e)
+        s[1] += len(normalize(ln.label, ln.protocol))
+        s[2] += int(e == 0)
+        s[3] += 1
+    return {name: {"char": round(100 * (1 - e / max(1, n)), 2), "line": round(100 * ok / c, 2)}
+            for name, (e, n, ok, c) in sums.items()}
+
+
+def mean_score(scores: dict[str, dict[str, float]]) -> float:
+    return float(np.mean([v for d in scores.values() for v in d.values()]))
+
+
+def decide(greedy: dict, runs: dict[float, dict]) -> tuple[float, bool]:
+    weight = max(runs, key=lambda w: runs[w]["mean"])
+    best = runs[weight]
+    helps = best["mean"] >= greedy["mean"] + MIN_GAIN
+    no_loss = all(best["scores"][d]["char"] >= greedy["scores"][d]["char"] - MAX_LOSS for d in greedy["scores"])
+    cheap = best["ms_per_word_scene"] <= greedy["ms_per_word_scene"] + MAX_EXTRA_MS
+    return weight, bool(helps and no_loss and cheap)
+
+
+def measure_model(name: str, lines: list[RealLine], images: list[np.ndarray], threads: int | None) -> dict[str, Any]:
+    from ocr.recognize.recognizer import Recognizer
+
+    recognizer = Recognizer.load(model=name, threads=threads, lm=False, beam_width=BEAM_WIDTH)
+
+    def run(lm: bool) -> dict[str, Any]:
+        results, seconds = read_by_set(lambda images: recognizer.recognize(images, lm=lm), lines, images)
+        scores = per_domain(lines, line_edits(lines, [r.text for r in results]))
+        times = timing(lines, seconds)
+        return {"scores": scores, "mean": round(mean_score(scores), 3),
+                "ms_per_line_all": round(times["ms_per_line_all"], 2),
+                "ms_per_word_scene": round(times["ms_per_word_scene"], 2)}
+
+    greedy = run(False)
+    log.info("%s greedy: %s", name, greedy)
+    runs = {}
+    for weight in WEIGHTS:
+        recognizer.lm_weight = weight
+        runs[weight] = run(True)
+        log.info("%s weight %.2f: %s", name, weight, runs[weight])
+    weight, on = decide(greedy, runs)
+    return {"weight": weight, "default": on, "greedy": greedy, "by_weight": {str(w): r for w, r in runs.items()}}
+
+
+def write_choice(out: Path, choice: dict[str, Any], command: str) -> None:
+    out.write_text(
+        f'"""Whether the decoder uses the character language model by default, and its weight, per model.\n\n'
+        f"Written by ``{command}`` on the validation slice of ``../shared/train``\n"
+        f"(``training.real_data``), never ``../shared/eval``. The rule: ``training.choose_lm``'s docstring.\n"
+        f"``FIGURES``: accuracy (%) per domain and milliseconds per line / scene word, greedy and per weight.\n"
+        f'"""\n\n'
+        f"LM_DEFAULT: dict[str, bool] = {pprint.pformat({m: c['default'] for m, c in choice.items()})}\n"
+        f"LM_WEIGHT: dict[str, float] = {pprint.pformat({m: c['weight'] for m, c in choice.items()})}\n"
+        f"LM_BEAM_WIDTH = {BEAM_WIDTH}\n"
+        f"FIGURES: dict = {pprint.pformat(choice, width=110)}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["fast", "accurate"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("ocr/recognize/lm_choice.py"))
+    parser.add_argument("--json", type=Path, default=Path("runs/lm_choice.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    _, lines = read_all()
+    images = [load_image(str(ln.image)) for ln in lines]
+    from ocr.recognize import lm_choice
+
+    choice = {name: lm_choice.FIGURES[name] for name in lm_choice.FIGURES if name not in args.models}
+    choice.update({name: measure_model(name, lines, images, args.threads) for name in args.models})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(choice, indent=1))
+    write_choice(args.out, choice, "OMP_NUM_THREADS=1 python -m training.choose_lm " + " ".join(argv or []))
+    print(json.dumps({m: {"weight": c["weight"], "default": c["default"]} for m, c in choice.items()}))
+
+
+if __name__ == "__main__":
+    main()
