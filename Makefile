@@ -71,7 +71,9 @@ train: install-train
 	OMP_NUM_THREADS=1 $(PYTHON) -m training.real_cache --init weights/crnn_init.pt --out runs/real_cache
 	OMP_NUM_THREADS=1 $(PYTHON) -m training.train_real --init weights/crnn_init.pt --cache runs/real_cache \
 		--out runs/real/best.pt $(TRAIN_REAL_ARGS)
-	$(PYTHON) -m training.ship runs/real/best.pt --out weights/crnn.pt
+	OMP_NUM_THREADS=1 $(PYTHON) -m training.train_context --init runs/real/best.pt --cache runs/real_cache \
+		--out runs/context/best.pt $(TRAIN_CONTEXT_ARGS)
+	$(PYTHON) -m training.ship runs/context/best.pt runs/real/best.pt --out weights/crnn.pt
 	$(PYTHON) -m training.export
 	$(WEIGHT_SUMS)
 

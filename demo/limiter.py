@@ -1,9 +1,11 @@
-"""Admission for the REST API: a few model calls at once, a short queue, 503 past it, 504 past the timeout."""
+"""Admission for the REST API: a few model calls at once; a request waits while its expected wait is short
+(``max_wait``, 10 s by default), else 503 with ``Retry-After``; 504 past the timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -16,8 +18,10 @@ log = logging.getLogger("demo.rest")
 
 
 class BusyError(APIError):
-    def __init__(self) -> None:
-        super().__init__(503, "busy", "the server is busy with other requests; try again in a few seconds")
+    def __init__(self, retry_after: float = 2.0) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(503, "busy", f"the server is busy with other requests; try again in about "
+                                      f"{self.retry_after} s")
 
 
 class RequestTimeoutError(APIError):
@@ -26,8 +30,18 @@ class RequestTimeoutError(APIError):
                                          "try a smaller image or fewer explanation methods")
 
 
+#: what a call is assumed to take before any has been timed (an invoice page read, on a quiet machine)
+FIRST_GUESS_SECONDS = 1.0
+#: weight of the newest call in the running mean of call times
+SMOOTHING = 0.3
+
+
 class WorkLimiter:
-    """At most ``workers`` model calls at once and ``workers + queue`` admitted; the rest get 503.
+    """At most ``workers`` model calls at once. A new request is admitted while the wait it can expect
+    (the calls ahead of it, in waves of ``workers``, times the running mean call time) is at most
+    ``max_wait`` seconds and fewer than ``workers + queue`` are admitted; else 503 with ``Retry-After``
+    set to that expected wait: queue briefly rather than refuse, refuse rather than keep a client
+    waiting a minute.
 
     ``timeout_seconds`` bounds each admitted request (queue wait + work): past it the client
     gets 504 at once. A thread cannot be killed, so a timed-out call keeps its admission slot
@@ -35,11 +49,13 @@ class WorkLimiter:
     """
 
     def __init__(self, workers: int = 1, queue: int = 4, wait_seconds: float = 60.0,
-                 timeout_seconds: float | None = None) -> None:
+                 timeout_seconds: float | None = None, max_wait: float | None = 10.0) -> None:
         self.workers = max(1, workers)
         self.max_admitted = self.workers + max(0, queue)
         self.wait_seconds = wait_seconds
         self.timeout_seconds = timeout_seconds if timeout_seconds and timeout_seconds > 0 else None
+        self.max_wait = max_wait
+        self.mean_call_seconds = FIRST_GUESS_SECONDS
         self._running = threading.BoundedSemaphore(self.workers)
         self._admitted = 0
         self._lock = threading.Lock()
@@ -48,11 +64,20 @@ class WorkLimiter:
     def admitted(self) -> int:
         return self._admitted
 
-    async def run(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    def expected_wait(self) -> float:
+        """Seconds a request admitted now would wait before its call starts."""
+        ahead = self._admitted - self.workers + 1
+        return 0.0 if ahead <= 0 else math.ceil(ahead / self.workers) * self.mean_call_seconds
+
+    def _admit(self) -> None:
         with self._lock:
-            if self._admitted >= self.max_admitted:
-                raise BusyError()
+            wait = self.expected_wait()
+            if self._admitted >= self.max_admitted or (self.max_wait is not None and wait > self.max_wait):
+                raise BusyError(max(wait, self.mean_call_seconds))
             self._admitted += 1
+
+    async def run(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        self._admit()
         deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
         task = asyncio.ensure_future(run_in_threadpool(self._call, fn, args, kwargs, deadline))
         task.add_done_callback(self._release)
@@ -76,7 +101,13 @@ class WorkLimiter:
         try:
             if deadline is not None and time.monotonic() >= deadline:
                 raise BusyError()  # the client was already answered 504: do not start work nobody awaits
-            return fn(*args, **kwargs)
+            started = time.monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                took = time.monotonic() - started
+                with self._lock:
+                    self.mean_call_seconds += SMOOTHING * (took - self.mean_call_seconds)
         finally:
             self._running.release()
 

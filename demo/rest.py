@@ -51,12 +51,13 @@ def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, w
     """The FastAPI app with the REST routes (mount the Gradio UI on it afterwards, at "/").
 
     ``workers`` / ``queue`` / ``timeout_seconds`` default to ``settings`` (``OCR_API_WORKERS``,
-    ``OCR_API_QUEUE``, ``OCR_API_TIMEOUT``; 0 = no timeout).
+    ``OCR_API_QUEUE``, ``OCR_API_TIMEOUT``; 0 = no timeout); the longest expected wait a request is
+    queued for is ``OCR_API_MAX_WAIT``.
     """
     settings = settings or Settings.from_env()
     limiter = WorkLimiter(settings.api_workers if workers is None else workers,
                           settings.api_queue if queue is None else queue, wait_seconds,
-                          settings.api_timeout if timeout_seconds is None else timeout_seconds)
+                          settings.api_timeout if timeout_seconds is None else timeout_seconds, settings.api_max_wait)
     app = FastAPI(title=title, version=API_VERSION,
                   description="CRNN (CNN → BiLSTM → CTC) OCR for Chinese and English, with explanations. "
                               "Errors are `{\"success\": false, \"error\": {\"code\", \"message\"}}`.")
@@ -160,7 +161,7 @@ async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], 
     except APIError as exc:
         status, outcome = exc.status, exc.code
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status,
-                            headers={"Retry-After": "2"} if exc.status == 503 else None)
+                            headers={"Retry-After": str(getattr(exc, "retry_after", 2))} if exc.status == 503 else None)
     except OCRError as exc:
         err = ocr_error_to_api(exc)
         status, outcome = err.status, err.code

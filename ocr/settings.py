@@ -26,7 +26,8 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``OCR_UI_SESSIONS`` | 1000 | Gradio sessions whose UI state is kept in memory |
 | ``OCR_GRADIO_CACHE_TTL`` | 3600 | seconds Gradio's uploads and output pictures are kept (0: for ever) |
 | ``OCR_API_WORKERS`` | 1 | REST model calls at once |
-| ``OCR_API_QUEUE`` | 4 | REST requests waiting; beyond workers + queue: 503 busy |
+| ``OCR_API_QUEUE`` | 32 | REST requests waiting at most; beyond workers + queue: 503 busy |
+| ``OCR_API_MAX_WAIT`` | 10 | seconds a REST request may expect to wait for a worker (calls ahead x mean call time); longer: 503 busy with ``Retry-After`` |
 | ``OCR_API_TIMEOUT`` | 120 | seconds a REST request may take before 504 (0: no limit) |
 | ``OCR_ALLOW_URLS`` | 0 | 1: ``image_url`` (REST) and URL arguments (CLI) are fetched, public addresses only (``ocr/url_fetch.py``) |
 | ``OCR_URL_ALLOW_HOSTS`` | (any public host) | only these hosts are fetched: names separated by commas, ``*.example.com`` for subdomains |
@@ -91,7 +92,8 @@ class Settings:
     ui_sessions: int = _var("OCR_UI_SESSIONS", 1000, minimum=1)
     gradio_cache_ttl: int = _var("OCR_GRADIO_CACHE_TTL", 3600, minimum=0)
     api_workers: int = _var("OCR_API_WORKERS", 1, minimum=1)
-    api_queue: int = _var("OCR_API_QUEUE", 4, minimum=0)
+    api_queue: int = _var("OCR_API_QUEUE", 32, minimum=0)
+    api_max_wait: float = _var("OCR_API_MAX_WAIT", 10.0, minimum=0)
     api_timeout: float = _var("OCR_API_TIMEOUT", 120.0, minimum=0)
     allow_urls: bool = _var("OCR_ALLOW_URLS", False)
     url_allow_hosts: str = _var("OCR_URL_ALLOW_HOSTS", "")

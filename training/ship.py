@@ -1,6 +1,6 @@
 """Turn a real-line training checkpoint into the shipped recogniser, only if it passed its gate.
 
-    python -m training.ship runs/real/best.pt [--out weights/crnn.pt]
+    python -m training.ship runs/context/best.pt runs/real/best.pt [--out weights/crnn.pt]   # the first that passes
 
 Why a gate here and not only in the training loop: ``make train`` must never replace the shipped
 weights with a run that did not beat the start on the validation slice of ``../shared/train``
@@ -33,27 +33,40 @@ def gate(checkpoint: dict) -> str | None:
     return None
 
 
-def ship(checkpoint_path: Path, out: Path) -> None:
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    refusal = gate(checkpoint)
-    if refusal:
-        sys.exit(f"not shipped: {refusal}")
-    torch.save({"state_dict": checkpoint["state_dict"], "config": checkpoint["config"],
-                "source": "training.train_real: PP-OCRv6-tiny CNN (lower blocks frozen) + BiLSTM and head trained "
-                          "on ../shared/train real lines with learning-without-forgetting",
-                "step": checkpoint["step"], "validation": checkpoint["scores"], "start": checkpoint["start"]}, out)
-    print(json.dumps({"shipped": str(out), "step": checkpoint["step"],
-                      "validation": {k: {m: round(v, 2) for m, v in d.items()} for k, d in checkpoint["scores"].items()},
-                      "start": {k: {m: round(v, 2) for m, v in d.items()} for k, d in checkpoint["start"].items()}},
-                     indent=1))
+def ship(checkpoint_paths: list[Path], out: Path) -> None:
+    """Ship the first checkpoint that passes its gate (the BiLSTM stage's, then stage one's)."""
+    for path in checkpoint_paths:
+        if not path.exists():
+            print(f"{path}: missing, skipped")
+            continue
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        refusal = gate(checkpoint)
+        if refusal:
+            print(f"{path}: not shipped: {refusal}")
+            continue
+        stage = "BiLSTM stage (training.train_context)" if "train_context" in str(checkpoint.get("trainer", "")) \
+            else "stage one (training.train_real)"
+        torch.save({"state_dict": checkpoint["state_dict"], "config": checkpoint["config"],
+                    "source": f"PP-OCRv6-tiny CNN (lower blocks frozen), top of the CNN and neck trained on "
+                              f"../shared/train real lines with learning-without-forgetting; shipped from the {stage}",
+                    "step": checkpoint["step"], "validation": checkpoint["scores"], "start": checkpoint["start"]}, out)
+        print(json.dumps({"shipped": str(out), "from": str(path), "step": checkpoint["step"],
+                          "validation": _rounded(checkpoint["scores"]), "start": _rounded(checkpoint["start"])},
+                         indent=1))
+        return
+    sys.exit("not shipped: no checkpoint passed its gate")
+
+
+def _rounded(scores: dict) -> dict:
+    return {k: {m: round(v, 2) for m, v in d.items()} for k, d in scores.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoints", type=Path, nargs="+", help="in order of preference")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     args = parser.parse_args(argv)
-    ship(args.checkpoint, args.out)
+    ship(args.checkpoints, args.out)
 
 
 if __name__ == "__main__":

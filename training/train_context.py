@@ -147,7 +147,8 @@ class ContextRun:
             self.step, self.best = state["step"], state["best"]
             log.info("resumed at step %d (best %.3f)", self.step, self.best)
         elif not args.out.exists():
-            save(args.out, self.model, {"step": 0, "scores": self.start, "start": self.start})
+            save(args.out, self.model, {"step": 0, "scores": self.start, "start": self.start,
+                                        "trainer": "training.train_context"})
 
     def validate(self) -> dict:
         scores = score_sequences(self.model, self.val, self.charset, self.pad)
@@ -188,7 +189,8 @@ class ContextRun:
             f.write(json.dumps({"step": self.step, "scores": scores, "selection": score, "eligible": eligible}) + "\n")
         if improved:
             self.best = score
-            save(self.args.out, self.model, {"step": self.step, "scores": scores, "start": self.start})
+            save(self.args.out, self.model, {"step": self.step, "scores": scores, "start": self.start,
+                                             "trainer": "training.train_context"})
         tmp = self.last.with_suffix(".lasttmp")
         torch.save({"state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "step": self.step, "best": self.best}, tmp)

@@ -15,7 +15,7 @@ from ocr.fields.build import make_field
 from ocr.fields.lines import Line, Phrase, median_height, phrases, reading_order
 from ocr.fields.model import Field, Span, whole
 from ocr.fields.normalize import find_dates
-from ocr.fields.repair import fold, repair_address
+from ocr.fields.repair import fold_latin, repair_address
 from ocr.fields.receipt_total import find_total
 
 #: how often each rule picks the right lines, measured by ``python -m benchmarks.fields --train --reliability``
@@ -34,7 +34,7 @@ _NUMBERED = re.compile(r"^\s*[A-Z]?-?\d+[A-Z]?(-\d+)*\s*[,.]")
 
 def _upper(line: Line) -> str:
     """The line's text upper-cased, full-width forms folded (：→ :, ，→ ,) at the same length."""
-    return fold(line.text).upper()
+    return fold_latin(line.text).upper()
 
 
 def _address_like(text: str) -> bool:
@@ -45,7 +45,7 @@ def _address_like(text: str) -> bool:
 
 def _company_candidate(line: Phrase, rank: int, mh: float) -> tuple[float, str] | None:
     """Score a header phrase as the company name; None when it cannot be one."""
-    t = repair_company(fold(line.text))
+    t = repair_company(fold_latin(line.text))
     legal, trade = lx.COMPANY_LEGAL.search(t), lx.COMPANY_TRADE.search(t)
     if sum(c.isalpha() for c in t) < 3 or lx.REGISTRATION_ONLY.match(t) or lx.REGISTRATION.search(t) and not legal:
         return None
@@ -116,7 +116,7 @@ def _company_block(ph: Sequence[Phrase], pos: int) -> list[Phrase]:
     block = [ph[pos]]
     i = pos
     while i > 0 and _is_continuation(block[0].text) and _continues(ph[i - 1], block[0]) \
-            and not lx.NOISE_LINE.search(fold(ph[i - 1].text).upper()):
+            and not lx.NOISE_LINE.search(fold_latin(ph[i - 1].text).upper()):
         i -= 1
         block.insert(0, ph[i])
     nxt = pos + 1
@@ -160,7 +160,7 @@ def _address_tail(phrase: Phrase) -> list[Span]:
     """The address part in front of a stop word ("81750 JOHOR, TEL NO.: 07-…"), box by box."""
     out: list[Span] = []
     for line in phrase.lines:
-        t = fold(line.text).upper()
+        t = fold_latin(line.text).upper()
         if not _address_stop(t):
             out.append(whole(line))
             continue
@@ -177,7 +177,7 @@ def _address_block(ph: Sequence[Phrase], after: int, mh: float) -> list[Span]:
     block: list[Span] = []
     last: Phrase | None = None
     for p in ph[after + 1: after + 1 + 12]:
-        t = fold(p.text).upper()
+        t = fold_latin(p.text).upper()
         if last is None:
             if lx.ADDRESS_START.search(t) and _address_like(t) and not _address_stop(t):
                 block, last = [whole(ln) for ln in p.lines], p

@@ -29,6 +29,24 @@ def fold(text: str) -> str:
     return "".join(out)
 
 
+#: look-alikes of capital letters the recogniser's Chinese + Latin vocabulary offers (set union, ...)
+_LATIN_LOOKALIKES = {"∪": "U", "Ⅰ": "I", "Ⅴ": "V", "Ⅹ": "X"}
+
+
+def fold_latin(text: str) -> str:
+    """:func:`fold`, then Latin letters stripped of diacritics (``Simpàng`` → ``Simpang``) and letter
+    look-alikes made letters, keeping the length: receipts here are printed in plain Latin, so an
+    accent is the recogniser's doubt, not the print (its vocabulary holds both scripts' letters)."""
+    out = []
+    for ch in fold(text):
+        ch = _LATIN_LOOKALIKES.get(ch, ch)
+        if ord(ch) > 127 and ch.isalpha() and "LATIN" in unicodedata.name(ch, ""):
+            base = unicodedata.normalize("NFKD", ch)[0]
+            ch = base if base.isascii() else ch
+        out.append(ch)
+    return "".join(out)
+
+
 @lru_cache(maxsize=4096)
 def nearest_word(token: str) -> str | None:
     """The lexicon word ``token`` is, or the only one nearest within reach (1 edit, 2 for 8+ letters)."""
@@ -57,7 +75,7 @@ def _repair_token(token: str) -> str:
 def repair_address(text: str) -> tuple[str, list[tuple[str, str]]]:
     """The address with postcodes and misread address words put back, and the repairs made."""
     repairs: list[tuple[str, str]] = []
-    parts = _SEPARATORS.split(fold(text))
+    parts = _SEPARATORS.split(fold_latin(text))
     for i in range(0, len(parts), 2):  # even items are tokens, odd ones the separators between them
         fixed = _repair_token(parts[i])
         if fixed != parts[i]:

@@ -3,7 +3,7 @@
 Why characters and why words: a line is read character by character, so the decoder asks
 "how likely is this next character after these?"; word lists with frequencies (jieba's Chinese
 dictionary, wordfreq's English list: ``training.build_lm``) teach which characters follow
-which inside words. Only letters and CJK ideographs are judged: digits, punctuation and symbols
+which inside words. Only letters (of any script, CJK included) are judged: digits, punctuation and symbols
 (prices, dates, codes on receipts) are neutral and break the context, because no word list
 knows which number comes next.
 
@@ -30,11 +30,15 @@ from ocr.settings import WEIGHTS_DIR
 
 #: context of at most ``ORDER - 1`` characters
 ORDER = 4
+#: the lowest log-ratio a character gets: a letter no word list holds in that place (several
+#: back-off escapes, down to -22) is doubted, not ruled out, when the image insists on it
+MIN_BONUS = -8.0
 
 
 def is_judged(ch: str) -> bool:
-    """Letters (any case) and CJK ideographs: what the word lists can say something about."""
-    return ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ("\u4e00" <= ch <= "\u9fff") or ("\u3400" <= ch <= "\u4dbf")
+    """Letters of any script (CJK ideographs included): what the word lists can say something about.
+    A letter the lists never hold (``à`` inside an English word, a kana) is judged too, and loses."""
+    return ch.isalpha()
 
 
 def fold(ch: str) -> str:
@@ -100,7 +104,8 @@ class CharLanguageModel:
             if not is_judged(ch) or len(history) == self.order - 1:
                 break
             history.append(fold(ch))
-        return math.log(self.probability("".join(reversed(history)), fold(next_char)) * self.vocab_size)
+        ratio = self.probability("".join(reversed(history)), fold(next_char)) * self.vocab_size
+        return max(MIN_BONUS, math.log(ratio))
 
     def save(self, path: Path) -> None:
         """One context per line: ``context<TAB>char weight char weight ...`` (gzip, UTF-8)."""

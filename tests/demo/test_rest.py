@@ -285,7 +285,7 @@ class _SlowPipeline:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, image, preprocess=None, use_cache=True, model=None):
+    def run(self, image, preprocess=None, use_cache=True, model=None, lm=None):
         self.started.set()
         self.release.wait(60)
         from ocr.pipeline import PageResult
@@ -310,6 +310,34 @@ def test_busy_answers_503_instead_of_hanging(service, line_png):
         t.join(60)
         assert first["resp"].status_code == 200
         assert c.post(OCR, json=data).status_code == 200  # the slot was released
+
+
+def test_requests_queue_while_the_expected_wait_is_short_and_get_retry_after_beyond(service, line_png):
+    """With calls timed at ~4 s, a second and third request wait (4 s, 8 s expected); a fourth would
+    wait 12 s > 10 s: 503 at once with Retry-After 12; once the calls end, requests are admitted again."""
+    slow = _SlowPipeline(service.recognizer)
+    app = create_api(OCRService(slow, weights_sha256="x"), workers=1, queue=32, wait_seconds=60)
+    app.state.limiter.mean_call_seconds = 4.0
+    data = {"image_base64": b64(line_png[0])}
+    with TestClient(app) as c:
+        answers: list = []
+        threads = [threading.Thread(target=lambda: answers.append(c.post(OCR, json=data))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        assert slow.started.wait(60)
+        deadline = time.monotonic() + 30
+        while app.state.limiter.admitted < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.state.limiter.admitted == 3  # all three admitted: queued, not refused
+        assert app.state.limiter.expected_wait() == pytest.approx(12.0, abs=0.01)
+        refused = c.post(OCR, json=data)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "busy"
+        assert refused.headers["Retry-After"] == "12" and "12 s" in refused.json()["error"]["message"]
+        slow.release.set()
+        for t in threads:
+            t.join(60)
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert c.post(OCR, json=data).status_code == 200
 
 
 # ---------------------------------------------------------------- explain

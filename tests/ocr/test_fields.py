@@ -298,3 +298,12 @@ def test_digital_invoice_side_by_side_parties_and_split_labels():
     assert (fs.value("amount"), fs.value("tax"), fs.value("total_capital"), fs.value("total")) == (
         "100.00", "6.00", "106.00", "106.00")
     assert fs.checks["all_passed"] is True
+
+
+def test_receipt_text_folds_latin_accents_and_lookalikes_but_not_chinese():
+    from ocr.fields.repair import fold_latin, repair_address
+
+    assert fold_latin("Simpàng Rímbunan dalän") == "Simpang Rimbunan dalan"
+    assert fold_latin("KUALA L∪MP∪R，发票") == "KUALA LUMPUR,发票"
+    assert len(fold_latin("RESTÄURANTS（1）")) == len("RESTÄURANTS（1）")
+    assert repair_address("NO 7, Simpàng Off Batu Village")[0] == "NO 7, Simpang Off Batu Village"

@@ -101,3 +101,24 @@ def test_a_few_steps_lower_the_loss_on_cached_items():
     assert not model.neck.bn1.training  # BatchNorm statistics stay pretrained
     batches = train_real.make_batches(items * 3, 4, random.Random(0))
     assert sum(len(b) for b in batches) == 12
+
+
+def test_the_bilstm_stage_reads_cached_sequences_exactly_as_the_network_reads_activations():
+    """``training.train_context`` trains on the frozen network's feature sequences: the head on a
+    cached sequence must give the logits the full top of the network gives on the cached activations,
+    and the cached top-k is the frozen model's own reading."""
+    from training import train_context
+
+    torch.manual_seed(0)
+    model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
+    with torch.no_grad():
+        model.context_proj.weight.normal_(0, 0.05)  # a live BiLSTM: the sequence path must carry it too
+        acts = real_cache.lower_cnn(model, torch.rand(1, 3, 48, 160) * 2 - 1)
+        item = {"acts": acts[0].half(), "steps": 20, "text": "x", "label": "x", "set_name": "s", "source": "p"}
+        seq_item = train_context.sequence_item(model, item)
+        full = real_cache.upper_logits(model.eval(), item["acts"].float()[None])
+        via_sequence = model.head(seq_item["seq"].float()[None])
+    assert seq_item["seq"].shape == (20, 160)
+    assert torch.allclose(full, via_sequence, atol=2e-2)
+    frozen_top = model.classifier(model.feature_proj(seq_item["seq"].float())).softmax(-1).topk(8).indices
+    assert torch.equal(seq_item["top_index"].long(), frozen_top)
