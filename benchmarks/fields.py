@@ -6,6 +6,7 @@
     python -m benchmarks.fields --train --errors     # … and print every miss
     python -m benchmarks.fields --train --ocr-lines  # the same receipts, each line crop read by our recogniser
     python -m benchmarks.fields --train --perturb-layout   # boxes cut and joined at random, as a detector might
+    python -m benchmarks.fields --train --ocr-lines --calibrate   # the "check it" thresholds (RECEIPT_REVIEW_BELOW)
 
 Scoring (SROIE task 3 style): a field is correct when its normalised value equals the normalised
 truth (``ocr.fields.normalize_field``: dates as ISO, amounts as decimals, text under the ``upper``
@@ -183,6 +184,31 @@ def rule_reliability(receipts: list[dict[str, Any]]) -> dict[str, str]:
     return {rule: f"{ok}/{n} = {ok / n:.2f}" for rule, (ok, n) in sorted(hits.items())}
 
 
+def review_thresholds(receipts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per field, the confidence at or below which marking a field "check it" best catches the wrong ones
+    (F1 of marked vs wrong, on a 0.01 grid): ``ocr.fields.model.RECEIPT_REVIEW_BELOW``."""
+    seen: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for r in receipts:
+        for name, f in extract_fields(r["lines"]).fields.items():
+            t = normalize_field(name, r["truth"].get(name, ""))
+            if t:
+                seen[name].append((f.confidence, normalize_field(name, f.value) != t))
+    out = {}
+    for name, rows in seen.items():
+        wrong = sum(w for _, w in rows)
+        best = (-1.0, 0.0, 0, 0)
+        for step in range(30, 100):
+            t = step / 100
+            marked = [w for c, w in rows if c <= t]
+            caught = sum(marked)
+            f1 = 2 * caught / (len(marked) + wrong) if marked or wrong else 0.0
+            if f1 > best[0] + 1e-9:
+                best = (f1, t, len(marked), caught)
+        out[name] = {"review_below": best[1], "f1": round(best[0], 3), "marked": best[2], "wrong_caught": best[3],
+                     "wrong": wrong, "fields": len(rows)}
+    return out
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Score both methods on the training receipts (printed; never written to BENCHMARKS.md)."""
     folder = args.train_dir
@@ -206,6 +232,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     print(f"\nkind detected as receipt: {kinds}/{len(receipts)}; both methods in {elapsed:.2f} s")
     if args.reliability:
         print(json.dumps(rule_reliability(receipts), indent=1))
+    if args.calibrate:
+        print(json.dumps(review_thresholds(receipts), indent=1))
     return {"train": results, "kind_receipt": kinds, "n": len(receipts)}
 
 
@@ -333,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval", action="store_true", help="read the eval pages and examples/ with our pipeline")
     ap.add_argument("--errors", action="store_true", help="with --train: print each miss")
     ap.add_argument("--reliability", action="store_true", help="with --train: each rule's share of right picks")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="with --train: per field, the confidence below which a field is best marked 'check it'")
     ap.add_argument("--ocr-lines", action="store_true",
                     help="with --train: our recogniser reads each annotated line crop (recognition noise, no detection)")
     ap.add_argument("--perturb-layout", action="store_true",

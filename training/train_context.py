@@ -33,7 +33,7 @@ from ocr.recognize.charset import Charset
 from ocr.recognize.network import CRNN
 from training.real_cache import FROZEN_BLOCKS, TOP_K, load_model
 from training.real_scoring import score_readings
-from training.train_real import AliasTable, frame_kl, make_batches, save, selection_score, usable
+from training.train_real import AliasTable, frame_kl, make_batches, run_arguments, save, selection_score, usable
 
 log = logging.getLogger("training.train_context")
 
@@ -221,20 +221,12 @@ def train(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path("runs/real_cache"))
-    parser.add_argument("--init", type=Path, default=Path("weights/crnn.pt"), help="the stage-one model")
-    parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
-    parser.add_argument("--out", type=Path, default=Path("runs/context/best.pt"))
-    parser.add_argument("--minutes", type=float, default=60.0)
+    run_arguments(parser, out="runs/context/best.pt", init="weights/crnn.pt")  # --init: the stage-one model
     parser.add_argument("--max-steps", type=int, default=6000)
-    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="BiLSTM and its projection (nothing else trains)")
     parser.add_argument("--lwf", type=float, default=1.0, help="KL weight on synthetic replay lines")
     parser.add_argument("--lwf-real", type=float, default=0.1, help="KL weight on real lines")
     parser.add_argument("--replay-share", type=float, default=0.35, help="replay batches per real batch")
-    parser.add_argument("--val-every", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(args)

@@ -249,14 +249,22 @@ def checkpoint(model, optimizer, args, step, best, start, val, synth_val, charse
     return best
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_arguments(parser: argparse.ArgumentParser, out: str, init: str) -> None:
+    """The options every real-line training stage shares (data, length, checkpoints, threads)."""
     parser.add_argument("--cache", type=Path, default=Path("runs/real_cache"))
-    parser.add_argument("--init", type=Path, default=Path("weights/crnn.pt"))
+    parser.add_argument("--init", type=Path, default=Path(init))
     parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
-    parser.add_argument("--out", type=Path, default=Path("runs/real/best.pt"))
+    parser.add_argument("--out", type=Path, default=Path(out))
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    run_arguments(parser, out="runs/real/best.pt", init="weights/crnn.pt")
     parser.add_argument("--lr", type=float, default=1e-3, help="BiLSTM and its projection")
     parser.add_argument("--lr-head", type=float, default=1e-4, help="feature projection and classifier")
     parser.add_argument("--lr-cnn", type=float, default=1e-4, help="the unfrozen last mixer blocks and the neck")
@@ -264,9 +272,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay-share", type=float, default=0.25, help="replay batches per real batch")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this many steps (a reproducible length; --minutes still bounds the time)")
-    parser.add_argument("--val-every", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(args)

@@ -13,7 +13,7 @@ from typing import Sequence
 from ocr.fields import lexicon as lx
 from ocr.fields.build import make_field
 from ocr.fields.lines import Line, Phrase, median_height, phrases, reading_order
-from ocr.fields.model import Field, Span, whole
+from ocr.fields.model import RECEIPT_REVIEW_BELOW, Field, Span, whole
 from ocr.fields.normalize import find_dates
 from ocr.fields.repair import fold_latin, repair_address
 from ocr.fields.receipt_total import find_total
@@ -245,4 +245,7 @@ def extract_receipt(lines: Sequence[Line]) -> dict[str, Field]:
     company, end = find_company(order, ph)
     out = {"company": company, "address": find_address(order, ph, end) if company else None,
            "date": find_date(order), "total": find_total(order)}
-    return {k: v for k, v in out.items() if v is not None}
+    found = {k: v for k, v in out.items() if v is not None}
+    for name, f in found.items():
+        f.review_below = RECEIPT_REVIEW_BELOW[name]
+    return found
