@@ -163,7 +163,7 @@ def assert_error_shape(r, lo: int, hi: int) -> dict:
     return body
 
 
-@pytest.mark.parametrize("kind,target", [("page", "pipeline.run"), ("line", "recognizer.recognize_one")])
+@pytest.mark.parametrize("kind,target", [("page", "pipeline.run"), ("line", "recognizer.recognize")])
 def test_failure_mid_request_then_next_succeeds(client, app, service, line_image, monkeypatch, kind, target):
     owner_name, method = target.split(".")
     calls = fail_once(monkeypatch, getattr(service, owner_name), method, RuntimeError("boom: mid-way"))

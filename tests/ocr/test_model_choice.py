@@ -25,13 +25,16 @@ class _Stub:
 
     first_stage = property(lambda self: self)
 
-    def recognize(self, images):
+    def recognize(self, images, lm=None):
         self.calls.append(len(images))
         return [LineResult(self.model_name, self.confidences.get(img.shape[1], 0.99), [], img.shape[1],
                            img.shape[0], self.model_name) for img in images]
 
-    def refine(self, images, results):
+    def refine(self, images, results, lm=None):
         return results
+
+    def uses_lm(self, lm=None):
+        return bool(lm)
 
     def torch_models(self):
         return []

@@ -80,7 +80,7 @@ class _FakeRecognizer:
     def __init__(self, confidence: float) -> None:
         self.confidence, self.calls = confidence, []
 
-    def recognize(self, crops):
+    def recognize(self, crops, lm=None):
         from ocr.recognize.recognizer import LineResult
 
         self.calls.append(len(crops))
