@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import pprint
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     choice.update({name: measure_model(name, lines, images, args.threads) for name in args.models})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(choice, indent=1))
-    write_choice(args.out, choice, "OMP_NUM_THREADS=1 python -m training.choose_lm " + " ".join(argv or []))
+    command = " ".join(["OMP_NUM_THREADS=1 python -m training.choose_lm", *(sys.argv[1:] if argv is None else argv)])
+    write_choice(args.out, choice, command)
     print(json.dumps({m: {"weight": c["weight"], "default": c["default"]} for m, c in choice.items()}))
 
 

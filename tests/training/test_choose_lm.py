@@ -1,0 +1,27 @@
+"""training.choose_lm: the weight with the best mean, on by default only if it helps, loses nowhere and is cheap."""
+
+from __future__ import annotations
+
+from training.choose_lm import MAX_EXTRA_MS, decide
+
+
+def run(mean: float, chars: dict[str, float], ms: float) -> dict:
+    return {"mean": mean, "scores": {d: {"char": c, "line": 50.0} for d, c in chars.items()}, "ms_per_word_scene": ms}
+
+
+GREEDY = run(90.0, {"zh": 99.0, "receipts": 97.0, "scene": 88.0}, 3.0)
+
+
+def test_the_best_weight_is_on_when_it_helps_everywhere_cheaply():
+    runs = {0.1: run(90.3, {"zh": 99.0, "receipts": 97.1, "scene": 88.8}, 3.5),
+            0.2: run(90.5, {"zh": 99.0, "receipts": 97.2, "scene": 89.0}, 3.6)}
+    assert decide(GREEDY, runs) == (0.2, True)
+
+
+def test_off_when_a_domain_loses_or_it_costs_too_much_or_gains_too_little():
+    loses = {0.2: run(90.6, {"zh": 98.8, "receipts": 97.5, "scene": 89.5}, 3.5)}
+    assert decide(GREEDY, loses) == (0.2, False)
+    slow = {0.2: run(90.6, {"zh": 99.0, "receipts": 97.5, "scene": 89.5}, 3.0 + MAX_EXTRA_MS + 0.1)}
+    assert decide(GREEDY, slow) == (0.2, False)
+    tiny_gain = {0.2: run(90.05, {"zh": 99.0, "receipts": 97.0, "scene": 88.1}, 3.1)}
+    assert decide(GREEDY, tiny_gain) == (0.2, False)
