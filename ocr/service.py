@@ -39,7 +39,8 @@ from ocr.settings import WEIGHTS_DIR, Settings
 #: what an explanation request runs unless it names methods
 DEFAULT_METHODS = ("gradcam", "alignment")
 #: the files whose digests make the weights' fingerprint (health answers, cache keys)
-FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt", "crnn_accurate.pt", "charset_accurate.txt")
+FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt", "crnn_accurate.pt", "charset_accurate.txt",
+                     "lm_char.txt.gz")
 
 
 class Explainer(Protocol):
