@@ -81,7 +81,7 @@ from ocr.manifest import read_manifest
 from benchmarks import workers
 from benchmarks.pages import SYSTEMS as PAGE_SYSTEMS
 from benchmarks.report import cpu_and_ram, import_seconds, positive_int, package_version, write_marked_section
-from ocr.engines import sha256_of
+from ocr.engines import int8_path, sha256_of
 from ocr.settings import EVAL_ROOT, ROOT, WEIGHTS_DIR
 
 log = logging.getLogger("benchmarks.lines")
@@ -978,15 +978,16 @@ def machine_facts() -> dict[str, Any]:
 
 
 def _snapshot_weights(src: Path, tmp: Path) -> tuple[Path, dict[str, Any]]:
-    """Copy the CRNN weights (and their ONNX export, if any) so every worker reads the same
+    """Copy the CRNN weights (and their ONNX export and int8 model, if any) so every worker reads the same
     files: a training run may replace them while the benchmark runs."""
     dst_dir = tmp / "crnn_weights"
     dst_dir.mkdir(exist_ok=True)
     dst = dst_dir / src.name
     export = src.with_suffix(".onnx")
     shutil.copy2(src, dst)
-    if export.exists():
-        shutil.copy2(export, dst.with_suffix(".onnx"))
+    for companion in (export, int8_path(src)):  # the float export and the int8 model, when there
+        if companion.exists():
+            shutil.copy2(companion, dst_dir / companion.name)
     mtime = datetime.fromtimestamp(src.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
     return dst, {"path": str(src), "sha256": sha256_of(dst), "mtime": mtime,
                  "onnx_export": str(export) if export.exists() else None}
