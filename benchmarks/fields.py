@@ -263,10 +263,22 @@ def _score_set(name: str, pipeline: Any, paths: Sequence[Path], truths: Sequence
            "results": {m: score(p, truths, FIELD_NAMES[kind]) for m, p in preds.items()},
            "kind_detected": sum(fs.kind == kind for fs in sets), "extract_ms": extract_ms,
            "low_confidence": sum(f.low_confidence for fs in sets for f in fs.fields.values()),
-           "answered": sum(len(fs.fields) for fs in sets)}
+           "answered": sum(len(fs.fields) for fs in sets), **_flags_on_wrong(sets, truths)}
     if kind == VAT_INVOICE:
         out["checks_passed"] = sum(bool(fs.checks.get("all_passed")) for fs in sets)
     return out
+
+
+def _flags_on_wrong(sets: Sequence[Any], truths: Sequence[dict[str, str]]) -> dict[str, int]:
+    """How many answered fields are wrong, and how many of those the low-confidence flag marks."""
+    wrong = flagged = 0
+    for fs, truth in zip(sets, truths):
+        for name, f in fs.fields.items():
+            t = normalize_field(name, truth.get(name, ""))
+            if t and normalize_field(name, f.value) != t:
+                wrong += 1
+                flagged += f.low_confidence
+    return {"wrong": wrong, "wrong_flagged": flagged}
 
 
 def evaluate(eval_root: Path = EVAL_ROOT, limit: int | None = None, threads: int = 1) -> dict[str, Any]:
@@ -335,7 +347,8 @@ def render_section(data: dict[str, Any], command: str = "python -m benchmarks.fi
         lines += table(title, entry["results"], entry["fields"]) + [""]
         ms = entry["extract_ms"]
         note = (f"Kind recognised as `{entry['kind']}`: {entry['kind_detected']}/{entry['n']}; "
-                f"{entry['low_confidence']} of {entry['answered']} fields answered are flagged low-confidence; "
+                f"{entry['low_confidence']} of {entry['answered']} fields answered are flagged low-confidence "
+                f"({entry.get('wrong_flagged', 0)} of the {entry.get('wrong', 0)} wrong ones); "
                 f"extraction {statistics.median(ms):.1f} ms median, {max(ms):.1f} ms max a page" if ms else "")
         if "checks_passed" in entry:
             note += f"; invoice cross-checks (大写 = 小写, 金额 + 税额 = 价税合计) all passed on {entry['checks_passed']}/{entry['n']}"
