@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,6 +30,13 @@ def page_key(rgb: np.ndarray, config: Any, options: dict) -> str:
     digest.update(repr(rgb.shape).encode())
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
     digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def image_digest(rgb: np.ndarray) -> str:
+    """SHA-256 of a page's pixels and shape: the key of its preprocessing steps (``Preprocessor.run``)."""
+    digest = hashlib.sha256(np.ascontiguousarray(rgb).data)
+    digest.update(repr(rgb.shape).encode())
     return digest.hexdigest()
 
 
@@ -57,12 +64,15 @@ def result_nbytes(result: PageResult) -> int:
 
 
 class ResultCache:
-    """Thread-safe LRU of page results; evicts the oldest until both bounds hold."""
+    """Thread-safe LRU of page results (or preprocessing steps); evicts the oldest until both bounds hold."""
 
-    def __init__(self, entries: int = 64, max_bytes: int = DEFAULT_CACHE_MB * 2**20) -> None:
+    def __init__(self, entries: int = 64, max_bytes: int = DEFAULT_CACHE_MB * 2**20,
+                 size_of: Callable[[Any], int] = result_nbytes) -> None:
+        """``size_of``: the bytes an entry holds (page results by default; any value with its own measure)."""
         self.entries = entries
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, PageResult] = OrderedDict()
+        self.size_of = size_of
+        self._items: OrderedDict[str, Any] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self._total = 0
         self._lock = threading.Lock()
@@ -83,16 +93,16 @@ class ResultCache:
         """Estimated bytes the cached results hold."""
         return self._total
 
-    def get(self, key: str) -> PageResult | None:
+    def get(self, key: str) -> Any:
         with self._lock:
             if key not in self._items:
                 return None
             self._items.move_to_end(key)
             return self._items[key]
 
-    def put(self, key: str, result: PageResult) -> None:
+    def put(self, key: str, result: Any) -> None:
         """Cache ``result``; one too big for the whole budget is not kept."""
-        size = result_nbytes(result)
+        size = self.size_of(result)
         if size > self.max_bytes:
             return
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ocr.cache import DEFAULT_CACHE_MB, ResultCache, page_key
+from ocr.cache import DEFAULT_CACHE_MB, ResultCache, image_digest, page_key
 from ocr.detect import (VARIANT_WEIGHTS, ClassicalDetector, DetectionResult, TextBox, TextDetector, crop_line,
                         rotate, sort_reading_order)
 from ocr.detect.geometry import char_quads, map_points, reorder_quad, rot90_matrix
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: names ``OCRPipeline.load(detector=...)`` takes
 DETECTORS = ("db", *VARIANT_WEIGHTS, "classical")
+#: bounds of the preprocessing-step cache: six steps of a few recent pages (a 1000x700 RGB step is 2 MB)
+STEP_CACHE_ENTRIES = 36
+STEP_CACHE_BYTES = 96 * 2**20
 
 
 @dataclass
@@ -64,6 +67,8 @@ class OCRPipeline:
 
             cache_bytes = Settings.from_env().cache_bytes
         self.cache = ResultCache(cache_size, cache_bytes)
+        #: each preprocessing step's output, so a settings change recomputes from the changed step on
+        self.step_cache = ResultCache(STEP_CACHE_ENTRIES, STEP_CACHE_BYTES, size_of=lambda step: step.image.nbytes)
 
     @classmethod
     def load(cls, *, threads: int | None = None, detector: str = "db", model: str = "fast", engine: str = "auto",
@@ -86,6 +91,7 @@ class OCRPipeline:
 
     def clear_cache(self) -> None:
         self.cache.clear()
+        self.step_cache.clear()
 
     # ------------------------------------------------------------ stages
 
@@ -188,7 +194,8 @@ class OCRPipeline:
 
         t = time.perf_counter()
         # ``rgb`` is this call's own copy (load_image), so an untouched page need not be copied again
-        prep = Preprocessor(config).run(rgb, copy=False)
+        prep = Preprocessor(config).run(rgb, copy=False, steps_cache=self.step_cache if use_cache else None,
+                                        image_key=image_digest(rgb) if use_cache else None)
         timings["preprocess"] = time.perf_counter() - t
 
         t = time.perf_counter()
