@@ -82,8 +82,9 @@ class UISettings:
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 8 ms/词 per word · 精确 Accurate +2.6 分 points, ~5× 时间 the time · "
-                   "自动 Auto: 低置信行重读 re-reads unsure lines, within 0.5 points of Accurate")
+MODEL_TRADE_OFF = ("快速 Fast ≈ 2.5 ms/词 per word · 精确 Accurate +2.0 分 points (场景词 scene words +5.9), "
+                   "~2.7× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~32%), within 0.5 points "
+                   "of Accurate")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words), only on "
                 "unsure characters: scene words +0.9 char / +2.1 line points, ~+0.7 ms per word (fast model; "
@@ -416,10 +417,12 @@ def _least_confident(view: LineView) -> int | None:
 
 
 #: how to read the gradient reach (the UI's one sentence on it)
-REACH_HINT = ("如何解读：梯度范围是决定这个字的 90% 输入梯度所在的列；超出这个字本身的部分就是 BiLSTM 从上下文读到的信息。"
+REACH_HINT = ("如何解读：梯度范围是决定这个字的 90% 输入梯度所在的列；超出这个字本身的部分是模型为这个字参考的上下文"
+              "（CNN 的通道注意力对整行取平均，所以范围常常很宽）。"
               " How to read it: the reach is the span of columns holding 90% of the input gradient behind this "
-              "character; the part beyond the character's own pixels is context the BiLSTM brought in from its "
-              "neighbours (with the BiLSTM off, it stays within the CNN's few-character receptive field).")
+              "character; the part beyond the character's own pixels is context the decision used. It is often "
+              "wide because the CNN's squeeze-and-excite blocks average over the whole line; the shipped BiLSTM is "
+              "switched off, so none of it comes from the BiLSTM (model card, \"The BiLSTM\").")
 
 
 def _explanation_notes(result: dict, note: str) -> str:
