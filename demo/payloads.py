@@ -42,11 +42,9 @@ def lm_field(fields: dict) -> bool | None:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise APIError(422, "invalid_field", "lm must be true or false")
+    if text not in TRUE_WORDS + FALSE_WORDS:
+        raise APIError(422, "invalid_field", "lm must be true or false")
+    return text in TRUE_WORDS
 
 
 def int_field(fields: dict, name: str, default: int | None) -> int | None:
@@ -64,9 +62,14 @@ def int_field(fields: dict, name: str, default: int | None) -> int | None:
     return number
 
 
+#: how a form or JSON field may say yes / no
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
 def flag_field(value: Any) -> bool:
     """A form or JSON truth value (``true``, ``\"1\"``, ``\"yes\"``, ``\"on\"``)."""
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"))
+    return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
 
 
 def methods_field(fields: dict, known_methods: tuple[str, ...]) -> tuple[str, ...]:

@@ -23,21 +23,31 @@ from ocr.results import PageResult
 DEFAULT_CACHE_MB = 256
 
 
-def page_key(rgb: np.ndarray, config: Any, options: dict) -> str:
-    """SHA-256 of the page's pixels, its shape, the preprocessing config and the run options."""
+def _pixels_hash(rgb: np.ndarray) -> Any:
     # the array's own buffer, not ``tobytes()``: same digest without a copy of the page (100 MB at 35 MP)
     digest = hashlib.sha256(np.ascontiguousarray(rgb).data)
     digest.update(repr(rgb.shape).encode())
+    return digest
+
+
+def page_keys(rgb: np.ndarray, config: Any, options: dict) -> tuple[str, str]:
+    """The page's pixels hashed once, two keys: its image digest (:func:`image_digest`, the key of its
+    preprocessing steps) and its page key (:func:`page_key`, the key of its result)."""
+    digest = _pixels_hash(rgb)
+    image = digest.copy().hexdigest()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
     digest.update(json.dumps(options, sort_keys=True).encode())
-    return digest.hexdigest()
+    return image, digest.hexdigest()
+
+
+def page_key(rgb: np.ndarray, config: Any, options: dict) -> str:
+    """SHA-256 of the page's pixels, its shape, the preprocessing config and the run options."""
+    return page_keys(rgb, config, options)[1]
 
 
 def image_digest(rgb: np.ndarray) -> str:
     """SHA-256 of a page's pixels and shape: the key of its preprocessing steps (``Preprocessor.run``)."""
-    digest = hashlib.sha256(np.ascontiguousarray(rgb).data)
-    digest.update(repr(rgb.shape).encode())
-    return digest.hexdigest()
+    return _pixels_hash(rgb).hexdigest()
 
 
 def result_nbytes(result: PageResult) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ocr.cache import DEFAULT_CACHE_MB, ResultCache, image_digest, page_key
+from ocr.cache import DEFAULT_CACHE_MB, ResultCache, page_keys
 from ocr.detect import (VARIANT_WEIGHTS, ClassicalDetector, DetectionResult, TextBox, TextDetector, crop_line,
                         rotate, sort_reading_order)
 from ocr.detect.geometry import char_quads, map_points, reorder_quad, rot90_matrix
@@ -185,8 +185,8 @@ class OCRPipeline:
         recognizer = self.models.get(model)
         rgb = load_image(image)
         config = preprocess or self.preprocess
-        key = page_key(rgb, config, {"auto_rotate": auto_rotate, "model": recognizer.model_name,
-                                            "lm": recognizer.uses_lm(lm)})
+        image_key, key = page_keys(rgb, config, {"auto_rotate": auto_rotate, "model": recognizer.model_name,
+                                                 "lm": recognizer.uses_lm(lm)})
         cached = self.cache.get(key) if use_cache else None
         if cached is not None:
             return cached
@@ -195,7 +195,7 @@ class OCRPipeline:
         t = time.perf_counter()
         # ``rgb`` is this call's own copy (load_image), so an untouched page need not be copied again
         prep = Preprocessor(config).run(rgb, copy=False, steps_cache=self.step_cache if use_cache else None,
-                                        image_key=image_digest(rgb) if use_cache else None)
+                                        image_key=image_key)
         timings["preprocess"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -82,3 +82,18 @@ def test_one_weights_dir_and_no_environment_reads_outside_settings():
             if "WEIGHTS_DIR =" in text or "os.environ.get(" in text or "os.environ[" in text:
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+def test_training_never_reads_the_eval_sets():
+    """Training, tuning, thresholds and checkpoints come from ../shared/train: no training module names the
+    eval root (``EVAL_ROOT``) or builds a path to ``shared/eval``; prose ("never ../shared/eval") is fine."""
+    import re
+
+    path_to_eval = re.compile(r"EVAL_ROOT|[\"']eval[\"']|/\s*[\"']eval\b|shared/eval[\"']")
+    offenders = []
+    for path in modules("training"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if path_to_eval.search(code) and "``" not in code:
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, offenders

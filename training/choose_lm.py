@@ -26,8 +26,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ocr.imageio import load_image
-from ocr.textdist import normalize
-from training.choose_cascade import SCENE, line_edits, read_by_set, rounded, timing
+from ocr.textdist import score_lines
+from training.choose_cascade import SCENE, read_by_set, timing
 from training.real_data import RealLine, read_all
 
 log = logging.getLogger("training.choose_lm")
@@ -44,17 +44,16 @@ def domain(set_name: str) -> str:
     return "en_scene" if set_name in SCENE else set_name
 
 
-def per_domain(lines: Sequence[RealLine], edits: np.ndarray) -> dict[str, dict[str, float]]:
-    """Char and line accuracy (%) per domain, scene word sets pooled."""
-    sums: dict[str, list[float]] = {}
-    for ln, e in zip(lines, edits):
-        s = sums.setdefault(domain(ln.set_name), [0, 0, 0, 0])
-        s[0] += int(e)
-        s[1] += len(normalize(ln.label, ln.protocol))
-        s[2] += int(e == 0)
-        s[3] += 1
-    return {name: {"char": round(100 * (1 - e / max(1, n)), 2), "line": round(100 * ok / c, 2)}
-            for name, (e, n, ok, c) in sums.items()}
+def per_domain(lines: Sequence[RealLine], texts: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Char and line accuracy (%) per domain, scene word sets pooled (``ocr.textdist.score_lines``)."""
+    groups: dict[str, tuple[list[str], list[str], str]] = {}
+    for ln, text in zip(lines, texts):
+        group = groups.setdefault(domain(ln.set_name), ([], [], ln.protocol))
+        group[0].append(text)
+        group[1].append(ln.label)
+    scores = {name: score_lines(p, t, protocol) for name, (p, t, protocol) in groups.items()}
+    return {name: {"char": round(100 * (sc["char_accuracy"] or 0.0), 2), "line": round(100 * sc["line_accuracy"], 2)}
+            for name, sc in scores.items()}
 
 
 def mean_score(scores: dict[str, dict[str, float]]) -> float:
@@ -77,7 +76,7 @@ def measure_model(name: str, lines: list[RealLine], images: list[np.ndarray], th
 
     def run(lm: bool) -> dict[str, Any]:
         results, seconds = read_by_set(lambda images: recognizer.recognize(images, lm=lm), lines, images)
-        scores = per_domain(lines, line_edits(lines, [r.text for r in results]))
+        scores = per_domain(lines, [r.text for r in results])
         times = timing(lines, seconds)
         return {"scores": scores, "mean": round(mean_score(scores), 3),
                 "ms_per_line_all": round(times["ms_per_line_all"], 2),

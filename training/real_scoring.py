@@ -6,17 +6,9 @@ import torch
 from torch import nn
 
 from ocr.recognize.charset import Charset
-from ocr.textdist import edit_distance, normalize
+from ocr.textdist import score_lines
 from training.real_cache import collate, upper_logits
-
-
-def greedy(logits: torch.Tensor, steps: list[int], charset: Charset) -> list[str]:
-    best = logits.argmax(-1).numpy()
-    texts = []
-    for row, n in zip(best, steps):
-        keep = [int(k) for j, k in enumerate(row[:n]) if k != 0 and (j == 0 or k != row[j - 1])]
-        texts.append(charset.decode(keep))
-    return texts
+from training.train import greedy_text
 
 
 @torch.no_grad()
@@ -26,7 +18,7 @@ def read_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch
     for start in range(0, len(order), batch):
         idx = order[start : start + batch]
         acts, steps, _, _ = collate([items[i] for i in idx], pad)
-        for i, text in zip(idx, greedy(upper_logits(model, acts), steps.tolist(), charset)):
+        for i, text in zip(idx, greedy_text(upper_logits(model, acts), steps.tolist(), charset)):
             texts[i] = text
     return [texts[i] for i in range(len(items))]
 
@@ -46,19 +38,17 @@ def score_items(model: nn.Module, items: list[dict], charset: Charset, pad: torc
 
 def score_readings(items: list[dict], readings: list[tuple[torch.Tensor, int]], charset: Charset) -> dict[str, dict]:
     """``score_items`` for logits computed elsewhere: one ([T,C] logits, valid frames) per item."""
-    return score_texts(items, [greedy(logits[None], [steps], charset)[0] for logits, steps in readings])
+    return score_texts(items, [greedy_text(logits[None], [steps], charset)[0] for logits, steps in readings])
 
 
 def score_texts(items: list[dict], preds: list[str]) -> dict[str, dict]:
-    sums: dict[str, list[float]] = {}
+    """Char and line accuracy (%) per set (``ocr.textdist.score_lines`` with the set's protocol)."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
     for item, pred in zip(items, preds):
         name = item["set_name"] if item["set_name"] in PROTOCOL else "en_scene"
-        protocol = PROTOCOL.get(name, "alnum")
-        p, t = normalize(pred, protocol), normalize(item["label"], protocol)
-        s = sums.setdefault(name, [0, 0, 0, 0])
-        s[0] += edit_distance(p, t)
-        s[1] += len(t)
-        s[2] += p == t
-        s[3] += 1
-    return {name: {"char": 100 * (1 - e / max(1, n)), "line": 100 * ok / count}
-            for name, (e, n, ok, count) in sums.items()}
+        group = groups.setdefault(name, ([], []))
+        group[0].append(pred)
+        group[1].append(item["label"])
+    scores = {name: score_lines(p, t, PROTOCOL.get(name, "alnum")) for name, (p, t) in groups.items()}
+    return {name: {"char": 100 * (sc["char_accuracy"] or 0.0), "line": 100 * sc["line_accuracy"]}
+            for name, sc in scores.items()}

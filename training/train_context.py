@@ -33,7 +33,8 @@ from ocr.recognize.charset import Charset
 from ocr.recognize.network import CRNN
 from training.real_cache import FROZEN_BLOCKS, TOP_K, load_model
 from training.real_scoring import score_readings
-from training.train_real import AliasTable, frame_kl, make_batches, run_arguments, save, selection_score, usable
+from training.train_real import (AliasTable, convention_of, frame_kl, make_batches, run_arguments, save,
+                                 selection_score, usable)
 
 log = logging.getLogger("training.train_context")
 
@@ -95,12 +96,6 @@ def score_sequences(model: CRNN, items: list[dict], charset: Charset, pad: torch
         for j, i in enumerate(idx):
             logits[i] = (out[j], int(steps[j]))
     return score_readings(items, [logits[i] for i in range(len(items))], charset)
-
-
-def convention_of(set_name: str | None) -> str | None:
-    if set_name is None:
-        return None
-    return "upper" if set_name.startswith("en_receipts") else "nfkc_nospace" if set_name.startswith("zh_doc") else "exact"
 
 
 def step_loss(model: CRNN, batch: list[dict], pad: torch.Tensor, charset: Charset, aliases: AliasTable,

@@ -91,6 +91,15 @@ def make_batches(items: list[dict], batch_size: int, rng: random.Random,
     return batches
 
 
+def convention_of(set_name: str | None) -> str | None:
+    """The loss convention of a batch's set (``AliasTable.tables``); None for replay lines (KL only)."""
+    if set_name is None:
+        return None
+    if set_name.startswith("en_receipts"):
+        return "upper"
+    return "nfkc_nospace" if set_name.startswith("zh_doc") else "exact"
+
+
 def frame_kl(logp: torch.Tensor, steps: torch.Tensor, top_index: torch.Tensor, top_prob: torch.Tensor) -> torch.Tensor:
     """Mean over the real frames of KL(teacher's top-k distribution || student)."""
     frames = logp.shape[1]
@@ -207,10 +216,7 @@ def train(args: argparse.Namespace) -> None:
         rng.shuffle(batches)
         for batch, set_name in batches:
             set_train_mode(model)
-            convention = None if set_name is None else (
-                "upper" if set_name.startswith("en_receipts") else
-                "nfkc_nospace" if set_name.startswith("zh_doc") else "exact")
-            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention)
+            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention_of(set_name))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)

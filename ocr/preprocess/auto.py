@@ -128,12 +128,16 @@ def _jsonable(params: dict) -> dict:
     return out
 
 
-def step_key(image_key: str, cfg: PreprocessConfig, index: int) -> str:
-    """The key of step ``index``'s output: the input page and the settings of that step and of every
-    step before it (a step's output depends on nothing else)."""
+def step_keys(image_key: str, cfg: PreprocessConfig) -> list[str]:
+    """The key of each step's output, in :data:`STEP_ORDER`: the input page and the settings of that step
+    and of every step before it (a step's output depends on nothing else)."""
     settings = cfg.to_dict()
-    prefix = {"mode": cfg.mode, **{name: settings.get(name) for name in STEP_ORDER[: index + 1]}}
-    return hashlib.sha256((image_key + json.dumps(prefix, sort_keys=True, default=str)).encode()).hexdigest()
+    digest = hashlib.sha256((image_key + cfg.mode).encode())
+    keys = []
+    for name in STEP_ORDER:
+        digest.update(json.dumps({name: settings.get(name)}, sort_keys=True, default=str).encode())
+        keys.append(digest.copy().hexdigest())
+    return keys
 
 
 def _run_step(name: str, img: np.ndarray, cfg: PreprocessConfig) -> StepResult:
@@ -180,8 +184,8 @@ class Preprocessor:
         img = _as_image(image)
         steps: list[StepResult] = []
         angle = 0.0
-        for i, name in enumerate(STEP_ORDER):
-            key = step_key(image_key, self.config, i) if steps_cache is not None and image_key else None
+        keys = step_keys(image_key, self.config) if steps_cache is not None and image_key else [None] * len(STEP_ORDER)
+        for name, key in zip(STEP_ORDER, keys):
             kept = steps_cache.get(key) if key else None
             result = replace(kept, seconds=0.0) if kept is not None else _run_step(name, img, self.config)
             if key and kept is None:

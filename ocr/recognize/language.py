@@ -53,7 +53,6 @@ class CharLanguageModel:
         self.order = order
         self.totals = {h: sum(f.values()) for h, f in followers.items()}
         self.vocab_size = max(1, len(followers.get("", {})))
-        self._cache: dict[tuple[str, str], float] = {}
         self._bonus: dict[tuple[str, str], float] = {}
 
     @classmethod
@@ -69,11 +68,7 @@ class CharLanguageModel:
 
     def probability(self, history: str, ch: str) -> float:
         """P(ch | the last ``order - 1`` judged characters of ``history``), Witten-Bell interpolated."""
-        history = history[len(history) - (self.order - 1):] if len(history) >= self.order else history
-        key = (history, ch)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        history = history[len(history) - (self.order - 1):]
         p = 1.0 / (self.vocab_size + 1)  # the floor: a character no word list holds
         for k in range(len(history) + 1):
             h = history[len(history) - k:]
@@ -82,8 +77,6 @@ class CharLanguageModel:
                 break
             distinct, total = len(followers), self.totals[h]
             p = (followers.get(ch, 0.0) + distinct * p) / (total + distinct)
-        if len(self._cache) < 1_000_000:
-            self._cache[key] = p
         return p
 
     def __call__(self, prefix: str, next_char: str) -> float:

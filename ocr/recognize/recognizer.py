@@ -180,7 +180,7 @@ class Recognizer(TorchBehindEngine):
         self.engine = engine
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', not {decoder!r}")
-        self.decoder = decoder  # greedy by default: beam search is measured in weights/README.md first
+        self.decoder = decoder  # "beam": beam search without the language model (``lm`` adds it)
         self.beam_width = beam_width
         self.lm_default = LM_DEFAULT.get(spec.name, False) if lm is None else bool(lm)
         self.lm_weight = LM_WEIGHT.get(spec.name, 0.2) if lm_weight is None else lm_weight
@@ -298,13 +298,13 @@ class Recognizer(TorchBehindEngine):
                 results[i] = LineResult("", 1.0, [], rgb.shape[1], rgb.shape[0], self.model_name)
         todo = [i for i in range(len(rgbs)) if results[i] is None]
         prepared = {i: prepare_line(rgbs[i], pad_to=self.pad_min_width) for i in todo}
+        scorer = self._scorer(lm)
         for bucket in self._buckets([prepared[i] for i in todo]):
             idx = [todo[b] for b in bucket]
             probs = self._forward(batch_array([prepared[i] for i in idx]))
             steps = [min(prepared[i].steps, probs.shape[1]) for i in idx]
             decoded = greedy_decode_batch(probs, self.charset, scales=[prepared[i].scale for i in idx],
                                           widths=[rgbs[i].shape[1] for i in idx], valid_steps=steps)
-            scorer = self._scorer(lm)
             for row, i in enumerate(idx):
                 if scorer is not False and needs_search(probs[row, : steps[row]]):
                     decoded[row] = self._searched(probs[row, : steps[row]], decoded[row], scorer,

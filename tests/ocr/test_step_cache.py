@@ -50,7 +50,7 @@ def test_a_changed_step_recomputes_from_there_and_reads_the_same(counted):
 
 
 def test_step_keys_depend_on_the_prefix_only():
-    a, b = config_from_dict(manual(11)), config_from_dict(manual(15))
-    assert auto.step_key("k", a, 2) == auto.step_key("k", b, 2)  # binarize (index 3) differs, contrast not
-    assert auto.step_key("k", a, 3) != auto.step_key("k", b, 3)
-    assert auto.step_key("k", a, 0) != auto.step_key("other", a, 0)
+    a, b = auto.step_keys("k", config_from_dict(manual(11))), auto.step_keys("k", config_from_dict(manual(15)))
+    assert a[2] == b[2]  # binarize (index 3) differs, contrast not
+    assert a[3] != b[3]
+    assert a[0] != auto.step_keys("other", config_from_dict(manual(11)))[0]
