@@ -1,0 +1,72 @@
+"""What a checkpoint's BiLSTM does, measured on the validation slice: the score with it on and switched off,
+and (``--reach N``) the gradient reach of the characters of N validation lines both ways.
+
+    OMP_NUM_THREADS=1 python -m training.bilstm_ablation runs/realB/best.pt [--reach 12]
+
+Why: the issue asks that switching the BiLSTM off cost accuracy, and that its explanation (the gradient
+reach) show context; both are read here on ``../shared/train``'s validation slice, never ``../shared/eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ocr.recognize.charset import Charset
+from training.real_cache import load_model, pad_column
+from training.real_data import read_all
+from training.train_real import load_cache, selection_score, validate
+
+
+def rounded(scores: dict) -> dict:
+    return {k: [round(v["char"], 2), round(v["line"], 2)] for k, v in scores.items()}
+
+
+def mean_reach(model: torch.nn.Module, charset: Charset, n_lines: int) -> dict:
+    """Mean 90%-mass gradient reach (in character heights) over the characters of ``n_lines`` document lines."""
+    from explain.registry import explain_line
+    from ocr.imageio import load_image
+    from ocr.recognize.recognizer import Recognizer
+
+    _, val = read_all()
+    random.Random(1).shuffle(val)
+    lines = [ln for ln in val if ln.set_name.startswith(("zh_doc", "en_receipts"))][:n_lines]
+    rec = Recognizer(model, charset, threads=1)
+    widths = []
+    for ln in lines:
+        out = explain_line(rec, load_image(str(ln.image)), methods=("saliency",))
+        widths += [r["width_chars"] for r in ((out.get("tables") or {}).get("reach") or {}).values()]
+    return {"characters": len(widths), "mean_width_char_heights": round(float(np.mean(widths)), 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--cache", type=Path, default=Path("runs/real_cache"))
+    parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
+    parser.add_argument("--reach", type=int, default=0, help="also the gradient reach on this many lines")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    charset = Charset.load(args.charset)
+    model = load_model(args.checkpoint)
+    pad = pad_column(model)
+    _, val, _, synth_val = load_cache(args.cache, charset)
+    report = {}
+    for state in ("on", "off"):
+        if state == "off":
+            with torch.no_grad():
+                model.context_proj.weight.zero_()
+        scores = validate(model, val, synth_val, charset, pad)
+        report[state] = {"scores": rounded(scores), "selection": round(selection_score(scores), 3)}
+        if args.reach:
+            report[state]["reach"] = mean_reach(model, charset, args.reach)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
