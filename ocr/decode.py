@@ -376,25 +376,25 @@ def _frame_candidates(p: np.ndarray, threshold: float, max_candidates: int) -> l
     """Per frame of ``p`` [T, C]: the non-blank classes worth extending with (above ``threshold``,
     best first, at most ``max_candidates``; at least the best one). One pass over the whole line:
     the outputs are peaked, so most frames keep one or two classes."""
-    q = p.copy()
-    q[:, BLANK] = -1.0
-    if q.shape[1] <= 1 or max_candidates <= 0:
-        return [[] for _ in range(q.shape[0])]
-    rows, cols = np.nonzero(q > threshold)
-    by_row: list[list[int]] = [[] for _ in range(q.shape[0])]
+    if p.shape[1] <= 1 or max_candidates <= 0:
+        return [[] for _ in range(p.shape[0])]
+    above = p > threshold
+    above[:, BLANK] = False
+    rows, cols = np.nonzero(above)
+    by_row: list[list[int]] = [[] for _ in range(p.shape[0])]
     for r, c in zip(rows.tolist(), cols.tolist()):
         by_row[r].append(c)
-    best = q.argmax(axis=1).tolist()
-    out = []
+    empty = [t for t, cands in enumerate(by_row) if not cands]
+    if empty:  # the best non-blank class of those frames only (no copy of the whole line)
+        q = p[empty]
+        q[:, BLANK] = -1.0
+        for t, c in zip(empty, q.argmax(axis=1).tolist()):
+            by_row[t].append(c)
     for t, cands in enumerate(by_row):
-        if not cands:
-            out.append([best[t]])
-        elif len(cands) == 1:
-            out.append(cands)
-        else:
-            cands.sort(key=lambda c: -q[t, c])
-            out.append(cands[:max_candidates])
-    return out
+        if len(cands) > 1:
+            cands.sort(key=lambda c: -p[t, c])
+            del cands[max_candidates:]
+    return by_row
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -459,7 +459,12 @@ def beam_search_labels(
     """
     if beam_width < 1:
         raise ValueError("beam_width must be >= 1")
-    lp = np.log(np.maximum(p.astype(np.float64), _LOG_FLOOR))
+    candidates = _frame_candidates(p, prune_threshold, max_candidates)
+    # the log of the columns the search can read only: blank and every frame's candidates (a repeated
+    # last character was a candidate where it was appended); the whole [T, C] log cost more than the search
+    columns = sorted({BLANK}.union(*candidates))
+    column_of = {c: j for j, c in enumerate(columns)}
+    lp = np.log(np.maximum(p[:, columns].astype(np.float64), _LOG_FLOOR))
     texts: dict[tuple[int, ...], str] = {(): ""}
     bonus_cache: dict[tuple[tuple[int, ...], int], float] = {}
 
@@ -472,12 +477,12 @@ def beam_search_labels(
         return bonus_cache[key]
 
     lae = _logaddexp
-    candidates = _frame_candidates(p, prune_threshold, max_candidates)
+    blank_column = column_of[BLANK]
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
     for t in range(lp.shape[0]):
-        row = lp[t]
-        blank = float(row[BLANK])
-        cands = [(c, float(row[c])) for c in candidates[t]]
+        row = lp[t].tolist()
+        blank = row[blank_column]
+        cands = [(c, row[column_of[c]]) for c in candidates[t]]
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [_NEG_INF, _NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = lae(pb, pnb)
@@ -485,7 +490,7 @@ def beam_search_labels(
             cur[0] = lae(cur[0], total + blank)
             last = prefix[-1] if prefix else None
             if last is not None:  # repeat of the last char collapses into it (never pruned)
-                cur[1] = lae(cur[1], pnb + float(row[last]))
+                cur[1] = lae(cur[1], pnb + row[column_of[last]])
             for c, lp_c in cands:
                 ext = prefix + (c,)
                 if ext not in texts:
