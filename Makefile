@@ -66,7 +66,8 @@ weights: install-train
 # the frozen lower CNN's activations for ../shared/train's real crops and synthetic replay lines, train
 # the top of the CNN and the neck on them, ship the checkpoint only if it passes its gate, export, checksum.
 # About 40 min on 2 cores (cache 12 min, 4,000 steps ~25 min at 1 thread); reruns resume. The BiLSTM
-# stages measured beside it (training.train_context; the model card) did not ship and are not rerun here.
+# stages and the PP-OCRv6-small teacher (training.train_context, training.teacher_cache + --kd; the model
+# card) were measured beside it, did not ship and are not rerun here.
 train: install-train
 	$(PYTHON) -m training.convert --out weights/crnn_init.pt
 	OMP_NUM_THREADS=1 $(PYTHON) -m training.real_cache --init weights/crnn_init.pt --out runs/real_cache

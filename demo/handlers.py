@@ -82,12 +82,12 @@ class UISettings:
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 2.5 ms/词 per word · 精确 Accurate +2.0 分 points (场景词 scene words +5.9), "
-                   "~2.7× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~32%), within 0.5 points "
-                   "of Accurate")
+MODEL_TRADE_OFF = ("快速 Fast ≈ 3.5 ms/词 per word (1 thread) · 精确 Accurate +2.0 分 points (场景词 scene words "
+                   "+6.0), ~3.5× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~11%), about 0.5 "
+                   "points below Accurate, at ~1/3 to 1/2 of its time")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words), only on "
-                "unsure characters: scene words +0.9 char / +2.1 line points, ~+0.7 ms per word (fast model; "
+                "unsure characters: scene words +0.9 char / +2.2 line points, ~+0.7 ms per word (fast model; "
                 "on by default for it)")
 
 

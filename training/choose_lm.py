@@ -27,7 +27,7 @@ import numpy as np
 
 from ocr.imageio import load_image
 from ocr.textdist import score_lines
-from training.choose_cascade import SCENE, read_by_set, timing
+from training.choose_cascade import domain, read_by_set, timing
 from training.real_data import RealLine, read_all
 
 log = logging.getLogger("training.choose_lm")
@@ -38,10 +38,6 @@ BEAM_WIDTH = 4
 MIN_GAIN = 0.2
 MAX_LOSS = 0.1
 MAX_EXTRA_MS = 1.5
-
-
-def domain(set_name: str) -> str:
-    return "en_scene" if set_name in SCENE else set_name
 
 
 def per_domain(lines: Sequence[RealLine], texts: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -89,15 +89,23 @@ def collate(batch: list[dict], pad: torch.Tensor) -> tuple[torch.Tensor, torch.T
     width = max(it["acts"].shape[-1] for it in batch)
     acts = pad[None, :, :, None].expand(len(batch), -1, -1, width).clone()
     frames = width // 2
-    top_index = torch.zeros(len(batch), frames, batch[0]["top_index"].shape[-1], dtype=torch.long)
-    top_prob = torch.zeros(len(batch), frames, batch[0]["top_prob"].shape[-1])
     for i, it in enumerate(batch):
-        w, t = it["acts"].shape[-1], it["top_index"].shape[0]
-        acts[i, :, :, :w] = it["acts"].float()
-        top_index[i, :t] = it["top_index"].long()
-        top_prob[i, :t] = it["top_prob"].float()
+        acts[i, :, :, : it["acts"].shape[-1]] = it["acts"].float()
     steps = torch.tensor([min(it["steps"], frames) for it in batch])
-    return acts, steps, top_index, top_prob
+    return (acts, steps, *stack_targets(batch, frames))
+
+
+def stack_targets(batch: list[dict], frames: int, prefix: str = "top") -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's cached top-k frame targets (``prefix``: "top" the starting model's, "t" the
+    teacher's, ``training.teacher_cache``), zero-padded to ``frames``."""
+    k = batch[0][f"{prefix}_index"].shape[-1]
+    index = torch.zeros(len(batch), frames, k, dtype=torch.long)
+    prob = torch.zeros(len(batch), frames, k)
+    for i, it in enumerate(batch):
+        t = min(frames, it[f"{prefix}_index"].shape[0])
+        index[i, :t] = it[f"{prefix}_index"][:t].long()
+        prob[i, :t] = it[f"{prefix}_prob"][:t].float()
+    return index, prob
 
 
 def save_atomic(items: list[dict], path: Path) -> None:

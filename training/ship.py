@@ -48,7 +48,8 @@ def ship(checkpoint_paths: list[Path], out: Path) -> None:
             else "stage one (training.train_real)"
         torch.save({"state_dict": checkpoint["state_dict"], "config": checkpoint["config"],
                     "source": f"PP-OCRv6-tiny CNN (lower blocks frozen), top of the CNN and neck trained on "
-                              f"../shared/train real lines with learning-without-forgetting; shipped from the {stage}",
+                              f"../shared/train real lines (weights/README.md, 'How the weights were made'); "
+                              f"shipped from the {stage}",
                     "step": checkpoint["step"], "validation": checkpoint["scores"], "start": checkpoint["start"]}, out)
         print(json.dumps({"shipped": str(out), "from": str(path), "step": checkpoint["step"],
                           "validation": _rounded(checkpoint["scores"]), "start": _rounded(checkpoint["start"])},

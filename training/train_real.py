@@ -10,7 +10,9 @@ Loss per batch (batches hold one set each, lines of similar width):
 * ``--lwf`` x KL(starting model || student) on every frame, real and synthetic replay
   lines alike ("learning without forgetting"): what the pretrained network reads on text
   the real data lacks (web / e-commerce Chinese) stays as it was unless the real labels
-  disagree. Replay lines contribute only this term; their synthetic labels are never used.
+  disagree. Replay lines contribute only this term; their synthetic labels are never used;
+* ``--kd`` x KL(PP-OCRv6 small || student) where ``training.teacher_cache`` stored small's frame
+  targets (off by default: measured, it pulled the validation slice down; weights/README.md).
 
 Checkpoints are chosen on the real validation slice (held out by source page) alone; a
 checkpoint is eligible only while the held-out-font synthetic validation stays at or above
@@ -36,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocr.recognize.charset import Charset
-from training.real_cache import FROZEN_BLOCKS, collate, load_model, pad_column, upper_logits
+from training.real_cache import FROZEN_BLOCKS, collate, load_model, pad_column, stack_targets, upper_logits
 from training.real_scoring import score_items
 
 log = logging.getLogger("training.train_real")
@@ -110,17 +112,19 @@ def frame_kl(logp: torch.Tensor, steps: torch.Tensor, top_index: torch.Tensor, t
 
 
 def batch_loss(model: nn.Module, batch: list[dict], pad: torch.Tensor, charset: Charset, aliases: AliasTable,
-               lwf: float, convention: str | None) -> tuple[torch.Tensor, float, float]:
+               lwf: float, convention: str | None, kd: float = 0.0) -> tuple[torch.Tensor, float, float]:
     acts, steps, top_index, top_prob = collate(batch, pad)
     logp = upper_logits(model, acts).log_softmax(-1)
-    loss_kl = frame_kl(logp, steps, top_index, top_prob)
+    loss_kl = lwf * frame_kl(logp, steps, top_index, top_prob)
+    if kd > 0 and all("t_index" in it for it in batch):  # items of a --kd-skip set carry none
+        loss_kl = loss_kl + kd * frame_kl(logp, steps, *stack_targets(batch, logp.shape[1], prefix="t"))
     loss_ctc = torch.zeros(())
     if convention is not None:
         texts = [it["text"].upper() if convention == "upper" else it["text"] for it in batch]
         columns, targets, lengths = aliases.ctc_inputs(logp, texts, charset, convention)
         loss_ctc = F.ctc_loss(columns.transpose(0, 1), targets, steps, lengths, blank=0, reduction="mean",
                               zero_infinity=True)
-    return loss_ctc + lwf * loss_kl, loss_ctc.item(), loss_kl.item()
+    return loss_ctc + loss_kl, loss_ctc.item(), loss_kl.item()
 
 
 def trainable_groups(model: nn.Module, lr: float, lr_head: float, lr_cnn: float) -> list[dict]:
@@ -166,10 +170,19 @@ def selection_score(scores: dict[str, dict]) -> float:
     return float(np.mean([v["char"] for v in real] + [v["line"] for v in real]))
 
 
-def load_cache(cache: Path, charset: Charset) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+def load_cache(cache: Path, charset: Charset,
+               kd_skip: tuple[str, ...] = ()) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """The cached items; with ``training.teacher_cache``'s files beside them, each item also carries
+    PP-OCRv6 small's targets, except on the sets whose names start with one of ``kd_skip``."""
     load = lambda name: torch.load(cache / name, map_location="cpu", weights_only=False)  # noqa: E731
-    return (usable(load("real_train.pt"), charset), load("real_val.pt"), load("synth_replay.pt"),
-            load("synth_val.pt"))
+    train, replay = load("real_train.pt"), load("synth_replay.pt")
+    for name, items in (("real_train", train), ("synth_replay", replay)):
+        teacher = cache / f"teacher_{name}.pt"
+        if teacher.exists():
+            for item, targets in zip(items, load(teacher.name), strict=True):
+                if not (kd_skip and item["set_name"].startswith(kd_skip)):
+                    item.update(targets)
+    return usable(train, charset), load("real_val.pt"), replay, load("synth_val.pt")
 
 
 def validate(model: nn.Module, val: list[dict], synth_val: list[dict], charset: Charset, pad: torch.Tensor) -> dict:
@@ -186,7 +199,9 @@ def train(args: argparse.Namespace) -> None:
     aliases = AliasTable(charset)
     model = load_model(args.init)
     pad = pad_column(model)
-    train_items, val, replay, synth_val = load_cache(args.cache, charset)
+    train_items, val, replay, synth_val = load_cache(args.cache, charset, tuple(args.kd_skip))
+    if args.exclude_sets:  # e.g. a licence-clean run: no line of these sets trains (validation still reads them)
+        train_items = [it for it in train_items if not it["set_name"].startswith(tuple(args.exclude_sets))]
     log.info("%d real training lines, %d validation, %d replay, %d synthetic validation",
              len(train_items), len(val), len(replay), len(synth_val))
     start = validate(model, val, synth_val, charset, pad)
@@ -216,7 +231,7 @@ def train(args: argparse.Namespace) -> None:
         rng.shuffle(batches)
         for batch, set_name in batches:
             set_train_mode(model)
-            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention_of(set_name))
+            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention_of(set_name), args.kd)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
@@ -275,6 +290,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr-head", type=float, default=1e-4, help="feature projection and classifier")
     parser.add_argument("--lr-cnn", type=float, default=1e-4, help="the unfrozen last mixer blocks and the neck")
     parser.add_argument("--lwf", type=float, default=1.0, help="weight of KL(starting model || student)")
+    parser.add_argument("--kd", type=float, default=0.0,
+                        help="weight of KL(PP-OCRv6 small || student) where training.teacher_cache made its targets")
+    parser.add_argument("--kd-skip", nargs="*", default=[], metavar="PREFIX",
+                        help="sets (name prefixes) that get no teacher term, e.g. where the teacher reads the "
+                             "validation slice worse than the start")
+    parser.add_argument("--exclude-sets", nargs="*", default=[], metavar="PREFIX",
+                        help="train on no line of these sets (name prefixes), e.g. zh_doc: XFUND is CC BY-NC-SA")
     parser.add_argument("--replay-share", type=float, default=0.25, help="replay batches per real batch")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this many steps (a reproducible length; --minutes still bounds the time)")

@@ -68,7 +68,7 @@ class CharLanguageModel:
 
     def probability(self, history: str, ch: str) -> float:
         """P(ch | the last ``order - 1`` judged characters of ``history``), Witten-Bell interpolated."""
-        history = history[len(history) - (self.order - 1):]
+        history = self._tail(history)
         p = 1.0 / (self.vocab_size + 1)  # the floor: a character no word list holds
         for k in range(len(history) + 1):
             h = history[len(history) - k:]
@@ -79,11 +79,15 @@ class CharLanguageModel:
             p = (followers.get(ch, 0.0) + distinct * p) / (total + distinct)
         return p
 
+    def _tail(self, text: str) -> str:
+        """The last ``order - 1`` characters of ``text`` (all of a shorter one): what a history can be."""
+        return text[-(self.order - 1):] if self.order > 1 else ""
+
     def __call__(self, prefix: str, next_char: str) -> float:
         """The decoder's hook: log-ratio bonus of ``next_char`` after ``prefix`` (0 when not judged)."""
         if not is_judged(next_char):
             return 0.0
-        key = (prefix[len(prefix) - (self.order - 1):], next_char)  # all the history can depend on
+        key = (self._tail(prefix), next_char)  # all the history can depend on
         bonus = self._bonus.get(key)
         if bonus is None:
             bonus = self._bonus_of(prefix, next_char)

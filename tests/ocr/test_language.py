@@ -35,6 +35,16 @@ def test_seen_continuations_beat_unseen_ones(small_lm):
     assert math.isfinite(small_lm("据", "发"))
 
 
+def test_a_short_history_is_read_whole_and_cached_apart():
+    """A history shorter than ``order - 1`` characters counts in full, and the bonus cache keys on
+    all of it: after "xb" has been asked, "ab" must still get its own answer."""
+    words = [("abc", 5.0), ("xbd", 5.0)]
+    lm = CharLanguageModel.from_words(words, order=4)
+    fresh = CharLanguageModel.from_words(words, order=4)
+    assert lm.probability("ab", "c") > lm.probability("xb", "c")
+    assert lm("xb", "c") < fresh("ab", "c") == lm("ab", "c")
+
+
 def test_digits_and_punctuation_are_neutral_and_break_the_context(small_lm):
     assert small_lm("total", "5") == 0.0 and small_lm("发", "，") == 0.0
     assert small_lm("re 12", "c") == small_lm("", "c")  # the context starts after the number

@@ -103,6 +103,30 @@ def test_a_few_steps_lower_the_loss_on_cached_items():
     assert sum(len(b) for b in batches) == 12
 
 
+def test_the_teacher_term_pulls_only_where_the_teacher_disagrees():
+    """``--kd``: KL(teacher || student) on items that carry the teacher's targets; none on the others."""
+    charset = Charset.load(CHARSET)
+    model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
+    rgb = np.full((32, 96, 3), 255, np.uint8)
+    rgb[8:24, 8:88] = 40
+    item = real_cache.cache_item(model, rgb)
+    item.update(text="AB", label="AB", set_name="synthetic", source="x")
+    pad = real_cache.pad_column(model)
+    aliases = train_real.AliasTable(charset)
+
+    def kd_part(batch: list[dict]) -> float:
+        with torch.no_grad():
+            with_kd = train_real.batch_loss(model, batch, pad, charset, aliases, 0.0, None, kd=1.0)[0]
+        return float(with_kd)
+
+    assert kd_part([item]) == 0.0  # no teacher targets cached: nothing to pull towards
+    agreeing = {**item, "t_index": item["top_index"], "t_prob": item["top_prob"]}
+    disagreeing = {**item, "t_index": (item["top_index"] + 7) % charset.num_classes, "t_prob": item["top_prob"]}
+    assert kd_part([agreeing]) < 0.05 < kd_part([disagreeing])
+    index, prob = real_cache.stack_targets([agreeing], 3, prefix="t")
+    assert index.shape == (1, 3, real_cache.TOP_K) and torch.equal(index[0], item["top_index"][:3].long())
+
+
 def test_the_bilstm_stage_reads_cached_sequences_exactly_as_the_network_reads_activations():
     """``training.train_context`` trains on the frozen network's feature sequences: the head on a
     cached sequence must give the logits the full top of the network gives on the cached activations,
