@@ -134,7 +134,7 @@ def input_panel(examples: list[list[str]], default_model: str = "fast", default_
             status = gr.Markdown(visible=False, elem_id="status")
             with gr.Row(equal_height=True):
                 pdf = gr.File(label="PDF 文件 PDF file (发票 invoices; 每页可读 every page can be read)",
-                              file_types=[".pdf"], height=90, elem_id="pdf-upload", scale=3)
+                              file_types=[".pdf"], height=150, elem_id="pdf-upload", scale=3)
                 pdf_page = gr.Slider(1, 2, value=1, step=1, label="页 Page", visible=False, elem_id="pdf-page",
                                      scale=2)
             model = gr.Radio(handlers.MODEL_CHOICES, value=default_model, label="模型 Model", elem_id="model-switch",
