@@ -22,6 +22,7 @@ of ``--out`` (default ``BENCHMARKS.md``; with ``--limit`` only if given). ``pyth
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import random
@@ -109,16 +110,32 @@ def load_train_receipts(folder: Path) -> list[dict[str, Any]]:
             for item in read_jsonl(folder / "key_fields.jsonl")]
 
 
+def reader_key() -> str:
+    """What a cached reading depends on: the weights (``ocr.service.weights_fingerprint``), the
+    language-model choice and the decoding code (a cache of an older reader once went unnoticed)."""
+    from ocr.recognize import lm_choice
+    from ocr.service import weights_fingerprint
+
+    root = Path(__file__).resolve().parents[1] / "ocr"
+    digest = hashlib.sha256(weights_fingerprint().encode())
+    digest.update(repr((lm_choice.LM_DEFAULT, lm_choice.LM_WEIGHT, lm_choice.LM_BEAM_WIDTH)).encode())
+    for source in ("decode.py", "recognize/language.py", "recognize/recognizer.py", "recognize/lineprep.py"):
+        digest.update((root / source).read_bytes())
+    return digest.hexdigest()
+
+
 def read_train_lines(receipts: list[dict[str, Any]], folder: Path, cache: Path) -> list[dict[str, Any]]:
     """The training receipts with each line's text as our recogniser reads its crop (confidences kept).
 
     Robustness to recognition noise without touching the eval pages: the boxes stay the annotated
     ones (no detection errors), the text and per-character confidences are ours. Cached as JSON at
-    ``cache`` (outside the repository): reading 8,576 crops takes minutes.
+    ``cache`` (outside the repository): reading 8,576 crops takes minutes. The cache holds the
+    ``reader_key`` it was read with; another key (new weights, decoder or language model) reads again.
     """
-    if cache.exists():
-        reads = json.loads(cache.read_text(encoding="utf-8"))
-    else:
+    key = reader_key()
+    stored = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
+    reads = stored.get("reads") if stored.get("key") == key else None
+    if reads is None:
         from ocr.recognize.recognizer import Recognizer
 
         rec = Recognizer.load(threads=1)
@@ -129,7 +146,7 @@ def read_train_lines(receipts: list[dict[str, Any]], folder: Path, cache: Path) 
             for path, res in zip(batch, rec.recognize([str(folder / p) for p in batch])):
                 reads[path] = {"text": res.text, "confidence": res.confidence,
                                "chars": [{"char": c.char, "confidence": c.confidence} for c in res.chars]}
-        cache.write_text(json.dumps(reads, ensure_ascii=False), encoding="utf-8")
+        cache.write_text(json.dumps({"key": key, "reads": reads}, ensure_ascii=False), encoding="utf-8")
     return [{**r, "lines": [{**line, **reads[line["image"]]} for line in r["lines"]]} for r in receipts]
 
 

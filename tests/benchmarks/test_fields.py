@@ -64,3 +64,27 @@ def test_rules_on_the_training_receipts():
     for name, minimum in floor.items():
         assert rules[name]["exact"] >= minimum, (name, rules[name])
         assert rules[name]["exact"] >= base[name]["exact"], name
+
+
+def test_a_cache_read_by_another_reader_is_read_again(tmp_path):
+    """``--ocr-lines`` caches its readings; after the weights, decoder or language model change the
+    old readings must not be scored as the new reader's."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    image = np.full((40, 160, 3), 255, np.uint8)
+    cv2.putText(image, "TOTAL", (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), image)
+    (tmp_path / "labels.tsv").write_text("images/a.png\tTOTAL\n", encoding="utf-8")
+    cache = tmp_path / "reads.json"
+    cache.write_text(json.dumps({"key": "an older reader", "reads": {"images/a.png": {
+        "text": "STALE", "confidence": 1.0, "chars": []}}}), encoding="utf-8")
+    receipts = [{"lines": [{"image": "images/a.png"}]}]
+    line = bench.read_train_lines(receipts, tmp_path, cache)[0]["lines"][0]
+    assert line["text"] != "STALE" and line["chars"]
+    assert json.loads(cache.read_text(encoding="utf-8"))["key"] == bench.reader_key()
+    again = bench.read_train_lines(receipts, tmp_path, cache)[0]["lines"][0]  # now from the cache
+    assert again["text"] == line["text"]
