@@ -185,6 +185,18 @@ def load_cache(cache: Path, charset: Charset,
     return usable(train, charset), load("real_val.pt"), replay, load("synth_val.pt")
 
 
+@torch.no_grad()
+def own_targets(model: nn.Module, items: list[dict]) -> None:
+    """Replace the cached forgetting targets (the port's reading) by ``model``'s own reading: for a start
+    that already differs from the port (a trained BiLSTM), the KL term then keeps *its* reading."""
+    model.eval()
+    for item in items:
+        probs = upper_logits(model, item["acts"].float()[None]).softmax(-1)[0]
+        top_prob, top_index = probs.topk(item["top_index"].shape[-1], dim=-1)
+        item["top_index"] = top_index.short()
+        item["top_prob"] = (top_prob / top_prob.sum(-1, keepdim=True)).half()
+
+
 def validate(model: nn.Module, val: list[dict], synth_val: list[dict], charset: Charset, pad: torch.Tensor) -> dict:
     scores = score_items(model, val, charset, pad)
     scores["synthetic"] = score_items(model, synth_val, charset, pad)["synthetic"]
@@ -200,6 +212,8 @@ def train(args: argparse.Namespace) -> None:
     model = load_model(args.init)
     pad = pad_column(model)
     train_items, val, replay, synth_val = load_cache(args.cache, charset, tuple(args.kd_skip))
+    if args.lwf_from_init:
+        own_targets(model, train_items + replay)
     if args.exclude_sets:  # e.g. a licence-clean run: no line of these sets trains (validation still reads them)
         train_items = [it for it in train_items if not it["set_name"].startswith(tuple(args.exclude_sets))]
     log.info("%d real training lines, %d validation, %d replay, %d synthetic validation",
@@ -295,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kd-skip", nargs="*", default=[], metavar="PREFIX",
                         help="sets (name prefixes) that get no teacher term, e.g. where the teacher reads the "
                              "validation slice worse than the start")
+    parser.add_argument("--lwf-from-init", action="store_true",
+                        help="forgetting targets from --init's own reading (not the cache's, the port's)")
     parser.add_argument("--exclude-sets", nargs="*", default=[], metavar="PREFIX",
                         help="train on no line of these sets (name prefixes), e.g. zh_doc: XFUND is CC BY-NC-SA")
     parser.add_argument("--replay-share", type=float, default=0.25, help="replay batches per real batch")

@@ -127,6 +127,28 @@ def test_the_teacher_term_pulls_only_where_the_teacher_disagrees():
     assert index.shape == (1, 3, real_cache.TOP_K) and torch.equal(index[0], item["top_index"][:3].long())
 
 
+def test_own_targets_make_the_forgetting_term_vanish_at_the_start():
+    """``--lwf-from-init``: the cached targets become the start model's own reading, so before any step
+    the KL term is ~0 (with the port's targets it is not, once the start has a live BiLSTM)."""
+    charset = Charset.load(CHARSET)
+    model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
+    rgb = np.full((32, 120, 3), 255, np.uint8)
+    rgb[8:24, 8:112] = np.random.default_rng(1).integers(0, 120, (16, 104, 3))
+    item = real_cache.cache_item(model, rgb)
+    item.update(text="AB", label="AB", set_name="synthetic", source="x")
+    item["top_index"] = (item["top_index"] + 3) % charset.num_classes  # someone else's reading
+    pad = real_cache.pad_column(model)
+    aliases = train_real.AliasTable(charset)
+
+    def kl() -> float:
+        with torch.no_grad():
+            return float(train_real.batch_loss(model, [item], pad, charset, aliases, 1.0, None)[0])
+
+    assert kl() > 1.0
+    train_real.own_targets(model, [item])
+    assert kl() < 0.05
+
+
 def test_the_bilstm_stage_reads_cached_sequences_exactly_as_the_network_reads_activations():
     """``training.train_context`` trains on the frozen network's feature sequences: the head on a
     cached sequence must give the logits the full top of the network gives on the cached activations,
