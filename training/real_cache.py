@@ -32,6 +32,7 @@ from ocr.recognize.charset import Charset
 from ocr.recognize.lineprep import batch_tensor, prepare_line
 from ocr.recognize.network import CRNN
 from ocr.recognize.recognizer import load_crnn
+from training.kd_cache import top_k_targets
 from training.real_data import RealLine, read_all
 
 log = logging.getLogger("training.real_cache")
@@ -79,10 +80,8 @@ def cache_item(model: CRNN, rgb: np.ndarray) -> dict:
     prepared = prepare_line(rgb, max_width=MAX_WIDTH)
     images = batch_tensor([prepared])
     acts = lower_cnn(model, images)
-    probs = upper_logits(model, acts).softmax(-1)[0]
-    top_prob, top_index = probs.topk(TOP_K, dim=-1)
-    return {"acts": acts[0].half(), "steps": prepared.steps, "top_index": top_index.short(),
-            "top_prob": (top_prob / top_prob.sum(-1, keepdim=True)).half()}
+    top_index, top_prob = top_k_targets(upper_logits(model, acts).softmax(-1)[0], TOP_K)
+    return {"acts": acts[0].half(), "steps": prepared.steps, "top_index": top_index, "top_prob": top_prob}
 
 
 def collate(batch: list[dict], pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -31,6 +31,7 @@ from torch import nn
 
 from ocr.recognize.charset import Charset
 from ocr.recognize.network import CRNN
+from training.kd_cache import top_k_targets
 from training.real_cache import FROZEN_BLOCKS, TOP_K, load_model
 from training.real_scoring import score_readings
 from training.train_real import (AliasTable, convention_of, frame_kl, make_batches, run_arguments, save,
@@ -44,11 +45,9 @@ def sequence_item(model: CRNN, item: dict) -> dict:
     """A cached crop as the frozen network's feature sequence [T,160] and its own top-k reading."""
     x = model.backbone.blocks[FROZEN_BLOCKS:](item["acts"].float()[None])
     seq = model.neck(F.avg_pool2d(x, kernel_size=(3, 2), stride=(3, 2)).squeeze(2)).transpose(1, 2)[0]
-    probs = model.classifier(model.feature_proj(seq)).softmax(-1)
-    top_prob, top_index = probs.topk(TOP_K, dim=-1)
+    top_index, top_prob = top_k_targets(model.classifier(model.feature_proj(seq)).softmax(-1), TOP_K)
     keep = {k: item[k] for k in ("steps", "text", "label", "set_name", "source")}
-    return {**keep, "seq": seq.half(), "top_index": top_index.short(),
-            "top_prob": (top_prob / top_prob.sum(-1, keepdim=True)).half()}
+    return {**keep, "seq": seq.half(), "top_index": top_index, "top_prob": top_prob}
 
 
 def sequence_cache(model: CRNN, cache: Path, name: str, out_dir: Path) -> list[dict]:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ocr.recognize.charset import Charset
+from training.kd_cache import top_k_targets
 from training.real_cache import FROZEN_BLOCKS, collate, load_model, pad_column, stack_targets, upper_logits
 from training.real_scoring import score_items
 
@@ -192,9 +193,7 @@ def own_targets(model: nn.Module, items: list[dict]) -> None:
     model.eval()
     for item in items:
         probs = upper_logits(model, item["acts"].float()[None]).softmax(-1)[0]
-        top_prob, top_index = probs.topk(item["top_index"].shape[-1], dim=-1)
-        item["top_index"] = top_index.short()
-        item["top_prob"] = (top_prob / top_prob.sum(-1, keepdim=True)).half()
+        item["top_index"], item["top_prob"] = top_k_targets(probs, item["top_index"].shape[-1])
 
 
 def validate(model: nn.Module, val: list[dict], synth_val: list[dict], charset: Charset, pad: torch.Tensor) -> dict:
