@@ -274,8 +274,9 @@ class NoContextCRNNSystem(CRNNSystem):
 
     runtime = ("torch",)
 
-    def __init__(self, threads: int = 1, weights: Path | str | None = None) -> None:
-        super().__init__(threads, weights, engine="torch", name="crnn-no-bilstm")
+    def __init__(self, threads: int = 1, weights: Path | str | None = None, name: str = "crnn-no-bilstm",
+                 model: str = "fast") -> None:
+        super().__init__(threads, weights, engine="torch", name=name, model=model)
 
     def load(self) -> None:
         super().load()
@@ -734,6 +735,8 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # the accurate recogniser and the cascade (issue 16); --crnn-weights applies to the fast model only
     "crnn-accurate": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate", model="accurate"),
     "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
+    "crnn-accurate-no-bilstm": lambda threads, **_: NoContextCRNNSystem(threads, name="crnn-accurate-no-bilstm",
+                                                                        model="accurate"),
     "ppocrv6-tiny": lambda threads, **_: _ppocr(
         "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
     "ppocrv6-small": lambda threads, **_: _ppocr(
@@ -748,8 +751,8 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-greedy", "crnn-lm", "crnn-accurate", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
-                   "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-greedy", "crnn-lm", "crnn-accurate", "crnn-accurate-no-bilstm",
+                   "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:

@@ -82,13 +82,13 @@ class UISettings:
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 3.7 ms/词 per word (1 thread) · 精确 Accurate +1.9 分 points (场景词 scene words "
-                   "+6.1), ~3.4× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~11%), about 0.5 "
+MODEL_TRADE_OFF = ("快速 Fast ≈ 3.8 ms/词 per word (1 thread) · 精确 Accurate +2.2 分 points (场景词 scene words "
+                   "+6.9), ~3.6× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~11%), about 0.5 "
                    "points below Accurate, at ~1/3 to 1/2 of its time")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words), only on "
-                "unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word (fast model; "
-                "on by default for it)")
+                "unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word (fast model); "
+                "on by default for both models")
 
 
 # ---------------------------------------------------------------- wiring
@@ -422,8 +422,8 @@ REACH_HINT = ("如何解读：梯度范围是决定这个字的 90% 输入梯度
               " How to read it: the reach is the span of columns holding 90% of the input gradient behind this "
               "character; the part beyond the character's own pixels is context the decision used. It is often "
               "wide because the CNN's squeeze-and-excite blocks average over the whole line, so a wide reach alone "
-              "does not show the BiLSTM at work; switching the shipped BiLSTM off costs 0.37 points on the "
-              "validation slice, mostly on document and receipt lines (model card, \"The BiLSTM\").")
+              "does not show the BiLSTM at work; switching the BiLSTM off costs the fast model 0.37 points and the "
+              "accurate one 0.58 on the validation slice, mostly on document and receipt lines (model card).")
 
 
 def _explanation_notes(result: dict, note: str) -> str:

@@ -1,6 +1,7 @@
 """Export the CRNN to ONNX for the onnxruntime inference engine.
 
     python -m training.export [--weights weights/crnn.pt] [--out weights/crnn.onnx]
+    python -m training.export --weights weights/crnn_accurate.pt --out weights/crnn_accurate.onnx
 
 The legacy TorchScript-based exporter (``dynamo=False``) handles the BiLSTM
 with a dynamic batch and width. The graph ends in a softmax, so both engines
@@ -40,7 +41,11 @@ class WithSoftmax(nn.Module):
 def export_onnx(weights: Path, out: Path, opset: int = 17) -> Path:
     """``weights`` exported with their SHA-256 in the metadata. Not checked against ``SHA256SUMS``:
     exporting is a step of making weights (``make weights`` rewrites the checksums last)."""
-    return export_tagged(WithSoftmax(load_crnn(weights, verify=False)).eval(), weights, out, 160, opset)
+    from ocr.recognize.network_accurate import PADDLE_PAD_WIDTH, AccurateCRNN
+
+    model = load_crnn(weights, verify=False)
+    trace_width = PADDLE_PAD_WIDTH if isinstance(model, AccurateCRNN) else 160  # each model's minimum batch width
+    return export_tagged(WithSoftmax(model).eval(), weights, out, trace_width, opset)
 
 
 def export_tagged(model: nn.Module, weights: Path, out: Path, trace_width: int, opset: int = 17) -> Path:

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -127,19 +128,24 @@ def cache_real(model: CRNN, lines: list[RealLine], path: Path) -> None:
     save_atomic(items, path)
 
 
-def cache_synthetic(model: CRNN, charset: Charset, n: int, path: Path, *, held_out: bool, seed: int) -> None:
+def synthetic_lines(charset: Charset, n: int, *, held_out: bool, seed: int) -> Iterator:
+    """``n`` synthetic lines (``training.synth``): replay lines, or (``held_out``) validation lines in fonts never
+    trained on, degraded harder. The one recipe of every cache that holds them (seeded: reproducible)."""
     from training.synth import LineSynthesizer, held_out_fonts
 
-    if path.exists():
-        log.info("%s exists: kept", path)
-        return
     if held_out:
         synth = LineSynthesizer(charset.chars, seed=seed, fonts=held_out_fonts(), degrade=1.5)
     else:
         synth = LineSynthesizer(charset.chars, seed=seed)
+    return (synth.sample() for _ in range(n))
+
+
+def cache_synthetic(model: CRNN, charset: Charset, n: int, path: Path, *, held_out: bool, seed: int) -> None:
+    if path.exists():
+        log.info("%s exists: kept", path)
+        return
     items = []
-    for _ in range(n):
-        line = synth.sample()
+    for line in synthetic_lines(charset, n, held_out=held_out, seed=seed):
         item = cache_item(model, line.image)
         item.update(text=line.text, label=line.text, set_name="synthetic", source="synthetic")
         items.append(item)

@@ -33,6 +33,17 @@ def gate(checkpoint: dict) -> str | None:
     return None
 
 
+def source_of(checkpoint: dict) -> str:
+    """The shipped file's one-line provenance (weights/README.md tells the whole story)."""
+    if checkpoint.get("arch") == "crnn_accurate":
+        return ("PP-OCRv6-small CNN and attention neck (frozen, as ported); its BiLSTM trained on ../shared/train "
+                "real lines (training.train_context; weights/README.md, 'The accurate model's BiLSTM')")
+    stage = "BiLSTM stage (training.train_context)" if "train_context" in str(checkpoint.get("trainer", "")) \
+        else "stage one (training.train_real)"
+    return (f"PP-OCRv6-tiny CNN (lower blocks frozen), top of the CNN and neck trained on ../shared/train real "
+            f"lines (weights/README.md, 'How the weights were made'); shipped from the {stage}")
+
+
 def ship(checkpoint_paths: list[Path], out: Path) -> None:
     """Ship the first checkpoint that passes its gate (the BiLSTM stage's, then stage one's)."""
     for path in checkpoint_paths:
@@ -44,12 +55,8 @@ def ship(checkpoint_paths: list[Path], out: Path) -> None:
         if refusal:
             print(f"{path}: not shipped: {refusal}")
             continue
-        stage = "BiLSTM stage (training.train_context)" if "train_context" in str(checkpoint.get("trainer", "")) \
-            else "stage one (training.train_real)"
-        torch.save({"state_dict": checkpoint["state_dict"], "config": checkpoint["config"],
-                    "source": f"PP-OCRv6-tiny CNN (lower blocks frozen), top of the CNN and neck trained on "
-                              f"../shared/train real lines (weights/README.md, 'How the weights were made'); "
-                              f"shipped from the {stage}",
+        torch.save({"arch": checkpoint.get("arch", "crnn"), "state_dict": checkpoint["state_dict"],
+                    "config": checkpoint["config"], "source": source_of(checkpoint),
                     "step": checkpoint["step"], "validation": checkpoint["scores"], "start": checkpoint["start"]}, out)
         print(json.dumps({"shipped": str(out), "from": str(path), "step": checkpoint["step"],
                           "validation": _rounded(checkpoint["scores"]), "start": _rounded(checkpoint["start"])},

@@ -31,7 +31,7 @@ import torch
 from ocr.recognize.charset import Charset
 from ocr.recognize.lineprep import PreparedLine, batch_tensor, prepare_line
 from training.kd_cache import top_k_targets
-from training.real_cache import MAX_WIDTH, TOP_K, read_rgb, save_atomic
+from training.real_cache import MAX_WIDTH, TOP_K, read_rgb, save_atomic, synthetic_lines
 from training.real_data import read_all
 
 log = logging.getLogger("training.teacher_cache")
@@ -54,11 +54,7 @@ def real_images(items: list[dict], split: str) -> Iterator[np.ndarray]:
 
 def replay_images(items: list[dict], charset: Charset, seed: int = 20_000) -> Iterator[np.ndarray]:
     """The replay lines again: ``training.real_cache.cache_synthetic``'s generator and seed."""
-    from training.synth import LineSynthesizer
-
-    synth = LineSynthesizer(charset.chars, seed=seed)
-    for item in items:
-        line = synth.sample()
+    for item, line in zip(items, synthetic_lines(charset, len(items), held_out=False, seed=seed)):
         if line.text != item["text"]:
             raise SystemExit("the replay generator no longer reproduces the cached lines: rebuild the cache")
         yield line.image

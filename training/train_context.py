@@ -1,6 +1,8 @@
 """Second stage: teach the BiLSTM what context adds, with everything below and beside it fixed.
 
     python -m training.train_context --init weights/crnn.pt --cache runs/real_cache --out runs/context/best.pt
+    python -m training.train_context --init runs/crnn_accurate_init.pt --charset weights/charset_accurate.txt \
+        --out runs/ctxAcc/best.pt ...   # the accurate model's BiLSTM, on training.accurate_cache's sequences
 
 Why a stage of its own: when the CNN, the neck and the BiLSTM learn together (``training.train_real``)
 the CNN takes the whole adaptation and the BiLSTM ends up adding nothing the validation slice can
@@ -35,7 +37,7 @@ from training.kd_cache import top_k_targets
 from training.real_cache import FROZEN_BLOCKS, TOP_K, load_model
 from training.real_scoring import score_readings
 from training.train_real import (AliasTable, convention_of, frame_kl, make_batches, run_arguments, save,
-                                 selection_score, usable)
+                                 selection_score, usable, without_sets)
 
 log = logging.getLogger("training.train_context")
 
@@ -55,6 +57,8 @@ def sequence_cache(model: CRNN, cache: Path, name: str, out_dir: Path) -> list[d
     path = out_dir / f"seq_{name}"
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(model, CRNN):  # the cache holds the fast CNN's activations: no use to another network
+        raise SystemExit(f"{path} is missing: build it first with python -m training.accurate_cache --out {out_dir}")
     started = time.time()
     items = [sequence_item(model, it) for it in torch.load(cache / name, map_location="cpu", weights_only=False)]
     torch.save(items, path)
@@ -122,7 +126,8 @@ class ContextRun:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         load = lambda name: sequence_cache(self.model, args.cache, name, args.out.parent)  # noqa: E731
         self.val, self.synth_val = load("real_val.pt"), load("synth_val.pt")
-        self.train_items, self.replay = usable(load("real_train.pt"), self.charset), load("synth_replay.pt")
+        self.train_items = without_sets(usable(load("real_train.pt"), self.charset), args.exclude_sets)
+        self.replay = load("synth_replay.pt")
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.params = list(self.model.lstm.parameters()) + list(self.model.context_proj.parameters())

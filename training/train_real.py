@@ -154,7 +154,8 @@ def set_train_mode(model: nn.Module) -> None:
 
 def save(path: Path, model: nn.Module, extra: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "config": model.config.__dict__, **extra}, tmp)
+    torch.save({"arch": model.arch, "state_dict": model.state_dict(), "config": model.config.__dict__, **extra},
+               tmp)
     os.replace(tmp, path)
 
 
@@ -163,6 +164,12 @@ def usable(items: list[dict], charset: Charset) -> list[dict]:
     return [it for it in items if it["text"] and not charset.missing(it["text"].upper()
                                                                      if it["set_name"].startswith("en_receipts")
                                                                      else it["text"])]
+
+
+def without_sets(items: list[dict], prefixes: list[str]) -> list[dict]:
+    """``items`` minus the lines of the sets named by ``prefixes``: e.g. a licence-clean run, where no XFUND
+    line trains (validation still reads every set)."""
+    return [it for it in items if not it["set_name"].startswith(tuple(prefixes))] if prefixes else items
 
 
 def selection_score(scores: dict[str, dict]) -> float:
@@ -213,8 +220,7 @@ def train(args: argparse.Namespace) -> None:
     train_items, val, replay, synth_val = load_cache(args.cache, charset, tuple(args.kd_skip))
     if args.lwf_from_init:
         own_targets(model, train_items + replay)
-    if args.exclude_sets:  # e.g. a licence-clean run: no line of these sets trains (validation still reads them)
-        train_items = [it for it in train_items if not it["set_name"].startswith(tuple(args.exclude_sets))]
+    train_items = without_sets(train_items, args.exclude_sets)
     log.info("%d real training lines, %d validation, %d replay, %d synthetic validation",
              len(train_items), len(val), len(replay), len(synth_val))
     start = validate(model, val, synth_val, charset, pad)
@@ -294,6 +300,8 @@ def run_arguments(parser: argparse.ArgumentParser, out: str, init: str) -> None:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exclude-sets", nargs="*", default=[], metavar="PREFIX",
+                        help="train on no line of these sets (name prefixes), e.g. zh_doc: XFUND is CC BY-NC-SA")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -310,8 +318,6 @@ def main(argv: list[str] | None = None) -> None:
                              "validation slice worse than the start")
     parser.add_argument("--lwf-from-init", action="store_true",
                         help="forgetting targets from --init's own reading (not the cache's, the port's)")
-    parser.add_argument("--exclude-sets", nargs="*", default=[], metavar="PREFIX",
-                        help="train on no line of these sets (name prefixes), e.g. zh_doc: XFUND is CC BY-NC-SA")
     parser.add_argument("--replay-share", type=float, default=0.25, help="replay batches per real batch")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this many steps (a reproducible length; --minutes still bounds the time)")

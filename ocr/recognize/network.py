@@ -122,6 +122,9 @@ class CRNN(nn.Module):
     exactly; training then teaches the BiLSTM what context adds.
     """
 
+    #: tells loaders which network a weights file holds (saved in training checkpoints as "arch")
+    arch = "crnn"
+
     def __init__(self, config: CRNNConfig = CRNNConfig()) -> None:
         super().__init__()
         self.config = config
