@@ -2,6 +2,7 @@
 and (``--reach N``) the gradient reach of the characters of N validation lines both ways.
 
     OMP_NUM_THREADS=1 python -m training.bilstm_ablation runs/realB/best.pt [--reach 12]
+    OMP_NUM_THREADS=1 python -m training.bilstm_ablation runs/ctxAcc2/best.pt --cache runs/ctxAcc2 --reach 12
 
 Why: the issue asks that switching the BiLSTM off cost accuracy, and that its explanation (the gradient
 reach) show context; both are read here on ``../shared/train``'s validation slice, never ``../shared/eval``.
@@ -13,11 +14,14 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ocr.recognize.charset import Charset
+from ocr.recognize.models import SPECS
+from ocr.recognize.network_accurate import AccurateCRNN
 from training.real_cache import load_model, pad_column
 from training.real_data import read_all
 from training.train_real import load_cache, selection_score, validate
@@ -36,7 +40,7 @@ def mean_reach(model: torch.nn.Module, charset: Charset, n_lines: int) -> dict:
     _, val = read_all()
     random.Random(1).shuffle(val)
     lines = [ln for ln in val if ln.set_name.startswith(("zh_doc", "en_receipts"))][:n_lines]
-    rec = Recognizer(model, charset, threads=1)
+    rec = Recognizer(model, charset, threads=1, spec=SPECS[spec_name(model)])
     widths = []
     for ln in lines:
         out = explain_line(rec, load_image(str(ln.image)), methods=("saliency",))
@@ -44,24 +48,43 @@ def mean_reach(model: torch.nn.Module, charset: Charset, n_lines: int) -> dict:
     return {"characters": len(widths), "mean_width_char_heights": round(float(np.mean(widths)), 2)}
 
 
+def spec_name(model: torch.nn.Module) -> str:
+    return "accurate" if isinstance(model, AccurateCRNN) else "fast"
+
+
+def scorer(model: torch.nn.Module, cache: Path, charset: Charset) -> Callable[[], dict]:
+    """Validation scores of ``model`` as its trainer computed them: the fast model from the activation cache
+    (``training.real_cache``), the accurate one from its sequence cache (``training.accurate_cache``)."""
+    if isinstance(model, AccurateCRNN):
+        from training.train_context import padding_feature, score_sequences
+
+        load = lambda name: torch.load(cache / name, map_location="cpu", weights_only=False)  # noqa: E731
+        val, synth_val, pad = load("seq_real_val.pt"), load("seq_synth_val.pt"), padding_feature(model)
+        return lambda: {**score_sequences(model, val, charset, pad),
+                        "synthetic": score_sequences(model, synth_val, charset, pad)["synthetic"]}
+    _, val, _, synth_val = load_cache(cache, charset)
+    pad = pad_column(model)
+    return lambda: validate(model, val, synth_val, charset, pad)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--cache", type=Path, default=Path("runs/real_cache"))
-    parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
+    parser.add_argument("--cache", type=Path, default=Path("runs/real_cache"),
+                        help="runs/real_cache (fast model) or the accurate model's run directory (runs/ctxAcc)")
+    parser.add_argument("--charset", type=Path, default=None, help="default: the checkpoint's model's charset")
     parser.add_argument("--reach", type=int, default=0, help="also the gradient reach on this many lines")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    charset = Charset.load(args.charset)
     model = load_model(args.checkpoint)
-    pad = pad_column(model)
-    _, val, _, synth_val = load_cache(args.cache, charset)
+    charset = Charset.load(args.charset or Path("weights") / SPECS[spec_name(model)].charset)
+    score = scorer(model, args.cache, charset)
     report = {}
     for state in ("on", "off"):
         if state == "off":
             with torch.no_grad():
                 model.context_proj.weight.zero_()
-        scores = validate(model, val, synth_val, charset, pad)
+        scores = score()
         report[state] = {"scores": rounded(scores), "selection": round(selection_score(scores), 3)}
         if args.reach:
             report[state]["reach"] = mean_reach(model, charset, args.reach)

@@ -43,3 +43,22 @@ def test_cached_sequences_read_as_the_whole_network_in_the_callers_order(monkeyp
         assert torch.allclose(full, via_sequence, atol=5e-2)  # the cache stores float16
         # (the cache took its top-k before rounding the sequence to float16: near-ties may swap below rank 1)
         assert torch.equal(item["top_index"][:, 0].long(), frozen_top[:, 0])
+
+
+def test_the_ablation_scores_the_accurate_model_on_its_sequence_cache(tmp_path):
+    """``training.bilstm_ablation`` reads an accurate checkpoint's validation from its own sequence cache
+    (the fast model's activation cache would not fit its network), per domain as the trainer scores it."""
+    from ocr.recognize.charset import Charset
+    from training import bilstm_ablation
+
+    torch.set_num_threads(1)
+    model = real_cache.load_model(ROOT / "weights" / "crnn_accurate.pt")
+    lines = [(rgb, {**fields, "set_name": "en_scene_iiit5k_train"}) for rgb, fields in _lines((120, 200))]
+    synthetic = [(rgb, {**fields, "set_name": "synthetic"}) for rgb, fields in _lines((90,))]
+    torch.save(accurate_cache.chunk_items(model, lines), tmp_path / "seq_real_val.pt")
+    torch.save(accurate_cache.chunk_items(model, synthetic), tmp_path / "seq_synth_val.pt")
+    charset = Charset.load(ROOT / "weights" / "charset_accurate.txt")
+    assert bilstm_ablation.spec_name(model) == "accurate"
+    scores = bilstm_ablation.scorer(model, tmp_path, charset)()
+    assert set(scores) == {"en_scene", "synthetic"}
+    assert all(0.0 <= v["char"] <= 100.0 for v in scores.values())
