@@ -1,8 +1,9 @@
 """The accurate model's neck feature sequences for every real crop and synthetic line, computed once.
 
-    python -m training.accurate_cache --init weights/crnn_accurate.pt --out runs/ctxAcc   # then:
-    python -m training.train_context --init weights/crnn_accurate.pt --charset weights/charset_accurate.txt \
-        --out runs/ctxAcc/best.pt
+    python -m training.convert_accurate --out runs/crnn_accurate_init.pt --no-export   # the port (BiLSTM off)
+    python -m training.accurate_cache --init runs/crnn_accurate_init.pt --out runs/ctxAcc   # then:
+    python -m training.train_context --init runs/crnn_accurate_init.pt --charset weights/charset_accurate.txt \
+        --out runs/ctxAcc/best.pt ...   (make train: the shipped settings)
 
 Why: the accurate model's BiLSTM is trained the way the fast model's was in stage A
 (``training.train_context``): everything below it frozen, so each crop's CNN + attention-neck
@@ -125,7 +126,8 @@ def build(out: Path, init: Path, charset_path: Path, replay: int, synth_val: int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/ctxAcc"))
-    parser.add_argument("--init", type=Path, default=Path("weights/crnn_accurate.pt"))
+    parser.add_argument("--init", type=Path, default=Path("runs/crnn_accurate_init.pt"),
+                        help="the port (python -m training.convert_accurate); its top-k are the forgetting targets")
     parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"),
                         help="the characters the synthetic lines are drawn from (the fast model's, as its cache)")
     parser.add_argument("--replay", type=int, default=6000)

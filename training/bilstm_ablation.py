@@ -56,12 +56,11 @@ def scorer(model: torch.nn.Module, cache: Path, charset: Charset) -> Callable[[]
     """Validation scores of ``model`` as its trainer computed them: the fast model from the activation cache
     (``training.real_cache``), the accurate one from its sequence cache (``training.accurate_cache``)."""
     if isinstance(model, AccurateCRNN):
-        from training.train_context import padding_feature, score_sequences
+        from training.train_context import padding_feature, validate_sequences
 
         load = lambda name: torch.load(cache / name, map_location="cpu", weights_only=False)  # noqa: E731
         val, synth_val, pad = load("seq_real_val.pt"), load("seq_synth_val.pt"), padding_feature(model)
-        return lambda: {**score_sequences(model, val, charset, pad),
-                        "synthetic": score_sequences(model, synth_val, charset, pad)["synthetic"]}
+        return lambda: validate_sequences(model, val, synth_val, charset, pad)
     _, val, _, synth_val = load_cache(cache, charset)
     pad = pad_column(model)
     return lambda: validate(model, val, synth_val, charset, pad)

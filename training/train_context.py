@@ -101,6 +101,14 @@ def score_sequences(model: CRNN, items: list[dict], charset: Charset, pad: torch
     return score_readings(items, [logits[i] for i in range(len(items))], charset)
 
 
+def validate_sequences(model: CRNN, val: list[dict], synth_val: list[dict], charset: Charset,
+                       pad: torch.Tensor) -> dict[str, dict]:
+    """The checkpoint scores: the real validation slice per domain, plus the held-out-font synthetic lines."""
+    scores = score_sequences(model, val, charset, pad)
+    scores["synthetic"] = score_sequences(model, synth_val, charset, pad)["synthetic"]
+    return scores
+
+
 def step_loss(model: CRNN, batch: list[dict], pad: torch.Tensor, charset: Charset, aliases: AliasTable,
               lwf: float, convention: str | None) -> tuple[torch.Tensor, float, float]:
     seq, steps, top_index, top_prob = collate_sequences(batch, pad)
@@ -150,9 +158,7 @@ class ContextRun:
                                         "trainer": "training.train_context"})
 
     def validate(self) -> dict:
-        scores = score_sequences(self.model, self.val, self.charset, self.pad)
-        scores["synthetic"] = score_sequences(self.model, self.synth_val, self.charset, self.pad)["synthetic"]
-        return scores
+        return validate_sequences(self.model, self.val, self.synth_val, self.charset, self.pad)
 
     @staticmethod
     def rounded(scores: dict) -> str:
