@@ -14,7 +14,7 @@ The files are written in ``training.train_context.sequence_cache``'s format and 
 (``seq_real_train.pt`` ...) into the run's directory, where that trainer finds them. The lines are
 the same as the fast model's: ``training.real_data``'s split of ``../shared/train`` and
 ``training.real_cache``'s synthetic generators and seeds (drawn from the fast model's characters,
-all of which the accurate charset holds). Never reads ``../shared/eval``.
+all of which the accurate charset holds). It reads nothing else: no eval set.
 
 Lines are read in batches of similar width padded to at least 320 px, as the recogniser reads
 them (``PADDLE_PAD_WIDTH``: the neck's attention sees the padding); a line keeps the frames of
@@ -39,7 +39,7 @@ from ocr.recognize.network_accurate import PADDLE_PAD_WIDTH, AccurateCRNN
 from training.kd_cache import top_k_targets
 from training import real_cache
 from training.real_cache import MAX_WIDTH, TOP_K, load_model, read_rgb, save_atomic
-from training.real_data import read_all
+from training.real_data import RealLine, read_all
 
 log = logging.getLogger("training.accurate_cache")
 
@@ -50,9 +50,8 @@ CHUNK = 2000
 Line = tuple[np.ndarray, dict]  # (RGB image, the item's text fields)
 
 
-def real_lines(split: str) -> Iterator[Line]:
-    train, val = read_all()
-    for line in train if split == "train" else val:
+def real_lines(lines: list[RealLine]) -> Iterator[Line]:
+    for line in lines:
         yield read_rgb(line.image), {"text": line.text, "label": line.label, "set_name": line.set_name,
                                      "source": line.source}
 
@@ -117,9 +116,10 @@ def build(out: Path, init: Path, charset_path: Path, replay: int, synth_val: int
     if not isinstance(model, AccurateCRNN):
         raise SystemExit(f"{init} is not the accurate CRNN (use training.real_cache for the fast one)")
     charset = Charset.load(charset_path)
-    build_file(model, real_lines("val"), out / "seq_real_val.pt")
+    train, val = read_all()
+    build_file(model, real_lines(val), out / "seq_real_val.pt")
     build_file(model, synthetic_lines(charset, synth_val, held_out=True, seed=10_002), out / "seq_synth_val.pt")
-    build_file(model, real_lines("train"), out / "seq_real_train.pt")
+    build_file(model, real_lines(train), out / "seq_real_train.pt")
     build_file(model, synthetic_lines(charset, replay, held_out=False, seed=20_000), out / "seq_synth_replay.pt")
 
 

@@ -20,6 +20,7 @@ import json
 import logging
 import pprint
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -89,11 +90,14 @@ def measure_model(name: str, lines: list[RealLine], images: list[np.ndarray], th
     return {"weight": weight, "default": on, "greedy": greedy, "by_weight": {str(w): r for w, r in runs.items()}}
 
 
-def write_choice(out: Path, choice: dict[str, Any], command: str) -> None:
+def write_choice(out: Path, choice: dict[str, Any]) -> None:
+    """The module the decoder reads; each model's entry says which run wrote it (``"written"``): a run with
+    ``--models`` keeps the other models' entries, and the docstring must not credit them to this run."""
+    runs = "".join(f"- {name}: ``{c.get('written', 'an earlier run (not recorded)')}``\n" for name, c in choice.items())
     out.write_text(
         f'"""Whether the decoder uses the character language model by default, and its weight, per model.\n\n'
-        f"Written by ``{command}`` on the validation slice of ``../shared/train``\n"
-        f"(``training.real_data``), never ``../shared/eval``. The rule: ``training.choose_lm``'s docstring.\n"
+        f"Written per model on the validation slice of ``../shared/train`` (``training.real_data``), never the\n"
+        f"eval sets, by:\n\n{runs}\nThe rule: ``training.choose_lm``'s docstring.\n"
         f"``FIGURES``: accuracy (%) per domain and milliseconds per line / scene word, greedy and per weight.\n"
         f'"""\n\n'
         f"LM_DEFAULT: dict[str, bool] = {pprint.pformat({m: c['default'] for m, c in choice.items()})}\n"
@@ -115,11 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     from ocr.recognize import lm_choice
 
     choice = {name: lm_choice.FIGURES[name] for name in lm_choice.FIGURES if name not in args.models}
-    choice.update({name: measure_model(name, lines, images, args.threads) for name in args.models})
+    command = " ".join(["OMP_NUM_THREADS=1 python -m training.choose_lm", *(sys.argv[1:] if argv is None else argv)])
+    written = f"{command} ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)"
+    choice.update({name: {**measure_model(name, lines, images, args.threads), "written": written}
+                   for name in args.models})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(choice, indent=1))
-    command = " ".join(["OMP_NUM_THREADS=1 python -m training.choose_lm", *(sys.argv[1:] if argv is None else argv)])
-    write_choice(args.out, choice, command)
+    write_choice(args.out, choice)
     print(json.dumps({m: {"weight": c["weight"], "default": c["default"]} for m, c in choice.items()}))
 
 

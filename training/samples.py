@@ -14,7 +14,7 @@ Every text run is drawn with PIL through an alpha mask and labelled with the
 tight rectangle of its visible ink (4 points, clockwise from top-left); the
 photo-like variants move the boxes with every geometric transform. No
 randomness beyond fixed seeds, so the same fonts give the same bytes.
-Never reads ``../shared/eval``.
+Reads nothing but fonts: no dataset, no eval set.
 """
 
 from __future__ import annotations

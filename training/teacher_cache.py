@@ -14,7 +14,7 @@ crops"): the validation slice fell, so nothing trained this way is shipped.
 The items are re-read in the order ``training.real_cache`` cached them (the same split of
 ``../shared/train``, the same replay generator and seed); their texts are checked against the
 cache, so a target can never land on another line. Written atomically per file; a file that
-exists is kept (resume). Never reads ``../shared/eval``.
+exists is kept (resume). It reads ``../shared/train`` and synthetic lines only: no eval set.
 """
 
 from __future__ import annotations

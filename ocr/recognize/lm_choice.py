@@ -1,7 +1,12 @@
 """Whether the decoder uses the character language model by default, and its weight, per model.
 
-Written by ``OMP_NUM_THREADS=1 python -m training.choose_lm --models accurate --threads 1`` on the validation slice of ``../shared/train``
-(``training.real_data``), never ``../shared/eval``. The rule: ``training.choose_lm``'s docstring.
+Written per model on the validation slice of ``../shared/train`` (``training.real_data``), never the
+eval sets, by:
+
+- accurate: ``OMP_NUM_THREADS=1 python -m training.choose_lm --models accurate --threads 1 (2026-12-07 01:28 UTC)``
+- fast: ``OMP_NUM_THREADS=1 python -m training.choose_lm --models fast (2026-12-07 00:04 UTC)``
+
+The rule: ``training.choose_lm``'s docstring.
 ``FIGURES``: accuracy (%) per domain and milliseconds per line / scene word, greedy and per weight.
 """
 
@@ -49,7 +54,9 @@ FIGURES: dict = {'accurate': {'by_weight': {'0.1': {'mean': 94.085,
                          'scores': {'en_receipts_sroie_train_lines': {'char': 98.49, 'line': 90.78},
                                     'en_scene': {'char': 93.29, 'line': 87.67},
                                     'zh_doc_xfund_train_lines': {'char': 99.22, 'line': 94.28}}},
-              'weight': 0.25},
+              'weight': 0.25,
+              'written': 'OMP_NUM_THREADS=1 python -m training.choose_lm --models accurate --threads 1 '
+                         '(2026-12-07 01:28 UTC)'},
  'fast': {'by_weight': {'0.1': {'mean': 90.698,
                                 'ms_per_line_all': 6.72,
                                 'ms_per_word_scene': 3.76,
@@ -87,4 +94,5 @@ FIGURES: dict = {'accurate': {'by_weight': {'0.1': {'mean': 94.085,
                      'scores': {'en_receipts_sroie_train_lines': {'char': 97.59, 'line': 86.94},
                                 'en_scene': {'char': 87.67, 'line': 75.19},
                                 'zh_doc_xfund_train_lines': {'char': 99.17, 'line': 94.38}}},
-          'weight': 0.15}}
+          'weight': 0.15,
+          'written': 'OMP_NUM_THREADS=1 python -m training.choose_lm --models fast (2026-12-07 00:04 UTC)'}}

@@ -25,3 +25,23 @@ def test_off_when_a_domain_loses_or_it_costs_too_much_or_gains_too_little():
     assert decide(GREEDY, slow) == (0.2, False)
     tiny_gain = {0.2: run(90.05, {"zh": 99.0, "receipts": 97.0, "scene": 88.1}, 3.1)}
     assert decide(GREEDY, tiny_gain) == (0.2, False)
+
+
+def test_the_written_module_credits_each_model_to_its_own_run(tmp_path):
+    """A run with ``--models accurate`` keeps the fast entry: the docstring must name the run that wrote each."""
+    import importlib.util
+
+    from training.choose_lm import write_choice
+
+    entry = {"weight": 0.15, "default": True, "greedy": {}, "by_weight": {}}
+    choice = {"fast": {**entry, "written": "choose_lm --models fast (00:04 UTC)"},
+              "accurate": {**entry, "weight": 0.25, "default": False, "written": "choose_lm --models accurate (01:28 UTC)"}}
+    out = tmp_path / "lm_choice.py"
+    write_choice(out, choice)
+    text = out.read_text(encoding="utf-8")
+    assert "- fast: ``choose_lm --models fast (00:04 UTC)``" in text
+    assert "- accurate: ``choose_lm --models accurate (01:28 UTC)``" in text
+    spec = importlib.util.spec_from_file_location("written_choice", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.LM_WEIGHT == {"fast": 0.15, "accurate": 0.25} and module.LM_DEFAULT == {"fast": True, "accurate": False}
