@@ -209,7 +209,8 @@ class CRNNSystem:
     runtime = ("onnxruntime",)
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
-                 name: str = "crnn", decoder: str = "greedy", model: str = "fast", lm: bool | None = None) -> None:
+                 name: str = "crnn", decoder: str = "greedy", model: str = "fast", lm: bool | None = None,
+                 turn_tall: bool = True) -> None:
         from ocr.recognize.models import SPECS
 
         self.name = name
@@ -221,6 +222,7 @@ class CRNNSystem:
         self.charset = spec.charset
         self.engine = engine  # None: Recognizer.load's default
         self.lm = lm  # None: the model's default (ocr.recognize.lm_choice)
+        self.turn_tall = turn_tall  # False: tall images read upright only (the ablation of vertical-line reading)
         self._recognizer: Any = None
 
     def unavailable(self) -> str | None:
@@ -236,7 +238,7 @@ class CRNNSystem:
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
         weights = None if self.model == "auto" else self.weights  # the cascade reads with the shipped pair
         self._recognizer = Recognizer.load(weights, model=self.model, threads=self.threads, batch_size=BATCH_SIZE,
-                                           decoder=self.decoder, lm=self.lm, **kwargs)
+                                           decoder=self.decoder, lm=self.lm, turn_tall=self.turn_tall, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
         if not images:
@@ -254,10 +256,14 @@ class CRNNSystem:
         decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (no language model)"
         if self._recognizer is not None and self._recognizer.uses_lm():
             decoding = ", beam search with the character language model"
+        if not self.turn_tall:
+            decoding += ", tall images read upright only"
         what = f"weights/{self.weights.name} (this project's CRNN{decoding})"
         if self.model == "auto":
             what = "weights/crnn.pt, unsure lines re-read by weights/crnn_accurate.pt (the cascade, model=auto)"
-        info: dict[str, Any] = {"model": what, "dict": f"weights/{self.charset}", "input": "3x48xW, BGR, [-1, 1]"}
+        charsets = ("weights/charset.txt + weights/charset_accurate.txt" if self.model == "auto"
+                    else f"weights/{self.charset}")
+        info: dict[str, Any] = {"model": what, "dict": charsets, "input": "3x48xW, BGR, [-1, 1]"}
         if self._recognizer is not None:
             info["classes"] = self._recognizer.charset.num_classes
             engine = getattr(self._recognizer, "engine_name", "torch")
@@ -737,6 +743,11 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
     "crnn-accurate-no-bilstm": lambda threads, **_: NoContextCRNNSystem(threads, name="crnn-accurate-no-bilstm",
                                                                         model="accurate"),
+    # ablation: tall images read upright only, as the PP-OCR rows read them (what reading vertical lines adds)
+    "crnn-upright": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-upright",
+                                                                  turn_tall=False),
+    "crnn-accurate-upright": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate-upright", model="accurate",
+                                                             turn_tall=False),
     "ppocrv6-tiny": lambda threads, **_: _ppocr(
         "ppocrv6-tiny", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt", threads),
     "ppocrv6-small": lambda threads, **_: _ppocr(
@@ -751,8 +762,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-greedy", "crnn-lm", "crnn-accurate", "crnn-accurate-no-bilstm",
-                   "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-upright", "crnn-greedy", "crnn-lm", "crnn-accurate",
+                   "crnn-accurate-no-bilstm", "crnn-accurate-upright", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
+                   "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:
@@ -1496,7 +1508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), metavar="NAME",
                         help=f"line sets to score (default: all of {', '.join(SETS)})")
     parser.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), metavar="NAME",
-                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch, crnn-float, crnn-int8); unknown "
+                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch, crnn-float, crnn-int8, crnn-beam); unknown "
                              "or missing ones are reported, not fatal")
     parser.add_argument("--quick", action="store_true",
                         help=f"first {QUICK_PLAN.limit} items of each line set and {QUICK_PAGES} pages of each "

@@ -82,9 +82,9 @@ class UISettings:
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 3.8 ms/词 per word (1 thread) · 精确 Accurate +2.2 分 points (场景词 scene words "
-                   "+6.9), ~3.6× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~11%), about 0.5 "
-                   "points below Accurate, at 35–56% of its time (validation slice / eval lines)")
+MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accurate +2.4 分 points (场景词 scene words "
+                   "+8.0), ~3.3× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~13%), within 0.5 "
+                   "points of Accurate, at 40–59% of its time (validation slice / eval lines)")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words), only on "
                 "unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word (fast model); "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ocr.recognize.charset import BLANK, Charset
 from ocr.decode import CharSpan, LineDecoding, decoding_of, greedy_decode
+from ocr.detect.geometry import is_tall, rotate
 from ocr.imageio import load_image
 from ocr.recognize.lineprep import PreparedLine, batch_tensor, prepare_line
 from ocr.recognize.network import STRIDE_X
@@ -156,6 +157,16 @@ def explained_decoding(recognizer: Any, rgb: np.ndarray, probs: np.ndarray, prep
     return (own, False) if aligned is None else (aligned, True)
 
 
+def as_read(recognizer: Any, rgb: np.ndarray, reading: Any = None) -> tuple[np.ndarray, Any]:
+    """The line image as the recogniser read it, and that reading (``reading``: one already made): a tall
+    image read turned (``LineResult.turned``: a vertical line) is explained turned, so every view refers to
+    the image whose characters were read. A crop already turned (a page's vertical line) is wide: kept."""
+    reading = reading if reading is not None else recognizer.recognize_one(rgb)
+    if getattr(reading, "turned", 0) and is_tall(*rgb.shape[:2]):
+        rgb = rotate(rgb, reading.turned)
+    return rgb, reading
+
+
 def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> LineAlignment:
     """Read the line and build every alignment view of it on the float torch model.
 
@@ -165,7 +176,7 @@ def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> 
     best path reads otherwise), so an explanation always explains the characters that were read.
     ``reading``: the :class:`~ocr.results.LineResult` already read from ``image`` (else it is read here).
     """
-    rgb = load_image(image)
+    rgb, reading = as_read(recognizer, load_image(image), reading)
     prepared = prepare_line(rgb)
     probs = reference_probabilities(recognizer, prepared)
     h, w = rgb.shape[:2]

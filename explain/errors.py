@@ -52,6 +52,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from explain.alignment import as_read
 from ocr.recognize.charset import BLANK, Charset
 from ocr.decode import forced_align
 from ocr.imageio import load_image, to_gray
@@ -452,10 +453,8 @@ def attribute_errors(recognizer: Any, image: Any, truth: str, *, result: Any = N
     """Read ``image`` (anything :func:`ocr.imageio.load_image` takes), compare with ``truth``
     and explain every error. ``result``: a :class:`~ocr.recognize.recognizer.LineResult` already
     computed for this image, to skip a second decode."""
-    rgb = load_image(image)
+    rgb, result = as_read(recognizer, load_image(image), result)
     charset: Charset = recognizer.charset
-    if result is None:
-        result = recognizer.recognize_one(rgb)
     probs, prepared = recognizer.probabilities([rgb])[0]
     h, w = rgb.shape[:2]
     frames = _Frames(np.asarray(probs), prepared.scale, w)

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explain.alignment import as_read
 from explain.errors import align
 from ocr.recognize.charset import BLANK
 from ocr.decode import greedy_decode
@@ -156,7 +157,7 @@ def attribute_preprocessing(recognizer: Any, image: Any, steps: Sequence[str] = 
     (see the module docstring); everything is JSON-friendly.
     """
     started = time.perf_counter()
-    rgb = load_image(image)
+    rgb = as_read(recognizer, load_image(image))[0]  # a vertical line: attributed as it is read, turned
     unknown = [s for s in steps if s not in STEP_ORDER]
     if unknown:
         raise ValueError(f"unknown preprocessing step(s) {', '.join(map(str, unknown))}; "

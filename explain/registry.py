@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from explain import render
-from explain.alignment import EXPLAINED_WITH, LineAlignment, align_line
+from explain.alignment import EXPLAINED_WITH, LineAlignment, align_line, as_read
 from explain.gradcam import CAM_METHODS, DEFAULT_LAYER, GradCAMExplainer
 from explain.maps import to_image_size
 from explain.occlusion import occlusion_maps
@@ -198,8 +198,8 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
     if cam_method not in CAM_METHODS:
         raise ExplainRequestError(f"unknown CAM method {cam_method!r}; choose from {', '.join(CAM_METHODS)}")
     stages = _Stages(progress, run)
-    rgb = load_image(image)
     t0 = time.perf_counter()
+    rgb, reading = as_read(recognizer, load_image(image), reading)  # every view shows the image as read
     al = align_line(recognizer, rgb, k=top_k, reading=reading)
     chars = al.decoding.chars
     if char_index is not None and not 0 <= int(char_index) < len(chars):

@@ -11,14 +11,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ocr.detect.geometry import TextBox
+from ocr.detect.geometry import TALL_RATIO, TextBox
 
 #: lines recognised at 0° and 180° to decide whether a page is upside down
 ORIENTATION_PROBE_LINES = 6
 #: a 180° reading must beat the upright one by this much mean confidence to win
 ORIENTATION_MARGIN = 0.1
-#: a box this much taller than wide reads as a vertical run of text
-TALL_RATIO = 1.5
 
 
 def lies_sideways(boxes: Sequence[TextBox]) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 from ocr.cache import DEFAULT_CACHE_MB, ResultCache, page_keys
 from ocr.detect import (VARIANT_WEIGHTS, ClassicalDetector, DetectionResult, TextBox, TextDetector, crop_line,
                         rotate, sort_reading_order)
-from ocr.detect.geometry import char_quads, map_points, reorder_quad, rot90_matrix
+from ocr.detect.geometry import crop_turn, map_points, page_char_quads, reorder_quad, rot90_matrix
 from ocr.imageio import load_image
 from ocr.orientation import lies_sideways, upside_down
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
@@ -147,10 +147,11 @@ class OCRPipeline:
         for box, crop, res in zip(page.boxes, crops, results):
             if not res.text.strip():
                 continue
-            quads = char_quads(box.points.astype(np.float64), crop.shape[1], res)
+            seen = rotate(crop, res.turned)  # the crop as read (explanations explain this image)
+            quads = page_char_quads(box.points, crop_turn(box) + res.turned, seen.shape[1], res)
             chars = [PageChar(span.char, span.confidence, back(q), list(span.candidates))
                      for span, q in zip(res.chars, quads)]
-            lines.append(PageLine(back(box.as_list()), res.text, res.confidence, chars, crop, res))
+            lines.append(PageLine(back(box.as_list()), res.text, res.confidence, chars, seen, res))
         return lines
 
     @staticmethod

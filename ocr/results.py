@@ -48,6 +48,9 @@ class LineResult:
     height: int = 0
     model: str = "fast"  # the network that produced this reading ("fast" or "accurate")
     reread: bool = False  # read by the fast model first, then re-read by the accurate one (model="auto")
+    #: degrees the image was turned counter-clockwise before reading (90, 270: a vertical line or a word on its
+    #: side); the characters' x ranges run along the turned image (``ocr.detect.geometry.rotate``)
+    turned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class LineResult:
             "confidence": round(self.confidence, 4),
             "model": self.model,
             "reread": self.reread,
+            "turned": self.turned,
             "chars": [
                 {"char": c.char, "confidence": round(c.confidence, 4), "t_start": c.t_start, "t_end": c.t_end,
                  "x_start": round(c.x_start, 1), "x_end": round(c.x_end, 1),

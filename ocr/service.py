@@ -235,7 +235,7 @@ class OCRService:
 
     def read_line(self, image: Any, *, model: str | None = None, lm: bool | None = None) -> PageResult:
         """The whole image read as one text line (no detection), shaped like a page of one line."""
-        from ocr.detect.geometry import char_quads
+        from ocr.detect.geometry import page_char_quads, rotate
 
         started = time.perf_counter()
         rgb = load_image(image)
@@ -244,9 +244,10 @@ class OCRService:
         quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
         lines = []
         if res.text.strip():
-            quads = char_quads(quad, w, res)
+            seen = rotate(rgb, res.turned)  # the image as read (a vertical line: turned)
+            quads = page_char_quads(quad, res.turned, seen.shape[1], res)
             chars = [PageChar(s.char, s.confidence, q, list(s.candidates)) for s, q in zip(res.chars, quads)]
-            lines.append(PageLine([float(v) for v in quad.ravel()], res.text, res.confidence, chars, rgb, res))
+            lines.append(PageLine([float(v) for v in quad.ravel()], res.text, res.confidence, chars, seen, res))
         elapsed = time.perf_counter() - started
         return PageResult(lines, w, h, 0, {"recognize": elapsed, "total": elapsed}, None, None, rgb)
 

@@ -49,14 +49,34 @@ class TextBox:
 
 # ---------------------------------------------------------------- crops and order
 
-def crop_line(rgb: np.ndarray, box: TextBox) -> np.ndarray:
-    """The quadrilateral rectified to an upright HxWx3 crop.
+#: a line this much taller than wide runs vertically: it is read turned 90 degrees counter-clockwise
+#: (as PaddleOCR does; its recognisers were trained on vertical lines so turned)
+TALL_RATIO = 1.5
 
-    Width = the longer of the top/bottom edges, height = the longer of the
-    left/right edges. A crop at least 1.5x taller than wide is a vertical line:
-    it is turned 90 degrees counter-clockwise so it reads left to right (as PaddleOCR does).
+
+def is_tall(height: float, width: float) -> bool:
+    return height >= TALL_RATIO * width
+
+
+def turn_quad(quad: np.ndarray, angle: int) -> np.ndarray:
+    """The corners [4, 2] (clockwise from the top-left) of the same region once its image is turned
+    ``angle`` degrees counter-clockwise (0, 90, 180 or 270): the corner that becomes the top-left first."""
+    return np.roll(np.asarray(quad), -((angle % 360) // 90), axis=0)
+
+
+def crop_turn(box: TextBox) -> int:
+    """Degrees ``crop_line`` turns the box's crop counter-clockwise: 90 for a tall box (a vertical line), else 0."""
+    return 90 if is_tall(round(box.height), round(box.width)) else 0
+
+
+def crop_line(rgb: np.ndarray, box: TextBox) -> np.ndarray:
+    """The quadrilateral rectified to an upright HxWx3 crop, turned as ``crop_turn`` says.
+
+    Width = the longer of the top/bottom edges, height = the longer of the left/right edges (the
+    other way round for a vertical line, which is turned 90 degrees counter-clockwise, as
+    PaddleOCR does, so it reads left to right).
     """
-    pts = np.asarray(box.points, np.float32).reshape(4, 2)
+    pts = turn_quad(box.points, crop_turn(box)).astype(np.float32)
     width = max(1, int(round(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[3] - pts[2])))))
     height = max(1, int(round(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))))
     dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
@@ -71,9 +91,8 @@ def crop_line(rgb: np.ndarray, box: TextBox) -> np.ndarray:
     except cv2.error:  # collinear corners: fall back to the axis-aligned bounds
         x1, y1, x2, y2 = (int(round(v)) for v in box.aabb)
         crop = rgb[max(0, y1):max(y1 + 1, y2 + 1), max(0, x1):max(x1 + 1, x2 + 1)]
+        crop = rotate(crop, crop_turn(box)) if crop.size else crop
         crop = cv2.resize(crop, (width, height)) if crop.size else np.zeros((height, width, 3), rgb.dtype)
-    if crop.shape[0] >= 1.5 * crop.shape[1]:
-        crop = np.rot90(crop)
     return np.ascontiguousarray(crop)
 
 
@@ -156,3 +175,10 @@ def char_quads(quad: np.ndarray, crop_width: int, line: "LineResult") -> list[li
     bottom = (bl + (br - bl) * u)[:, _CORNER_U]
     pts = top + (bottom - top) * _CORNER_V  # the same arithmetic as one point at a time: the same numbers
     return pts.reshape(len(line.chars), 8).tolist()
+
+
+def page_char_quads(quad: np.ndarray, turned: int, crop_width: int, line: "LineResult") -> list[list[float]]:
+    """``char_quads`` of a line read from ``quad``'s region (clockwise from its top-left on the page) turned
+    ``turned`` degrees counter-clockwise; each character's quad again clockwise from its top-left on the page."""
+    quads = char_quads(turn_quad(np.asarray(quad, np.float64), turned), crop_width, line)
+    return [reorder_quad(q) for q in quads] if turned % 360 else quads

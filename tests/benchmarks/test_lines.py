@@ -362,3 +362,15 @@ def test_model_choice_targets_judge_accurate_against_small_and_auto_against_accu
     share = rows["crnn-auto time per line <= 0.4 of crnn-accurate's (b1 mean, 1 thread)"]
     assert share["measured"] == round(10 / 26, 3) and share["met"] is True
     assert all(r["met"] is None for t, r in rows.items() if "zh_web_mtwi_lines" in t)  # not measured: not judged
+
+
+def test_the_upright_ablation_reads_tall_images_upright_only():
+    """``crnn-upright`` is the shipped reader with only the turning of tall images switched off."""
+    shipped, upright = bench.make_system("crnn"), bench.make_system("crnn-upright")
+    for system in (shipped, upright):
+        system.load()
+    assert shipped._recognizer.turn_tall and not upright._recognizer.turn_tall
+    assert "upright only" in upright.describe()["model"] and "upright" not in shipped.describe()["model"]
+    accurate = bench.make_system("crnn-accurate-upright")
+    accurate.load()
+    assert accurate._recognizer.model_name == "accurate" and not accurate._recognizer.turn_tall
