@@ -22,7 +22,7 @@ import numpy as np
 from ocr.cache import DEFAULT_CACHE_MB, ResultCache, page_keys
 from ocr.detect import (VARIANT_WEIGHTS, ClassicalDetector, DetectionResult, TextBox, TextDetector, crop_line,
                         rotate, sort_reading_order)
-from ocr.detect.geometry import crop_turn, map_points, page_char_quads, reorder_quad, rot90_matrix
+from ocr.detect.geometry import map_points, page_char_quads, reorder_quad, rot90_matrix
 from ocr.imageio import load_image
 from ocr.orientation import lies_sideways, upside_down
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
@@ -148,7 +148,7 @@ class OCRPipeline:
             if not res.text.strip():
                 continue
             seen = rotate(crop, res.turned)  # the crop as read (explanations explain this image)
-            quads = page_char_quads(box.points, crop_turn(box) + res.turned, seen.shape[1], res)
+            quads = page_char_quads(box.points, res.turned, seen.shape[1], res)
             chars = [PageChar(span.char, span.confidence, back(q), list(span.candidates))
                      for span, q in zip(res.chars, quads)]
             lines.append(PageLine(back(box.as_list()), res.text, res.confidence, chars, seen, res))

@@ -290,12 +290,13 @@ def test_crop_line_rectifies_a_rotated_quadrilateral(latin_font):
     assert diff < 12, diff  # the same line, upright (upside down it differs by ~60)
 
 
-def test_crop_line_turns_vertical_lines(latin_font):
+def test_crop_line_leaves_tall_boxes_standing(latin_font):
+    """A tall box may hold a vertical line or one tall character: the recogniser decides whether to turn it."""
     rgb = np.full((300, 100, 3), 255, np.uint8)
     rgb[20:280, 40:60] = 0
     box = TextBox(np.array([[35, 10], [65, 10], [65, 290], [35, 290]], np.float32), 1.0)
     crop = crop_line(rgb, box)
-    assert crop.shape[:2] == (30, 280)
+    assert crop.shape[:2] == (280, 30)
     assert crop.flags["C_CONTIGUOUS"]
 
 
