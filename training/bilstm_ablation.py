@@ -5,7 +5,7 @@ and (``--reach N``) the gradient reach of the characters of N validation lines b
     OMP_NUM_THREADS=1 python -m training.bilstm_ablation runs/ctxAcc2/best.pt --cache runs/ctxAcc2 --reach 12
 
 Why: the issue asks that switching the BiLSTM off cost accuracy, and that its explanation (the gradient
-reach) show context; both are read here on ``../shared/train``'s validation slice, never ``../shared/eval``.
+reach) show context; both are read here on ``../shared/train``'s validation slice (``training.real_data``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Choose the cascade's threshold and the accurate model's pad width on the VALIDATION slice of
-``../shared/train`` (``training.real_data.read_all()[1]``; ``../shared/eval`` is never read here).
+``../shared/train`` (``training.real_data.read_all()[1]``: the only real data this module reads).
 
     OMP_NUM_THREADS=1 python -m training.choose_cascade [--root ../shared/train] [--threads 1]
         [--out ocr/recognize/cascade_choice.py] [--json runs/cascade_choice.json]

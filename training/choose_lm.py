@@ -1,5 +1,5 @@
 """Choose, per model, the language model's weight and whether it is on by default, on the VALIDATION
-slice of ``../shared/train`` (``training.real_data.read_all()[1]``; ``../shared/eval`` is never read here).
+slice of ``../shared/train`` (``training.real_data.read_all()[1]``: the only data this module reads).
 
     OMP_NUM_THREADS=1 python -m training.choose_lm [--models fast accurate] [--threads 1]
         [--out ocr/recognize/lm_choice.py] [--json runs/lm_choice.json]

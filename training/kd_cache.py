@@ -12,8 +12,8 @@ Each shard holds whole batches as they would be built for training (lines of
 similar width, padded together), so the sequence model is trained on exactly
 the padding it meets at inference. Targets keep only the teacher's ``top_k``
 classes per frame (renormalised): the rest carry ~0 probability mass.
-Shards are written atomically and the builder resumes by shard number; only
-synthetic lines are used, never ``../shared/eval``.
+Shards are written atomically and the builder resumes by shard number. Only
+synthetic lines are used (``training.synth``): no real crop is read.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ ORT's basic graph fusions) and then quantised by one recipe (``RECIPES``):
 ``RECIPE`` says which one each shipped model uses; ``python -m benchmarks.quantize_report`` measures
 them beside float (latency, agreement, load time, RSS) and is where the choice comes from.
 
-Calibration data (never ``../shared/eval``):
+Calibration data (``../shared/train`` and synthetic pages / lines only):
   detector: pages rebuilt from ``../shared/train`` SROIE receipts and XFUND forms (each line crop
   pasted back at its source box) and synthetic web-image-like pages (``ocr.synth`` lines on
   coloured backgrounds), all from the *calibration half* (``split="calib"``); the report measures

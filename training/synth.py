@@ -4,7 +4,7 @@ Texts come from real word frequencies (jieba's dictionary, when installed) and
 from invoice / receipt templates; lines are drawn glyph by glyph so every
 character's box is known exactly, then degraded the way real photos and scans
 are (blur, noise, JPEG, perspective, rotation, shadows, table lines,
-watermarks, low contrast). Never reads ``../shared/eval``.
+watermarks, low contrast). Reads fonts and word lists only, no real crop.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ first (it is already pretrained); ``--unfreeze-after`` fine-tunes it gently.
 
 Checkpoints go to ``--workdir`` every ``--save-every`` steps and the run
 resumes from there; ``--out`` receives the best checkpoint on a fixed
-synthetic validation set (never on ``../shared/eval``).
+synthetic validation set (held-out fonts, ``training.synth``).
 """
 
 from __future__ import annotations

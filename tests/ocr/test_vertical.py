@@ -110,3 +110,16 @@ def test_a_page_boxes_a_vertical_line_down_its_column(service, cjk_font) -> None
     assert min(widths) > 25
     tops = [min(c.box[1::2]) for c in line.chars]
     assert tops == sorted(tops) and tops[-1] - tops[0] > 200
+
+
+def test_explaining_a_wide_line_costs_no_extra_reading() -> None:
+    """Only a tall image can have been read turned, so only a tall one is read to find out."""
+    from explain.alignment import as_read
+
+    class NeverReads:
+        def recognize_one(self, image):
+            raise AssertionError("a wide line was read again")
+
+    wide = np.zeros((48, 200, 3), np.uint8)
+    rgb, reading = as_read(NeverReads(), wide)
+    assert rgb is wide and reading is None
