@@ -158,13 +158,14 @@ def explained_decoding(recognizer: Any, rgb: np.ndarray, probs: np.ndarray, prep
 
 
 def as_read(recognizer: Any, rgb: np.ndarray, reading: Any = None) -> tuple[np.ndarray, Any]:
-    """The line image as the recogniser read it, and that reading (``reading``: one already made): a tall
-    image read turned (``LineResult.turned``: a vertical line) is explained turned, so every view refers to
-    the image whose characters were read. A crop already turned (a page's vertical line) is wide: kept."""
+    """The line image as the recogniser read it, and ``reading`` (one already made, or None): a tall image
+    read turned (``LineResult.turned``: a vertical line) is explained turned, so every view refers to the
+    image whose characters were read. Only a tall image can have been turned, so only one is read here
+    (its reading is returned); a wide one, a page's turned crop included, is kept without reading it."""
+    if not is_tall(*rgb.shape[:2]):
+        return rgb, reading
     reading = reading if reading is not None else recognizer.recognize_one(rgb)
-    if getattr(reading, "turned", 0) and is_tall(*rgb.shape[:2]):
-        rgb = rotate(rgb, reading.turned)
-    return rgb, reading
+    return (rotate(rgb, reading.turned) if getattr(reading, "turned", 0) else rgb), reading
 
 
 def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> LineAlignment:

@@ -455,6 +455,8 @@ def attribute_errors(recognizer: Any, image: Any, truth: str, *, result: Any = N
     computed for this image, to skip a second decode."""
     rgb, result = as_read(recognizer, load_image(image), result)
     charset: Charset = recognizer.charset
+    if result is None:
+        result = recognizer.recognize_one(rgb)
     probs, prepared = recognizer.probabilities([rgb])[0]
     h, w = rgb.shape[:2]
     frames = _Frames(np.asarray(probs), prepared.scale, w)
