@@ -22,7 +22,7 @@ import torch
 from ocr.recognize.charset import Charset
 from ocr.recognize.models import SPECS
 from ocr.recognize.network_accurate import AccurateCRNN
-from training.real_cache import load_model, pad_column
+from training.real_cache import cache_depth, load_model, pad_column
 from training.real_data import read_all
 from training.train_real import load_cache, selection_score, validate
 
@@ -62,8 +62,9 @@ def scorer(model: torch.nn.Module, cache: Path, charset: Charset) -> Callable[[]
         val, synth_val, pad = load("seq_real_val.pt"), load("seq_synth_val.pt"), padding_feature(model)
         return lambda: validate_sequences(model, val, synth_val, charset, pad)
     _, val, _, synth_val = load_cache(cache, charset)
-    pad = pad_column(model)
-    return lambda: validate(model, val, synth_val, charset, pad)
+    frozen = cache_depth(cache)
+    pad = pad_column(model, frozen)
+    return lambda: validate(model, val, synth_val, charset, pad, frozen)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ never their labels) and synthetic validation lines in a font never trained on
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -49,23 +50,30 @@ def load_model(path: Path) -> CRNN:
     return load_crnn(path, verify=False)  # a training checkpoint has no SHA256SUMS line
 
 
-def lower_cnn(model: CRNN, images: torch.Tensor) -> torch.Tensor:
-    """The frozen part: stems and the first ``FROZEN_BLOCKS`` mixer blocks -> [B,160,3,W/4]."""
+def cache_depth(cache: Path) -> int:
+    """How many mixer blocks a cache froze (its ``meta.json``; caches made before it froze ``FROZEN_BLOCKS``)."""
+    meta = cache / "meta.json"
+    return int(json.loads(meta.read_text())["frozen_blocks"]) if meta.exists() else FROZEN_BLOCKS
+
+
+def lower_cnn(model: CRNN, images: torch.Tensor, frozen: int = FROZEN_BLOCKS) -> torch.Tensor:
+    """The frozen part: stems and the first ``frozen`` mixer blocks -> e.g. [B,160,3,W/4] (7 blocks)."""
     x = model.backbone.stem2(F.gelu(model.backbone.stem1(images)))
-    return model.backbone.blocks[:FROZEN_BLOCKS](x)
+    return model.backbone.blocks[:frozen](x)
 
 
-def upper_logits(model: CRNN, acts: torch.Tensor) -> torch.Tensor:
-    """The trained part, from cached activations to CTC logits [B,T,C]."""
-    x = model.backbone.blocks[FROZEN_BLOCKS:](acts)
+def upper_logits(model: CRNN, acts: torch.Tensor, frozen: int = FROZEN_BLOCKS) -> torch.Tensor:
+    """The trained part, from cached activations (after ``frozen`` blocks) to CTC logits [B,T,C]."""
+    x = model.backbone.blocks[frozen:](acts)
     fmap = F.avg_pool2d(x, kernel_size=(3, 2), stride=(3, 2)).squeeze(2)
     return model.head(model.neck(fmap).transpose(1, 2))
 
 
-def pad_column(model: CRNN) -> torch.Tensor:
-    """The lower CNN's activation for a column of zero (padding) input: [160,3], for batching in activation space."""
+def pad_column(model: CRNN, frozen: int = FROZEN_BLOCKS) -> torch.Tensor:
+    """The lower CNN's activation for a column of zero (padding) input, e.g. [160,3], for batching in activation
+    space."""
     with torch.no_grad():
-        acts = lower_cnn(model, torch.zeros(1, 3, 48, 320))
+        acts = lower_cnn(model, torch.zeros(1, 3, 48, 320), frozen)
     return acts[0, :, :, acts.shape[-1] // 2].clone()
 
 
@@ -77,11 +85,11 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 @torch.no_grad()
-def cache_item(model: CRNN, rgb: np.ndarray) -> dict:
+def cache_item(model: CRNN, rgb: np.ndarray, frozen: int = FROZEN_BLOCKS) -> dict:
     prepared = prepare_line(rgb, max_width=MAX_WIDTH)
     images = batch_tensor([prepared])
-    acts = lower_cnn(model, images)
-    top_index, top_prob = top_k_targets(upper_logits(model, acts).softmax(-1)[0], TOP_K)
+    acts = lower_cnn(model, images, frozen)
+    top_index, top_prob = top_k_targets(upper_logits(model, acts, frozen).softmax(-1)[0], TOP_K)
     return {"acts": acts[0].half(), "steps": prepared.steps, "top_index": top_index, "top_prob": top_prob}
 
 
@@ -114,13 +122,13 @@ def save_atomic(items: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def cache_real(model: CRNN, lines: list[RealLine], path: Path) -> None:
+def cache_real(model: CRNN, lines: list[RealLine], path: Path, frozen: int = FROZEN_BLOCKS) -> None:
     if path.exists():
         log.info("%s exists: kept", path)
         return
     items, started = [], time.time()
     for i, line in enumerate(lines):
-        item = cache_item(model, read_rgb(line.image))
+        item = cache_item(model, read_rgb(line.image), frozen)
         item.update(text=line.text, label=line.label, set_name=line.set_name, source=line.source)
         items.append(item)
         if i % 2000 == 0:
@@ -140,29 +148,35 @@ def synthetic_lines(charset: Charset, n: int, *, held_out: bool, seed: int) -> I
     return (synth.sample() for _ in range(n))
 
 
-def cache_synthetic(model: CRNN, charset: Charset, n: int, path: Path, *, held_out: bool, seed: int) -> None:
+def cache_synthetic(model: CRNN, charset: Charset, n: int, path: Path, *, held_out: bool, seed: int,
+                    frozen: int = FROZEN_BLOCKS) -> None:
     if path.exists():
         log.info("%s exists: kept", path)
         return
     items = []
     for line in synthetic_lines(charset, n, held_out=held_out, seed=seed):
-        item = cache_item(model, line.image)
+        item = cache_item(model, line.image, frozen)
         item.update(text=line.text, label=line.text, set_name="synthetic", source="synthetic")
         items.append(item)
     save_atomic(items, path)
 
 
-def build(out: Path, init: Path, charset_path: Path, replay: int, synth_val: int) -> None:
-    torch.set_num_threads(1)
+def build(out: Path, init: Path, charset_path: Path, replay: int, synth_val: int,
+          frozen: int = FROZEN_BLOCKS, threads: int = 1) -> None:
+    torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
+    meta = out / "meta.json"
+    if meta.exists() and cache_depth(out) != frozen:
+        raise SystemExit(f"{out} holds activations after {cache_depth(out)} blocks, not {frozen}: use another --out")
+    meta.write_text(json.dumps({"frozen_blocks": frozen}))
     model = load_model(init)
     charset = Charset.load(charset_path)
     train, val = read_all()
     log.info("real lines: %d training, %d validation", len(train), len(val))
-    cache_real(model, val, out / "real_val.pt")
-    cache_synthetic(model, charset, synth_val, out / "synth_val.pt", held_out=True, seed=10_002)
-    cache_real(model, train, out / "real_train.pt")
-    cache_synthetic(model, charset, replay, out / "synth_replay.pt", held_out=False, seed=20_000)
+    cache_real(model, val, out / "real_val.pt", frozen)
+    cache_synthetic(model, charset, synth_val, out / "synth_val.pt", held_out=True, seed=10_002, frozen=frozen)
+    cache_real(model, train, out / "real_train.pt", frozen)
+    cache_synthetic(model, charset, replay, out / "synth_replay.pt", held_out=False, seed=20_000, frozen=frozen)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,9 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--charset", type=Path, default=Path("weights/charset.txt"))
     parser.add_argument("--replay", type=int, default=6000, help="synthetic replay lines (starting model's targets only)")
     parser.add_argument("--synth-val", type=int, default=800, help="held-out-font synthetic validation lines")
+    parser.add_argument("--frozen-blocks", type=int, default=FROZEN_BLOCKS,
+                        help="mixer blocks kept as ported (their output is cached); the rest train")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    build(args.out, args.init, args.charset, args.replay, args.synth_val)
+    build(args.out, args.init, args.charset, args.replay, args.synth_val, args.frozen_blocks, args.threads)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,19 @@ from torch import nn
 
 from ocr.recognize.charset import Charset
 from ocr.textdist import score_lines
-from training.real_cache import collate, upper_logits
+from training.real_cache import FROZEN_BLOCKS, collate, upper_logits
 from training.train import greedy_text
 
 
 @torch.no_grad()
-def read_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch.Tensor, batch: int = 32) -> list[str]:
+def read_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch.Tensor, batch: int = 32,
+               frozen: int = FROZEN_BLOCKS) -> list[str]:
     order = sorted(range(len(items)), key=lambda i: items[i]["acts"].shape[-1])
     texts: dict[int, str] = {}
     for start in range(0, len(order), batch):
         idx = order[start : start + batch]
         acts, steps, _, _ = collate([items[i] for i in idx], pad)
-        for i, text in zip(idx, greedy_text(upper_logits(model, acts), steps.tolist(), charset)):
+        for i, text in zip(idx, greedy_text(upper_logits(model, acts, frozen), steps.tolist(), charset)):
             texts[i] = text
     return [texts[i] for i in range(len(items))]
 
@@ -26,11 +27,12 @@ def read_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch
 PROTOCOL = {"zh_doc_xfund_train_lines": "zh", "en_receipts_sroie_train_lines": "upper", "synthetic": "zh"}
 
 
-def score_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch.Tensor) -> dict[str, dict]:
+def score_items(model: nn.Module, items: list[dict], charset: Charset, pad: torch.Tensor,
+                frozen: int = FROZEN_BLOCKS) -> dict[str, dict]:
     """Per set: char accuracy and line accuracy (%), scene word sets pooled as ``en_scene``."""
     was_training = model.training
     model.eval()
-    preds = read_items(model, items, charset, pad)
+    preds = read_items(model, items, charset, pad, frozen=frozen)
     if was_training:
         model.train()
     return score_texts(items, preds)

@@ -34,7 +34,7 @@ from torch import nn
 from ocr.recognize.charset import Charset
 from ocr.recognize.network import CRNN
 from training.kd_cache import top_k_targets
-from training.real_cache import FROZEN_BLOCKS, TOP_K, load_model
+from training.real_cache import FROZEN_BLOCKS, TOP_K, cache_depth, load_model
 from training.real_scoring import score_readings
 from training.train_real import (AliasTable, convention_of, frame_kl, make_batches, run_arguments, save,
                                  selection_score, usable, without_sets)
@@ -43,9 +43,10 @@ log = logging.getLogger("training.train_context")
 
 
 @torch.no_grad()
-def sequence_item(model: CRNN, item: dict) -> dict:
-    """A cached crop as the frozen network's feature sequence [T,160] and its own top-k reading."""
-    x = model.backbone.blocks[FROZEN_BLOCKS:](item["acts"].float()[None])
+def sequence_item(model: CRNN, item: dict, frozen: int = FROZEN_BLOCKS) -> dict:
+    """A cached crop (activations after ``frozen`` blocks) as the frozen network's feature sequence [T,160] and its
+    own top-k reading."""
+    x = model.backbone.blocks[frozen:](item["acts"].float()[None])
     seq = model.neck(F.avg_pool2d(x, kernel_size=(3, 2), stride=(3, 2)).squeeze(2)).transpose(1, 2)[0]
     top_index, top_prob = top_k_targets(model.classifier(model.feature_proj(seq)).softmax(-1), TOP_K)
     keep = {k: item[k] for k in ("steps", "text", "label", "set_name", "source")}
@@ -60,7 +61,8 @@ def sequence_cache(model: CRNN, cache: Path, name: str, out_dir: Path) -> list[d
     if not isinstance(model, CRNN):  # the cache holds the fast CNN's activations: no use to another network
         raise SystemExit(f"{path} is missing: build it first with python -m training.accurate_cache --out {out_dir}")
     started = time.time()
-    items = [sequence_item(model, it) for it in torch.load(cache / name, map_location="cpu", weights_only=False)]
+    frozen = cache_depth(cache)
+    items = [sequence_item(model, it, frozen) for it in torch.load(cache / name, map_location="cpu", weights_only=False)]
     torch.save(items, path)
     log.info("%s: %d sequences in %.0f s", path.name, len(items), time.time() - started)
     return items

@@ -39,7 +39,8 @@ from torch import nn
 
 from ocr.recognize.charset import Charset
 from training.kd_cache import top_k_targets
-from training.real_cache import FROZEN_BLOCKS, collate, load_model, pad_column, stack_targets, upper_logits
+from training.real_cache import (FROZEN_BLOCKS, cache_depth, collate, load_model, pad_column, stack_targets,
+                                 upper_logits)
 from training.real_scoring import score_items
 
 log = logging.getLogger("training.train_real")
@@ -113,9 +114,10 @@ def frame_kl(logp: torch.Tensor, steps: torch.Tensor, top_index: torch.Tensor, t
 
 
 def batch_loss(model: nn.Module, batch: list[dict], pad: torch.Tensor, charset: Charset, aliases: AliasTable,
-               lwf: float, convention: str | None, kd: float = 0.0) -> tuple[torch.Tensor, float, float]:
+               lwf: float, convention: str | None, kd: float = 0.0,
+               frozen: int = FROZEN_BLOCKS) -> tuple[torch.Tensor, float, float]:
     acts, steps, top_index, top_prob = collate(batch, pad)
-    logp = upper_logits(model, acts).log_softmax(-1)
+    logp = upper_logits(model, acts, frozen).log_softmax(-1)
     loss_kl = lwf * frame_kl(logp, steps, top_index, top_prob)
     if kd > 0 and all("t_index" in it for it in batch):  # items of a --kd-skip set carry none
         loss_kl = loss_kl + kd * frame_kl(logp, steps, *stack_targets(batch, logp.shape[1], prefix="t"))
@@ -128,13 +130,14 @@ def batch_loss(model: nn.Module, batch: list[dict], pad: torch.Tensor, charset: 
     return loss_ctc + loss_kl, loss_ctc.item(), loss_kl.item()
 
 
-def trainable_groups(model: nn.Module, lr: float, lr_head: float, lr_cnn: float) -> list[dict]:
+def trainable_groups(model: nn.Module, lr: float, lr_head: float, lr_cnn: float,
+                     frozen: int = FROZEN_BLOCKS) -> list[dict]:
     for p in model.parameters():
         p.requires_grad_(False)
     groups = [
         {"params": list(model.lstm.parameters()) + list(model.context_proj.parameters()), "lr": lr},
         {"params": list(model.feature_proj.parameters()) + list(model.classifier.parameters()), "lr": lr_head},
-        {"params": list(model.backbone.blocks[FROZEN_BLOCKS:].parameters()) + list(model.neck.parameters()),
+        {"params": list(model.backbone.blocks[frozen:].parameters()) + list(model.neck.parameters()),
          "lr": lr_cnn},
     ]
     groups = [g for g in groups if g["lr"] > 0]
@@ -194,18 +197,19 @@ def load_cache(cache: Path, charset: Charset,
 
 
 @torch.no_grad()
-def own_targets(model: nn.Module, items: list[dict]) -> None:
+def own_targets(model: nn.Module, items: list[dict], frozen: int = FROZEN_BLOCKS) -> None:
     """Replace the cached forgetting targets (the port's reading) by ``model``'s own reading: for a start
     that already differs from the port (a trained BiLSTM), the KL term then keeps *its* reading."""
     model.eval()
     for item in items:
-        probs = upper_logits(model, item["acts"].float()[None]).softmax(-1)[0]
+        probs = upper_logits(model, item["acts"].float()[None], frozen).softmax(-1)[0]
         item["top_index"], item["top_prob"] = top_k_targets(probs, item["top_index"].shape[-1])
 
 
-def validate(model: nn.Module, val: list[dict], synth_val: list[dict], charset: Charset, pad: torch.Tensor) -> dict:
-    scores = score_items(model, val, charset, pad)
-    scores["synthetic"] = score_items(model, synth_val, charset, pad)["synthetic"]
+def validate(model: nn.Module, val: list[dict], synth_val: list[dict], charset: Charset, pad: torch.Tensor,
+             frozen: int = FROZEN_BLOCKS) -> dict:
+    scores = score_items(model, val, charset, pad, frozen)
+    scores["synthetic"] = score_items(model, synth_val, charset, pad, frozen)["synthetic"]
     return scores
 
 
@@ -216,16 +220,17 @@ def train(args: argparse.Namespace) -> None:
     charset = Charset.load(args.charset)
     aliases = AliasTable(charset)
     model = load_model(args.init)
-    pad = pad_column(model)
+    frozen = cache_depth(args.cache)
+    pad = pad_column(model, frozen)
     train_items, val, replay, synth_val = load_cache(args.cache, charset, tuple(args.kd_skip))
     if args.lwf_from_init:
-        own_targets(model, train_items + replay)
+        own_targets(model, train_items + replay, frozen)
     train_items = without_sets(train_items, args.exclude_sets)
-    log.info("%d real training lines, %d validation, %d replay, %d synthetic validation",
-             len(train_items), len(val), len(replay), len(synth_val))
-    start = validate(model, val, synth_val, charset, pad)
+    log.info("%d real training lines, %d validation, %d replay, %d synthetic validation; %d mixer blocks frozen",
+             len(train_items), len(val), len(replay), len(synth_val), frozen)
+    start = validate(model, val, synth_val, charset, pad, frozen)
     log.info("start: %s (selection %.3f)", json.dumps(start), selection_score(start))
-    groups = trainable_groups(model, args.lr, args.lr_head, args.lr_cnn)
+    groups = trainable_groups(model, args.lr, args.lr_head, args.lr_cnn, frozen)
     optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     history = args.out.with_suffix(".history.jsonl")
@@ -250,7 +255,8 @@ def train(args: argparse.Namespace) -> None:
         rng.shuffle(batches)
         for batch, set_name in batches:
             set_train_mode(model)
-            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention_of(set_name), args.kd)
+            loss, ctc, kl = batch_loss(model, batch, pad, charset, aliases, args.lwf, convention_of(set_name), args.kd,
+                                       frozen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
@@ -263,14 +269,16 @@ def train(args: argparse.Namespace) -> None:
                 log.info("step %d ctc %.4f kl %.4f (%.2f steps/s)", step, c, k, 100 / max(1e-6, time.time() - started))
                 started = time.time()
             if step % args.val_every == 0:
-                best = checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last)
+                best = checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last,
+                                  frozen)
             if finished():
                 break
-    checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last)
+    checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last, frozen)
 
 
-def checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last) -> float:
-    scores = validate(model, val, synth_val, charset, pad)
+def checkpoint(model, optimizer, args, step, best, start, val, synth_val, charset, pad, history, last,
+               frozen: int = FROZEN_BLOCKS) -> float:
+    scores = validate(model, val, synth_val, charset, pad, frozen)
     score = selection_score(scores)
     eligible = scores["synthetic"]["char"] >= start["synthetic"]["char"]
     improved = eligible and score > best

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from ocr.recognize.charset import Charset
@@ -65,15 +66,25 @@ def test_ctc_columns_add_the_aliases_mass_and_nothing_else():
     assert torch.allclose(nospace[..., 0], torch.logaddexp(logp[..., 0], logp[..., space]))
 
 
-def test_cached_top_of_the_network_reads_like_the_whole_network():
+@pytest.mark.parametrize("frozen", [real_cache.FROZEN_BLOCKS, 5])
+def test_cached_top_of_the_network_reads_like_the_whole_network(frozen):
     model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
     images = torch.randn(2, 3, 48, 200)
     with torch.no_grad():
-        split = real_cache.upper_logits(model, real_cache.lower_cnn(model, images))
+        split = real_cache.upper_logits(model, real_cache.lower_cnn(model, images, frozen), frozen)
         assert torch.allclose(split, model(images), atol=1e-5)
 
 
-def test_a_few_steps_lower_the_loss_on_cached_items():
+def test_a_cache_records_how_many_blocks_it_froze(tmp_path):
+    assert real_cache.cache_depth(tmp_path) == real_cache.FROZEN_BLOCKS  # caches made before the record
+    (tmp_path / "meta.json").write_text('{"frozen_blocks": 5}')
+    assert real_cache.cache_depth(tmp_path) == 5
+    with pytest.raises(SystemExit, match="after 5 blocks"):
+        real_cache.build(tmp_path, ROOT / "weights" / "crnn.pt", CHARSET, 0, 0, frozen=7)
+
+
+@pytest.mark.parametrize("frozen", [real_cache.FROZEN_BLOCKS, 5])
+def test_a_few_steps_lower_the_loss_on_cached_items(frozen):
     torch.manual_seed(0)
     charset = Charset.load(CHARSET)
     model = real_cache.load_model(ROOT / "weights" / "crnn.pt")
@@ -82,17 +93,20 @@ def test_a_few_steps_lower_the_loss_on_cached_items():
     for text in ["HELLO", "TOTAL 12.00", "WORLD", "CASH"]:
         rgb = np.full((32, 24 * len(text), 3), 255, np.uint8)
         rgb[8:24, 4:-4] = rng.integers(0, 120, (16, 24 * len(text) - 8, 3))
-        item = real_cache.cache_item(model, rgb)
+        item = real_cache.cache_item(model, rgb, frozen)
         item.update(text=text, label=text, set_name="en_receipts_sroie_train_lines", source="x")
         items.append(item)
-    pad = real_cache.pad_column(model)
-    groups = train_real.trainable_groups(model, 3e-3, 1e-3, 1e-3)
+    pad = real_cache.pad_column(model, frozen)
+    groups = train_real.trainable_groups(model, 3e-3, 1e-3, 3e-4, frozen)
+    trained = {id(p) for g in groups for p in g["params"]}
+    assert (id(model.backbone.blocks[frozen].ffn_in.weight) in trained) and not any(
+        id(p) in trained for p in model.backbone.blocks[frozen - 1].parameters())
     optimizer = torch.optim.Adam(groups)
     aliases = train_real.AliasTable(charset)
     losses = []
     for _ in range(15):
         train_real.set_train_mode(model)
-        loss, _, _ = train_real.batch_loss(model, items, pad, charset, aliases, 1.0, "upper")
+        loss, _, _ = train_real.batch_loss(model, items, pad, charset, aliases, 1.0, "upper", frozen=frozen)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
