@@ -38,6 +38,7 @@ from typing import Any, Callable, Sequence
 from benchmarks.report import positive_int, write_marked_section
 from ocr.fields import FIELD_NAMES, RECEIPT, VAT_INVOICE, baseline_fields, extract_fields, normalize_field
 from ocr.manifest import read_jsonl
+from ocr.recognize.models import MODELS
 from ocr.settings import EVAL_ROOT, EXAMPLES_DIR, ROOT
 
 log = logging.getLogger("benchmarks.fields")
@@ -298,13 +299,15 @@ def _flags_on_wrong(sets: Sequence[Any], truths: Sequence[dict[str, str]]) -> di
     return {"wrong": wrong, "wrong_flagged": flagged}
 
 
-def evaluate(eval_root: Path = EVAL_ROOT, limit: int | None = None, threads: int = 1) -> dict[str, Any]:
-    """Our pipeline reads the SROIE eval pages and the examples/ pages; both methods extract; scored per field."""
+def evaluate(eval_root: Path = EVAL_ROOT, limit: int | None = None, threads: int = 1,
+             model: str = "auto") -> dict[str, Any]:
+    """Our pipeline reads the SROIE eval pages and the examples/ pages with ``model`` (default: the app's, auto);
+    both methods extract; scored per field."""
     from ocr.pipeline import OCRPipeline
 
     started = time.perf_counter()
-    pipeline = OCRPipeline.load(threads=threads)
-    out: dict[str, Any] = {"sets": [], "threads": threads, "limit": limit,
+    pipeline = OCRPipeline.load(threads=threads, model=model)
+    out: dict[str, Any] = {"sets": [], "threads": threads, "limit": limit, "model": model,
                            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     sroie = eval_root / SROIE_PAGES
     if (sroie / "page.jsonl").exists():
@@ -349,7 +352,8 @@ def _targets(sroie: dict[str, Any]) -> list[str]:
 def render_section(data: dict[str, Any], command: str = "python -m benchmarks.fields --eval") -> str:
     """The "Key fields" section of BENCHMARKS.md."""
     lines = ["## Key fields (invoice and receipt extraction, `ocr.fields`)", "",
-             f"`{command}`, {data['date']}; pages read end to end by our pipeline ({data['threads']} thread), then "
+             f"`{command}`, {data['date']}; pages read end to end by our pipeline ({data['threads']} thread, "
+             f"model {data.get('model', 'fast')}), then "
              "the rules (`extract_fields`) and the plain baseline (`baseline_fields`: company = first line, address = "
              "lines 2-3, first date, largest amount after TOTAL; invoices: first number of each length, first two "
              "名称, largest amount) pick the fields. Exact = right / pages whose truth has the field, after "
@@ -403,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-root", type=Path, default=EVAL_ROOT, help=f"the eval sets (default {EVAL_ROOT})")
     ap.add_argument("--limit", type=positive_int, help="with --eval: first N pages of each set (no report unless --out)")
     ap.add_argument("--threads", type=positive_int, default=1, help="pipeline threads for --eval (default 1)")
+    ap.add_argument("--model", choices=MODELS, default="auto", help="recogniser for --eval (default: the app's, auto)")
     ap.add_argument("--out", help="with --eval: markdown file for the section (default BENCHMARKS.md; '-' never writes)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
@@ -414,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.train:
         out.update(train(args))
     if args.eval:
-        out["eval"] = evaluate(args.eval_root, args.limit, args.threads)
+        out["eval"] = evaluate(args.eval_root, args.limit, args.threads, args.model)
         command = shlex.join(["python", "-m", "benchmarks.fields", *argv])
         body = render_section(out["eval"], command)
         print(body)

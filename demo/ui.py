@@ -123,7 +123,7 @@ def intro(text: str) -> None:
     gr.Markdown(text, elem_classes=["tab-intro"])
 
 
-def input_panel(examples: list[list[str]], default_model: str = "fast", default_lm: bool = False) -> dict[str, Any]:
+def input_panel(examples: list[list[str]], default_model: str = "auto", default_lm: bool = False) -> dict[str, Any]:
     """The upload, the model switch (when offered), the read button, the one place for messages, the
     examples, and the result text beside them."""
     with gr.Row(equal_height=False):

@@ -235,7 +235,7 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", choices=MODELS, default=None,
                         help="recogniser: fast, accurate, or auto (fast, the unsure lines re-read accurately); "
-                        "default: OCR_MODEL, else fast")
+                        "default: OCR_MODEL, else auto")
     parser.add_argument("--lm", type=_on_off, default=None, metavar="on|off",
                         help="decode with the character language model (beam search; default: per model, as "
                         "measured on the validation slice, weights/README.md)")
@@ -250,7 +250,7 @@ def _on_off(value: str) -> bool:
 
 
 def _default_model(args: argparse.Namespace) -> None:
-    """``--model`` left out: ``OCR_MODEL`` (validated by the settings), else fast."""
+    """``--model`` left out: ``OCR_MODEL`` (validated by the settings), else auto."""
     if getattr(args, "model", "fast") is None:
         from ocr.settings import Settings
 

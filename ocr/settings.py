@@ -17,7 +17,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``HOST`` | 0.0.0.0 | address the app listens on |
 | ``PORT`` | 7860 | port of the app (UI at /, REST API at /api/v1) |
 | ``OCR_THREADS`` | (library default) | intra-op threads of onnxruntime / torch |
-| ``OCR_MODEL`` | fast | recogniser of a request that names none: ``fast``, ``accurate`` or ``auto`` (README) |
+| ``OCR_MODEL`` | auto | recogniser of a request that names none: ``auto``, ``fast`` or ``accurate`` (README, "Fast, Auto or Accurate") |
 | ``OCR_ENGINE`` | auto | what runs the networks (``ocr.engines.ENGINES``): auto (int8 where the model card says it is within bounds, float elsewhere), onnx (float), onnx-int8, torch |
 | ``OCR_CACHE_MB`` | 256 | memory of the page-result cache |
 | ``OCR_WARM_EXAMPLES`` | 1 | 0: do not pre-read the examples after start-up |
@@ -83,7 +83,7 @@ class Settings:
     host: str = _var("HOST", "0.0.0.0")
     port: int = _var("PORT", 7860, minimum=1)
     threads: int | None = _var("OCR_THREADS", None, minimum=1)
-    model: str = _var("OCR_MODEL", "fast", choices=MODELS)
+    model: str = _var("OCR_MODEL", "auto", choices=MODELS)
     engine: str = _var("OCR_ENGINE", "auto", choices=ENGINES)
     cache_mb: float = _var("OCR_CACHE_MB", 256.0, minimum=0)
     warm_examples: bool = _var("OCR_WARM_EXAMPLES", True)

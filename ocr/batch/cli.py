@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ from ocr.batch.output import JsonlWriter, count_lines, finished, remaining, repa
 from ocr.batch.reader import ReaderFactory, load_reader
 from ocr.batch.runner import FIELDS_HOOK, Summary, WorkerFailed, default_workers, resolve_fields, run_pool
 from ocr.errors import OCRError
+from ocr.recognize.models import MODELS
 from ocr.settings import Settings
 
 log = logging.getLogger("ocr.batch")
@@ -57,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS "
                              "(auto, HOST:PORT or ray://HOST:10001)")
     parser.add_argument("--fields", action="store_true", help="also extract invoice fields into \"fields\"")
+    parser.add_argument("--model", choices=MODELS, default=None,
+                        help="recogniser: auto, fast or accurate (default: OCR_MODEL, else auto); fast reads an "
+                        "archive 1.15-1.45x sooner")
     parser.add_argument("--max-pages", type=int, default=0, help="pages per PDF (default: OCR_PDF_MAX_PAGES, 20)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
 
@@ -85,8 +90,10 @@ def _describe(p: Plan) -> None:
     log.info("%d input(s), %d page(s)%s", p.inputs, len(p.tasks), extra)
 
 
-def run(args: argparse.Namespace, factory: ReaderFactory = load_reader) -> Summary:
-    """Plan, skip what ``--resume`` finds done, read the rest with the chosen backend."""
+def run(args: argparse.Namespace, factory: ReaderFactory | None = None) -> Summary:
+    """Plan, skip what ``--resume`` finds done, read the rest with the chosen backend (``factory``: the
+    service with ``--model``)."""
+    factory = factory or functools.partial(load_reader, model=getattr(args, "model", None))
     fields_spec = FIELDS_HOOK if args.fields else None
     resolve_fields(fields_spec)  # a missing extractor fails here, before any model loads
     _check_output(args.out, args.resume)

@@ -34,14 +34,15 @@ class ServiceReader:
         return self.service.page_answer(rgb, use_cache=False)
 
 
-def load_reader(threads: int = 1) -> PageReader:
-    """The default factory: the service with one thread, since the batch runs one worker per core."""
+def load_reader(threads: int = 1, model: str | None = None) -> PageReader:
+    """The default factory: the service with one thread, since the batch runs one worker per core; ``model``:
+    the recogniser (None: ``OCR_MODEL``)."""
     import cv2
 
     from ocr.service import OCRService
 
     cv2.setNumThreads(threads)
-    return ServiceReader(OCRService.load(threads=threads))
+    return ServiceReader(OCRService.load(threads=threads, model=model))
 
 
 #: the keys of an answer that measure time, so differ between two reads of the same page

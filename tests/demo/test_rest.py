@@ -441,8 +441,8 @@ def test_each_line_says_which_model_read_it(client, line_png):
     assert body["success"] and body["model"] == "accurate"
     assert [(ln["model"], ln["reread"]) for ln in body["lines"]] == [("accurate", False)]
     form = client.post(OCR, files={"image": ("l.png", line_png[0], "image/png")}, data={"kind": "line"}).json()
-    assert form["model"] == "fast" and form["lines"][0]["model"] == "fast"  # the default (OCR_MODEL unset)
-    assert client.get("/api/v1/health").json()["default_model"] == "fast"
+    assert form["model"] == "auto" and form["lines"][0]["model"] in ("fast", "accurate")  # the default (OCR_MODEL unset)
+    assert client.get("/api/v1/health").json()["default_model"] == "auto"
 
 
 # ---------------------------------------------------------------- the language model switch (issue 14)

@@ -203,6 +203,16 @@ def test_existing_output_needs_resume(tmp_path, archive) -> None:
     assert out.read_text() == '{"sha256": "a", "page": 1}\n'
 
 
+def test_model_option_reaches_every_worker(pool_runs, archive, tmp_path) -> None:
+    """``--model fast`` reads with the fast model only; without it the app's default (auto) reads."""
+    out = tmp_path / "fast.jsonl"
+    assert cli.main([str(archive), "--out", str(out), "--workers", "1", "--model", "fast", "--no-progress"]) == 0
+    fast = read_jsonl(out)
+    assert {r["model"] for r in fast} == {"fast"} and {ln["model"] for r in fast for ln in r["lines"]} == {"fast"}
+    assert {r["model"] for r in pool_runs[1]} == {"auto"}
+    assert keys(fast) == keys(pool_runs[1])
+
+
 def test_pool_two_workers_equal_one(pool_runs) -> None:
     one, two = pool_runs[1], pool_runs[2]
     assert len(one) == 4 and all(r["success"] for r in one)

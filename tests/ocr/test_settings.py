@@ -19,7 +19,7 @@ def test_defaults_and_values():
     assert (s.threads, s.port, s.api_timeout, s.warm_examples, s.log_level) == (2, 8080, 0.0, False, "DEBUG")
     assert s.cache_bytes == 64 * 2**20
     assert Settings.from_env({"OCR_THREADS": " "}).threads is None  # blank: unset
-    assert Settings().model == "fast" and Settings.from_env({"OCR_MODEL": "Auto"}).model == "auto"
+    assert Settings().model == "auto" and Settings.from_env({"OCR_MODEL": "Fast"}).model == "fast"
 
 
 @pytest.mark.parametrize("env, words", [
