@@ -61,7 +61,10 @@ ARCH_HEADERS = ["模块 Stage", "说明 What", "输出形状 Output shape", "参
 
 
 def summary_markdown(service: Any) -> str:
-    rec = service.recognizer
+    """The default recogniser in a few lines; for ``auto``, the network every line is read by first (its
+    parameters and charset belong together), then what re-reads the unsure lines."""
+    default = service.recognizer
+    rec = getattr(default, "first_stage", default)
     model = rec.model
     n_params = count_parameters(model)
     det_params = None
@@ -76,6 +79,11 @@ def summary_markdown(service: Any) -> str:
         f"- 参数量 Parameters: **{n_params:,}** ({n_params * 4 / 2**20:.1f} MB float32)",
         f"- 输入 Input: RGB line scaled to height {INPUT_HEIGHT}, aspect kept; one CTC time step per {STRIDE_X} px",
     ]
+    if rec is not default:
+        second = default.accurate
+        lines.append(f"- 自动 Auto (the default): every line is read by this network; a line below confidence "
+                     f"{default.threshold:.3f} is re-read by the accurate network (PP-OCRv6 small's CNN and attention "
+                     f"neck → BiLSTM → CTC, {len(second.charset):,} characters)")
     if det_params:
         variant = getattr(det, "variant", "tiny")
         lines.append(f"- 文本检测 Detector: DB (PP-OCRv6-{variant} det), **{det_params:,}** parameters")

@@ -290,3 +290,13 @@ def test_a_pdf_upload_puts_each_picked_page_into_the_image_input(service, tmp_pa
     broken.write_bytes(b"%PDF-1.4\n%%EOF\n")
     message = json.dumps(list(fns["pdf_uploaded"]({"path": str(broken)}).values()), ensure_ascii=False, default=str)
     assert "PDF" in message and str(broken.parent) not in message
+
+
+def test_model_summary_describes_one_network_and_says_what_rereads(service):
+    """With the default (auto) the Model tab's parameters and charset are the first-stage network's, together."""
+    from demo.model_info import summary_markdown
+
+    text = summary_markdown(service)
+    first = service.recognizer.first_stage
+    assert f"**{len(first.charset):,}** characters" in text and f"**{sum(p.numel() for p in first.model.parameters()):,}**" in text
+    assert f"{len(service.recognizer.accurate.charset):,} characters" in text and "re-read" in text

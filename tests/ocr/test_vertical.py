@@ -90,7 +90,7 @@ def test_a_vertical_line_is_explained_as_read(service, cjk_font) -> None:
     assert out["width"] > out["height"]  # the turned image, whose characters were read
     from explain.errors import attribute_errors
 
-    report = attribute_errors(service.reader(), column, COLUMN)
+    report = attribute_errors(service.explaining(column), column, COLUMN)  # the network that read it (auto: either)
     assert report.distance == 0
 
 
