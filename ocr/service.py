@@ -32,6 +32,7 @@ from ocr.imageio import load_image
 from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
+from ocr.recognize.language import default_language_model
 from ocr.recognize.models import check_model, describe_models
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 from ocr.settings import WEIGHTS_DIR, Settings
@@ -127,6 +128,9 @@ class OCRService:
         settings = settings or Settings.from_env()
         pipeline = OCRPipeline.load(threads=threads or settings.threads, cache_bytes=settings.cache_bytes,
                                     model=model or settings.model, engine=settings.engine)
+        if pipeline.recognizer.uses_lm():
+            # read now (0.8-1.3 s), not on the first request: a user's first click used to pay it
+            default_language_model()
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer, settings=settings)
 
     # ------------------------------------------------------------ reading

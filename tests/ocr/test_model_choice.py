@@ -146,3 +146,14 @@ def test_cli_takes_the_model(capsys):
         build_parser().parse_args(["recognize", "--model", "best", "x.png"])
     assert main(["--threads", "1", "recognize", "--model", "accurate", str(ROOT / "examples" / "line_zh.png")]) == 0
     assert capsys.readouterr().out.split("\t")[1] == "价税合计（小写）¥1,234.56"
+
+
+@pytest.mark.parametrize("model", ["auto", "fast"])
+def test_the_service_reads_the_language_model_at_start_not_on_the_first_request(monkeypatch, model):
+    """The first click should not pay the language model's 0.8-1.3 s read: the service loads it with the weights."""
+    from ocr.recognize import language
+    from ocr.service import OCRService
+
+    monkeypatch.setattr(language, "_loaded", {})
+    service = OCRService.load(threads=1, model=model)
+    assert service.reader().uses_lm() and language.DEFAULT_LM in language._loaded
