@@ -85,16 +85,25 @@ def highlighted(page: Any) -> list[tuple[str, str | None]]:
     return out
 
 
+def read_by(line: Any) -> str:
+    """Which network read the line: "fast", "accurate", or "accurate ↺" where auto re-read a fast reading."""
+    result = getattr(line, "line_result", None)
+    if result is None:
+        return ""
+    return f"{result.model} ↺" if result.reread else result.model
+
+
 def lines_table(page: Any) -> list[list[Any]]:
     rows = []
     for i, line in enumerate(page.lines):
         low = [c.char for c in line.chars if c.confidence < 0.7]
-        rows.append([i + 1, line.text, round(float(line.confidence), 3), len(line.text), "".join(low),
+        rows.append([i + 1, line.text, round(float(line.confidence), 3), len(line.text), "".join(low), read_by(line),
                      ", ".join(f"{v:.0f}" for v in quad_bbox(line.box, page.width, page.height))])
     return rows
 
 
-LINES_HEADERS = ["#", "文本 Text", "置信度 Confidence", "字数 Chars", "低置信字 Low-conf chars", "框 Box (x1,y1,x2,y2)"]
+LINES_HEADERS = ["#", "文本 Text", "置信度 Confidence", "字数 Chars", "低置信字 Low-conf chars",
+                 "模型 Read by (↺ re-read)", "框 Box (x1,y1,x2,y2)"]
 
 
 def colorize(heat: np.ndarray, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
@@ -197,6 +206,8 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 def timings_markdown(page: Any) -> str:
     parts = [f"{k} {v * 1000:.0f} ms" for k, v in (page.timings or {}).items()]
     rot = f" · 旋转 rotated {page.rotation}°" if page.rotation else ""
+    reread = sum(bool(getattr(getattr(ln, "line_result", None), "reread", False)) for ln in page.lines)
+    rot += f" · **{reread}** 行由精确模型重读 re-read by Accurate (↺)" if reread else ""
     return (f"**{len(page.lines)}** 行 lines · 平均置信度 mean confidence **{page.confidence:.1%}**{rot}  \n"
             f"耗时 time: {' · '.join(parts)}")
 

@@ -92,3 +92,15 @@ def test_fields_table_reads_a_fieldset_dict():
     fields["fields"]["total"]["low_confidence"] = True
     assert any(r[2] == "⚠️ 低 low" for r in render.fields_table(fields))
     assert render.fields_table({"fields": {}}) == []
+
+
+def test_the_lines_table_and_summary_say_which_network_read_each_line():
+    page = page_of([[10, 10, 90, 10, 90, 30, 10, 30]] * 3)
+    readings = [("fast", False), ("accurate", True), ("accurate", False)]
+    for line, (model, reread) in zip(page.lines, readings):
+        line.line_result = SimpleNamespace(model=model, reread=reread)
+    rows = render.lines_table(page)
+    column = render.LINES_HEADERS.index("模型 Read by (↺ re-read)")
+    assert [r[column] for r in rows] == ["fast", "accurate ↺", "accurate"] and len(rows[0]) == len(render.LINES_HEADERS)
+    assert "**1** 行由精确模型重读 re-read by Accurate" in render.timings_markdown(page)
+    assert "re-read" not in render.timings_markdown(page_of([[10, 10, 90, 10, 90, 30, 10, 30]]))
