@@ -107,7 +107,8 @@ def to_markdown(rows: list[dict], crowd: dict | None, command: str, threads: int
             "this run itself keeps about one busy): absolute times move with other work; the overheads are the point.")
     out = ["## Demo latency (Gradio events vs the pipeline)", "",
            f"`{command}` on {when}, {threads} thread(s), through `gradio_client` against `python app.py` "
-           "(examples not pre-read), every control at its default (model: the app's default, auto). Seconds. Overhead = Gradio event wall time − the pipeline's own time "
+           "(examples not pre-read), every control at its default (model: the app's default, auto). Seconds. "
+           "Overhead = Gradio event wall time − the pipeline's own time "
            "(from the answer's JSON; the explanation's own time from its notes); the client does not download the "
            "output pictures (a browser fetches the visible ones in parallel). Targets: `/ocr` overhead ≤ 0.5; "
            "cached `/ocr` ≤ 0.5; `/explain` overhead ≤ 0.3." + busy,
