@@ -291,6 +291,8 @@ def checkpoint(model, optimizer, args, step, best, start, val, synth_val, charse
     if improved:
         best = score
         save(args.out, model, {"step": step, "scores": scores, "start": start})
+    if getattr(args, "keep_checkpoints", False):  # for averaging (training.average)
+        save(args.out.with_name(f"step{step}.pt"), model, {"step": step, "scores": scores, "start": start})
     tmp = last.with_suffix(".lasttmp")
     torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "best": best}, tmp)
     os.replace(tmp, last)
@@ -327,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lwf-from-init", action="store_true",
                         help="forgetting targets from --init's own reading (not the cache's, the port's)")
     parser.add_argument("--replay-share", type=float, default=0.25, help="replay batches per real batch")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="also save every validated checkpoint as stepN.pt beside --out (training.average)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this many steps (a reproducible length; --minutes still bounds the time)")
     args = parser.parse_args(argv)
