@@ -39,7 +39,7 @@ from benchmarks.report import positive_int, write_marked_section
 from ocr.fields import FIELD_NAMES, RECEIPT, VAT_INVOICE, baseline_fields, extract_fields, normalize_field
 from ocr.manifest import read_jsonl
 from ocr.recognize.models import MODELS
-from ocr.settings import EVAL_ROOT, EXAMPLES_DIR, ROOT
+from ocr.settings import EVAL_ROOT, EXAMPLES_DIR, ROOT, Settings
 
 log = logging.getLogger("benchmarks.fields")
 
@@ -300,8 +300,8 @@ def _flags_on_wrong(sets: Sequence[Any], truths: Sequence[dict[str, str]]) -> di
 
 
 def evaluate(eval_root: Path = EVAL_ROOT, limit: int | None = None, threads: int = 1,
-             model: str = "auto") -> dict[str, Any]:
-    """Our pipeline reads the SROIE eval pages and the examples/ pages with ``model`` (default: the app's, auto);
+             model: str = Settings().model) -> dict[str, Any]:
+    """Our pipeline reads the SROIE eval pages and the examples/ pages with ``model`` (default: the app's);
     both methods extract; scored per field."""
     from ocr.pipeline import OCRPipeline
 
@@ -407,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-root", type=Path, default=EVAL_ROOT, help=f"the eval sets (default {EVAL_ROOT})")
     ap.add_argument("--limit", type=positive_int, help="with --eval: first N pages of each set (no report unless --out)")
     ap.add_argument("--threads", type=positive_int, default=1, help="pipeline threads for --eval (default 1)")
-    ap.add_argument("--model", choices=MODELS, default="auto", help="recogniser for --eval (default: the app's, auto)")
+    ap.add_argument("--model", choices=MODELS, default=Settings().model,
+                    help=f"recogniser for --eval (default: the app's, {Settings().model})")
     ap.add_argument("--out", help="with --eval: markdown file for the section (default BENCHMARKS.md; '-' never writes)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)

@@ -30,12 +30,16 @@ from typing import Any
 from benchmarks.loadtest.server import AppServer
 from benchmarks.report import write_marked_section
 from ocr.recognize.lm_choice import LM_DEFAULT
-from ocr.settings import EXAMPLES_DIR
+from ocr.settings import EXAMPLES_DIR, Settings
 
 START, END = "<!-- ui:latency:start -->", "<!-- ui:latency:end -->"
+#: the model the app reads with when the user picks none (``OCR_MODEL``, as the served app reads it)
+APP_MODEL = Settings.from_env().model
 #: the UI's reading controls in order (preprocessing mode, steps, 5 numbers, the model switch, the
-#: language-model box), as a new user finds them: the default model, auto, whose box shows its fast model's default
-DEFAULT_SETTINGS = ["auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "auto", LM_DEFAULT["fast"]]
+#: language-model box), as a new user finds them: the app's model, its box at the default of the network that
+#: reads first (auto's is the fast model)
+DEFAULT_SETTINGS = ["auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, APP_MODEL,
+                    LM_DEFAULT["fast" if APP_MODEL == "auto" else APP_MODEL]]
 
 
 def examples() -> list[Path]:
@@ -107,7 +111,7 @@ def to_markdown(rows: list[dict], crowd: dict | None, command: str, threads: int
             "this run itself keeps about one busy): absolute times move with other work; the overheads are the point.")
     out = ["## Demo latency (Gradio events vs the pipeline)", "",
            f"`{command}` on {when}, {threads} thread(s), through `gradio_client` against `python app.py` "
-           "(examples not pre-read), every control at its default (model: the app's default, auto). Seconds. "
+           f"(examples not pre-read), every control at its default (model: the app's default, {APP_MODEL}). Seconds. "
            "Overhead = Gradio event wall time − the pipeline's own time "
            "(from the answer's JSON; the explanation's own time from its notes); the client does not download the "
            "output pictures (a browser fetches the visible ones in parallel). Targets: `/ocr` overhead ≤ 0.5; "

@@ -165,7 +165,7 @@ def as_read(recognizer: Any, rgb: np.ndarray, reading: Any = None) -> tuple[np.n
     if not is_tall(*rgb.shape[:2]):
         return rgb, reading
     reading = reading if reading is not None else recognizer.recognize_one(rgb)
-    return (rotate(rgb, reading.turned) if getattr(reading, "turned", 0) else rgb), reading
+    return rotate(rgb, getattr(reading, "turned", 0)), reading
 
 
 def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> LineAlignment:

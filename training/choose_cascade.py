@@ -178,7 +178,7 @@ def write_constants(path: Path, choice: dict[str, Any], threads: int | None) -> 
     path.write_text(f'''"""The cascade's threshold and the accurate model's pad width, as chosen on the validation slice.
 
 Written by ``OMP_NUM_THREADS={threads} python -m training.choose_cascade --threads {threads}`` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}):
-the validation slice of ``../shared/train`` (``training.real_data``), never ``../shared/eval``.
+the validation slice of ``../shared/train`` (``training.real_data``), the only data it reads.
 ``THRESHOLD``: the lowest fast-model confidence below which a line is re-read that keeps every domain
 (each set; the scene-word sets pooled) within {MARGIN * 100:g} points of char accuracy of the accurate model. ``FIGURES``: char accuracy per set
 (fractions) and milliseconds per line ({threads} thread(s), batched as ``Recognizer.recognize`` reads; a shared,

@@ -1,7 +1,7 @@
 """The cascade's threshold and the accurate model's pad width, as chosen on the validation slice.
 
 Written by ``OMP_NUM_THREADS=1 python -m training.choose_cascade --threads 1`` (2026-12-07 03:18 UTC):
-the validation slice of ``../shared/train`` (``training.real_data``), never ``../shared/eval``.
+the validation slice of ``../shared/train`` (``training.real_data``), the only data it reads.
 ``THRESHOLD``: the lowest fast-model confidence below which a line is re-read that keeps every domain
 (each set; the scene-word sets pooled) within 0.5 points of char accuracy of the accurate model. ``FIGURES``: char accuracy per set
 (fractions) and milliseconds per line (1 thread(s), batched as ``Recognizer.recognize`` reads; a shared,
