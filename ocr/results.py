@@ -39,6 +39,12 @@ class LazyArray:
         setattr(obj, self.slot, value)
 
 
+#: a character at or above this confidence is shown "sure" (green), below ``LOW_CONFIDENCE`` "unsure" (red);
+#: how often each band is right: ``python -m benchmarks.calibration``
+HIGH_CONFIDENCE = 0.9
+LOW_CONFIDENCE = 0.7
+
+
 @dataclass
 class LineResult:
     text: str

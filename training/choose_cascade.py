@@ -46,6 +46,15 @@ CHUNK = 64
 SCENE = ("en_scene_iiit5k_train", "en_scene_svt_train", "en_scene_ic15_train")
 
 
+def validation_images(root: Path = TRAIN_ROOT, limit: int | None = None) -> tuple[list[RealLine], list[np.ndarray]]:
+    """The validation slice's lines (the first ``limit`` of each set, for a smoke run) and their images."""
+    _, val = read_all(root)
+    if limit:
+        val = [ln for name in dict.fromkeys(v.set_name for v in val)
+               for ln in [v for v in val if v.set_name == name][:limit]]
+    return val, [load_image(ln.image) for ln in val]
+
+
 def read_pass(recognize: Callable[[list], list], images: list[np.ndarray]) -> tuple[list[Any], float]:
     """Every image read in chunks of ``CHUNK``; the results and the seconds spent."""
     out: list[Any] = []
@@ -202,11 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="only time N scene words at batch 1 with each model (printed; nothing written)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    _, val = read_all(args.root)
-    if args.limit:
-        val = [ln for name in dict.fromkeys(v.set_name for v in val)
-               for ln in [v for v in val if v.set_name == name][: args.limit]]
-    images = [load_image(ln.image) for ln in val]
+    val, images = validation_images(args.root, args.limit)
     log.info("%d validation lines", len(val))
     if args.time_words:
         print(json.dumps(time_words(val, images, args.threads, args.time_words)))
