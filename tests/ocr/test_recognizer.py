@@ -328,3 +328,22 @@ def test_recognize_cli_points_page_images_to_the_page_command(capsys, caplog):
     hints = [r.getMessage() for r in caplog.records if "python -m ocr page" in r.getMessage()]
     assert len(hints) == 1 and str(page) in hints[0] and str(line) not in hints[0]
     assert "1,234.56" in capsys.readouterr().out
+
+
+def test_batches_read_side_by_side_on_several_cores_give_the_very_same_readings(cjk_font, latin_font):
+    """With two workers the batches of one call run at once on a one-thread session; each batch is the same
+    array through the same network, so every reading, confidence and character span is identical."""
+    pytest.importorskip("onnxruntime")
+    from ocr.recognize.lineprep import prepare_line
+    from ocr.recognize.recognizer import Recognizer
+
+    images = [render_text(t, cjk_font, s).image for t in LINES_ZH for s in (20, 28, 44)]
+    images += [render_text(t, latin_font, s).image for t in LINES_EN for s in (16, 24, 40, 64)]
+    one, two = Recognizer.load(threads=1), Recognizer.load(threads=2)
+    assert one.engine.workers == 1 and two.engine.workers == 2
+    assert len(two._buckets([prepare_line(img) for img in images])) >= 2  # several batches to share
+    sequential, side_by_side = one.recognize(images), two.recognize(images)
+    assert two.engine._per_core.built  # the batches did go through the per-core session
+    assert [r.to_dict() for r in side_by_side] == [r.to_dict() for r in sequential]
+    # one batch alone keeps the two-thread session
+    assert Recognizer.load(threads=2).recognize(images[:1])[0].text == sequential[0].text
