@@ -29,7 +29,7 @@ from ocr.recognize.language import default_language_model
 from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
 from ocr.recognize.lm_choice import LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
 from ocr.recognize.models import SPECS, ModelSpec, check_model
-from ocr.recognize.plates import PROVINCES, plate_text
+from ocr.recognize.plates import EDGE_MARKS, PROVINCES, plate_text
 from ocr.results import LineResult
 from ocr.settings import WEIGHTS_DIR
 
@@ -56,6 +56,13 @@ def needs_search(probs: np.ndarray) -> bool:
     greedy reading, so it is skipped."""
     return bool(probs.shape[0]) and bool((probs.max(axis=1) < SURE_FRAME).any())
 
+
+#: a plate's unsure first place gets a province only if some frame there gives one at least this probability,
+#: and a dropped province only if at least ``MIN_PROVINCE_FRAMES`` frames (half a character) precede the letter.
+#: Synthetic plates (blue and green, tilted, skewed, with margins): 93% / 97% of the right guesses (fast /
+#: accurate) had evidence >= 1e-3; rendered non-plates of the same grammar (``A-12345``, ``G·45210``) at most 7e-8
+MIN_PROVINCE_EVIDENCE = 1e-3
+MIN_PROVINCE_FRAMES = 3
 
 #: a tall image read at least this confidently upright keeps that reading (a single tall character: ``1``, ``/``)
 TURN_BELOW = 0.9
@@ -416,10 +423,14 @@ class Recognizer(TorchBehindEngine):
     def _as_plate(self, probs: np.ndarray, line: LineDecoding, scale: float, width: int) -> LineDecoding:
         """A licence plate's reading in its written form (``ocr.recognize.plates``), its characters laid
         on the frames again so confidences, boxes and explanations refer to them; any other line as read."""
-        def province_guess() -> str:
-            first = next(c for c in line.chars if not c.char.isspace())
-            frames = probs[first.t_start : first.t_end + 1, self._province_classes].sum(axis=0)
-            return self._provinces[int(frames.argmax())] if self._provinces else ""
+        def province_guess(replaces_first: bool) -> str:
+            first = next(c for c in line.chars if not c.char.isspace() and c.char not in EDGE_MARKS)
+            frames = probs[first.t_start : first.t_end + 1] if replaces_first else probs[: first.t_start]
+            if not self._provinces or len(frames) < (1 if replaces_first else MIN_PROVINCE_FRAMES):
+                return ""
+            evidence = frames[:, self._province_classes].max(axis=0)  # each province's best frame
+            best = int(evidence.argmax())
+            return self._provinces[best] if evidence[best] >= MIN_PROVINCE_EVIDENCE else ""
 
         written = plate_text(line.text, province_guess)
         if written is None:
