@@ -46,6 +46,15 @@ UNSURE_PROVINCE = re.compile(rf"^([\u4e00-\u9fffA-Za-z]?)[A-Z][{re.escape(SEPARA
 MIN_SERIAL_DIGITS = 2
 
 
+def looks_like_plate(reading: str) -> bool:
+    """Whether ``reading`` is a plate, or one but for its first place (what ``plate_text`` would ask about)."""
+    compact = "".join(reading.split()).strip(EDGE_MARKS).translate(LOOKALIKES)
+    if PLATE.match(compact) or AFTER_STRAYS.match(compact):
+        return True
+    unsure = UNSURE_PROVINCE.match(compact)
+    return bool(unsure) and sum(c.isdigit() for c in unsure.group(2)) >= MIN_SERIAL_DIGITS
+
+
 def plate_text(reading: str, province_guess: Callable[[bool], str] | None = None) -> str | None:
     """The written form of ``reading`` if it is a licence plate (module docstring), else None
     (also when it already is in that form). ``province_guess(replaces_first)``: the most probable

@@ -58,6 +58,12 @@ def test_the_cascade_rereads_only_lines_below_the_threshold():
         CascadeRecognizer(fast, accurate, threshold=1.5)
 
 
+def test_the_cascade_rereads_a_plate_however_sure_the_fast_model_is():
+    cascade = CascadeRecognizer(_Stub("fast"), _Stub("accurate"), threshold=0.9)
+    lines = [LineResult(text, 0.99, [], 94, 24) for text in ("京A12345", "L·05175", "TOTAL 12.50", "U.PRICE")]
+    assert cascade.unsure(lines) == [0, 1]  # a plate, and one but for its province; not receipt words
+
+
 def test_one_name_everywhere_and_a_wrong_one_is_refused():
     from ocr.recognize.recognizer import Recognizer
     from ocr.settings import Settings
