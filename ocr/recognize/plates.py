@@ -46,13 +46,23 @@ UNSURE_PROVINCE = re.compile(rf"^([\u4e00-\u9fffA-Za-z]?)[A-Z][{re.escape(SEPARA
 MIN_SERIAL_DIGITS = 2
 
 
-def looks_like_plate(reading: str) -> bool:
-    """Whether ``reading`` is a plate, or one but for its first place (what ``plate_text`` would ask about)."""
-    compact = "".join(reading.split()).strip(EDGE_MARKS).translate(LOOKALIKES)
-    if PLATE.match(compact) or AFTER_STRAYS.match(compact):
-        return True
+def _compact(reading: str) -> str:
+    """The reading without spaces, the frame's marks at its ends, or look-alikes."""
+    return "".join(reading.split()).strip(EDGE_MARKS).translate(LOOKALIKES)
+
+
+def _unsure_first(compact: str) -> str | None:
+    """What stands where the province should ("" if nothing) in a plate but for its province, else None."""
     unsure = UNSURE_PROVINCE.match(compact)
-    return bool(unsure) and sum(c.isdigit() for c in unsure.group(2)) >= MIN_SERIAL_DIGITS
+    if unsure and sum(c.isdigit() for c in unsure.group(2)) >= MIN_SERIAL_DIGITS:
+        return unsure.group(1)
+    return None
+
+
+def looks_like_plate(reading: str) -> bool:
+    """Whether ``reading`` is a plate, or one but for its province (what ``plate_text`` would ask about)."""
+    compact = _compact(reading)
+    return bool(PLATE.match(compact) or AFTER_STRAYS.match(compact)) or _unsure_first(compact) is not None
 
 
 def plate_text(reading: str, province_guess: Callable[[bool], str] | None = None) -> str | None:
@@ -60,14 +70,12 @@ def plate_text(reading: str, province_guess: Callable[[bool], str] | None = None
     (also when it already is in that form). ``province_guess(replaces_first)``: the most probable
     province where the first character stands (True) or before it (False, the province dropped), ""
     if the frames show none; asked only for a reading that is a plate but for it."""
-    compact = "".join(reading.split()).strip(EDGE_MARKS).translate(LOOKALIKES)
+    compact = _compact(reading)
     match = PLATE.match(compact) or AFTER_STRAYS.match(compact)
-    if match is None and province_guess is not None:
-        unsure = UNSURE_PROVINCE.match(compact)
-        if unsure and sum(c.isdigit() for c in unsure.group(2)) >= MIN_SERIAL_DIGITS:
-            first = unsure.group(1)
-            province = province_guess(bool(first))
-            match = PLATE.match(province + compact[len(first):]) if province else None
+    first = _unsure_first(compact) if match is None and province_guess is not None else None
+    if first is not None:
+        province = province_guess(bool(first))  # type: ignore[misc]
+        match = PLATE.match(province + compact[len(first):]) if province else None
     if match is None:
         return None
     written = match.group(1) + match.group(2).translate(SERIAL_MISREADS)
