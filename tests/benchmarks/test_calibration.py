@@ -75,7 +75,7 @@ def test_cli_writes_its_own_section(tiny_eval_root, tmp_path):
     assert "### `fast`" in text and "en_iiit5k_test" in text
     got = json.loads(json_path.read_text())["fast"]["all"]
     # clean rendered words, read right: all 18 label characters reported, each in one band, all right
-    assert (got["lines"], got["chars"], got["missed"]) == (4, 18, 0)
+    assert (got["lines"], got["chars"], got["missed"], got["label_chars"]) == (4, 18, 0, 18)
     assert sum(r["n"] for r in got["ui_bands"]) == 18
     assert all(r["accuracy"] == 1.0 for r in got["ui_bands"] if r["n"])
     assert got["line_bands"][-1]["accuracy"] == 1.0
