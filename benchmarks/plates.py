@@ -1,6 +1,6 @@
 """Chinese licence plates, synthetic: how often each model gives the exact written plate.
 
-    OMP_NUM_THREADS=2 python -m benchmarks.plates [--models fast accurate auto] [--n 200] [--seed 11]
+    OMP_NUM_THREADS=2 python -m benchmarks.plates [--models fast accurate auto] [--n 200] [--seed 11] [--pages]
 
 No real plate image is available here, so plates are drawn: blue (white characters, a five-character serial)
 and, one in four, green new-energy plates (black characters, six), the separator dot after the office letter,
@@ -8,7 +8,8 @@ a frame, in a bold CJK font; then each condition of :data:`CONDITIONS` (rotated 
 perspective skew, a grey margin around the plate, all three), shrunk to 94, 140 or 220 px wide, blurred and
 JPEG-compressed. Scored exactly (``京A12345``: the written form, ``ocr.recognize.plates``). The plate
 rules' evidence floor was set on other draws of this kind (a scratch version of this script), so every
-seed here is fresh.
+seed here is fresh. ``--pages``: each plate image read as a whole page (``OCRPipeline``: detection,
+orientation, the lines' texts joined), as the UI reads an upload, instead of as one line.
 """
 
 from __future__ import annotations
@@ -104,22 +105,35 @@ def plate_set(condition: str, n: int, seed: int, font: ImageFont.FreeTypeFont) -
     return [photographed(draw_plate(t, font, green=k % 4 == 0), condition, rng) for k, t in enumerate(texts)], texts
 
 
-def main(argv: list[str] | None = None) -> None:
+def reader_for(model: str, threads: int, pages: bool) -> Callable[[list[np.ndarray]], list[str]]:
+    """Texts of plate images read as lines, or each as a whole page."""
+    if pages:
+        from ocr.pipeline import OCRPipeline
+
+        pipeline = OCRPipeline.load(threads=threads, model=model)
+        return lambda images: ["".join(pipeline.run(img, use_cache=False).text.split()) for img in images]
     from ocr.recognize.recognizer import Recognizer
 
+    recognizer = Recognizer.load(model=model, threads=threads)
+    return lambda images: [r.text for r in recognizer.recognize(images)]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["fast", "accurate", "auto"], choices=["fast", "accurate", "auto"])
     parser.add_argument("--n", type=positive_int, default=200, help="plates per condition")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--pages", action="store_true", help="read each plate image as a whole page")
     args = parser.parse_args(argv)
     font = plate_font()
     sets = {c: plate_set(c, args.n, args.seed, font) for c in CONDITIONS}
-    print(f"font {font.path}; {args.n} plates per condition, seed {args.seed}; exact written plates:")
+    print(f"font {font.path}; {args.n} plates per condition, seed {args.seed}, read as "
+          f"{'pages' if args.pages else 'lines'}; exact written plates:")
     print("| model | " + " | ".join(CONDITIONS) + " |\n|---|" + "---|" * len(CONDITIONS))
     for model in args.models:
-        reader = Recognizer.load(model=model, threads=args.threads)
-        right = [sum(r.text == t for r, t in zip(reader.recognize(images), texts)) for images, texts in sets.values()]
+        read = reader_for(model, args.threads, args.pages)
+        right = [sum(got == t for got, t in zip(read(images), texts)) for images, texts in sets.values()]
         print(f"| {model} | " + " | ".join(f"{k} / {args.n}" for k in right) + " |")
 
 

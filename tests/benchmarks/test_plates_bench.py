@@ -23,3 +23,9 @@ def test_a_tiny_run_reports_every_condition(capsys):
     bp.main(["--models", "fast", "--n", "2", "--threads", "1"])
     out = capsys.readouterr().out
     assert "| fast |" in out and out.count("/ 2") == len(bp.CONDITIONS)
+
+
+def test_a_tiny_run_as_pages(capsys):
+    bp.main(["--models", "fast", "--n", "2", "--threads", "1", "--pages"])
+    out = capsys.readouterr().out
+    assert "read as pages" in out and out.count("/ 2") == len(bp.CONDITIONS)

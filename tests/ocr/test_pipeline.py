@@ -77,14 +77,14 @@ def test_rotated_pages_are_turned_back(pipeline, angle):
 class _FakeRecognizer:
     """Returns a fixed confidence; counts the lines it is asked to read."""
 
-    def __init__(self, confidence: float) -> None:
-        self.confidence, self.calls = confidence, []
+    def __init__(self, confidence: float, text: str = "xxxx") -> None:
+        self.confidence, self.text, self.calls = confidence, text, []
 
     def recognize(self, crops, lm=None):
         from ocr.recognize.recognizer import LineResult
 
         self.calls.append(len(crops))
-        return [LineResult("x", self.confidence, [], c.shape[1], c.shape[0]) for c in crops]
+        return [LineResult(self.text, self.confidence, [], c.shape[1], c.shape[0]) for c in crops]
 
 
 @pytest.mark.parametrize("confidence, probed", [(0.95, False), (0.9, False), (0.85, True)])
@@ -98,6 +98,32 @@ def test_upside_down_probe_runs_only_when_it_can_change_the_answer(confidence, p
     assert upside_down(rec, crops, results) is False  # the flipped reading is as confident: never "upside down"
     assert bool(rec.calls) is probed
     assert (confidence + ORIENTATION_MARGIN < 1.0) is probed
+
+
+def test_too_little_text_is_never_turned_upside_down():
+    """A plate or a word read unsurely: its turned reading may look surer by chance, so a page whose probed lines
+    hold fewer than ORIENTATION_MIN_CHARS characters keeps its way up, without probing."""
+    from ocr.orientation import ORIENTATION_MIN_CHARS, upside_down
+
+    class _FlippedLooksSurer(_FakeRecognizer):
+        def recognize(self, crops, lm=None):
+            self.confidence = 0.9 if self.calls else 0.4  # the flipped reading (second call) looks surer
+            return super().recognize(crops, lm)
+
+    for chars, turned in ((ORIENTATION_MIN_CHARS - 1, False), (ORIENTATION_MIN_CHARS, True)):
+        rec = _FlippedLooksSurer(0.4, text="x" * chars)
+        crops = [np.zeros((10, 60, 3), np.uint8)]
+        results = rec.recognize(crops)
+        assert upside_down(rec, crops, results) is turned
+        assert len(rec.calls) == (2 if turned else 1)
+
+
+def test_a_plate_uploaded_as_a_page_keeps_its_way_up(pipeline):
+    from benchmarks.plates import plate_font, plate_set
+
+    images, texts = plate_set("tilt", 30, 11, plate_font())
+    for image in images:
+        assert pipeline.run(image, use_cache=False).rotation == 0
 
 
 def test_tilted_page_boxes_are_in_input_coordinates(pipeline):
