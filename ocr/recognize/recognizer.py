@@ -147,7 +147,9 @@ class OnnxEngine:
     48 px line are too small to share two cores well: on the lines of four ``examples/`` pages at
     2 threads the fast model read each page in 0.82-0.85 of the time of one two-thread session
     (118-249 vs 144-300 ms, best of 5). One batch alone still gets every thread (a single long line:
-    15.7 ms at 2 threads vs 18.3 at 1)."""
+    15.7 ms at 2 threads vs 18.3 at 1). The second session keeps its own memory arena (without one it was
+    slower and peaked as high): the pages benchmark at 2 threads peaked 17 MB higher with the fast model,
+    89 MB with auto (two models)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         self.path = path
