@@ -82,8 +82,8 @@ def summary_markdown(service: Any) -> str:
     if rec is not default:
         second = default.accurate
         lines.append(f"- 自动 Auto (the default): every line is read by this network; a line below confidence "
-                     f"{default.threshold:.3f} is re-read by the accurate network (PP-OCRv6 small's CNN and attention "
-                     f"neck → BiLSTM → CTC, {len(second.charset):,} characters)")
+                     f"{default.threshold:.3f}, or read as a licence plate, is re-read by the accurate network "
+                     f"(PP-OCRv6 small's CNN and attention neck → BiLSTM → CTC, {len(second.charset):,} characters)")
     if det_params:
         variant = getattr(det, "variant", "tiny")
         lines.append(f"- 文本检测 Detector: DB (PP-OCRv6-{variant} det), **{det_params:,}** parameters")

@@ -300,3 +300,4 @@ def test_model_summary_describes_one_network_and_says_what_rereads(service):
     first = service.recognizer.first_stage
     assert f"**{len(first.charset):,}** characters" in text and f"**{sum(p.numel() for p in first.model.parameters()):,}**" in text
     assert f"{len(service.recognizer.accurate.charset):,} characters" in text and "re-read" in text
+    assert "licence plate" in text  # auto re-reads plates however sure (ocr.recognize.cascade)
