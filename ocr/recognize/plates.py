@@ -15,8 +15,8 @@ unsure first character gets the province its frames find most probable (``provin
 find one at all: the grammar says a province must stand there. The first character may be an ideograph
 that is not a province (``黄D·SK411``: 冀 misread), a Latin letter (``AY·7J981``: 贵 read as A) or missing
 (``L·05175``: the province dropped; its frames are then the ones before the letter). A mark read from the
-plate's frame or a bolt at either end (``|``, ``/``, ``]``), or one or two stray characters before a plate
-whose separator was read (``7粤H·JX273``), are not part of it; a ``」`` read for the office letter is a J.
+plate's frame or a bolt at either end (``|``, ``/``, ``]``), or one or two stray marks (not ideographs: a
+caption's words stay) before a plate whose separator was read (``7粤H·JX273``), are not part of it; a ``」`` read for the office letter is a J.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ LOOKALIKES = str.maketrans({"」": "J"})
 
 SERIAL = rf"([A-Z0-9]{{5,6}}|[A-Z0-9]{{4}}[{SUFFIXES}])"
 PLATE = re.compile(rf"^([{PROVINCES}][A-Z])[{re.escape(SEPARATORS)}]?{SERIAL}$")
-#: a plate with its separator read, after one or two stray characters (a bolt or the frame read as ``7``, ``J``)
-AFTER_STRAYS = re.compile(rf"^.{{1,2}}?([{PROVINCES}][A-Z])[{re.escape(SEPARATORS)}]{SERIAL}$")
+#: a plate with its separator read, after one or two stray marks (a bolt or the frame read as ``7``, ``J``; never
+#: an ideograph: ``车牌沪A·12345`` is a caption with its words, not a plate with strays)
+AFTER_STRAYS = re.compile(rf"^[^\u4e00-\u9fff]{{1,2}}([{PROVINCES}][A-Z])[{re.escape(SEPARATORS)}]{SERIAL}$")
 #: a plate but for its first character: an ideograph, a Latin letter or nothing where the province stands (the
 #: separator is required: it is what says "plate")
 UNSURE_PROVINCE = re.compile(rf"^([\u4e00-\u9fffA-Za-z]?)[A-Z][{re.escape(SEPARATORS)}]{SERIAL}$")

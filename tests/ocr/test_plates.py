@@ -33,6 +33,7 @@ def test_a_plate_is_written_without_its_separator(reading: str, written: str | N
     "A·1XYZW",  # one digit only
     "TX:0012",
     "7粤HJX273",  # a stray character before it, and no separator to say "plate"
+    "车牌沪A·12345",  # a caption: words before the plate are not strays
     "京A·123",  # too short a serial
     "京A·1234567",
     "Total 12.30",
