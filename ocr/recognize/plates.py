@@ -16,7 +16,8 @@ find one at all: the grammar says a province must stand there. The first charact
 that is not a province (``黄D·SK411``: 冀 misread), a Latin letter (``AY·7J981``: 贵 read as A) or missing
 (``L·05175``: the province dropped; its frames are then the ones before the letter). A mark read from the
 plate's frame or a bolt at either end (``|``, ``/``, ``]``), or one or two stray marks (not ideographs: a
-caption's words stay) before a plate whose separator was read (``7粤H·JX273``), are not part of it; a ``」`` read for the office letter is a J.
+caption's words stay) before a plate whose separator was read (``7粤H·JX273``), are not part of it; a
+``」`` read for the office letter is a J.
 """
 
 from __future__ import annotations
