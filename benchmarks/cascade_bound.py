@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,11 +23,10 @@ from benchmarks.lines import DEFAULT_EVAL_ROOT, SETS, read_rgb
 from benchmarks.report import positive_int
 from ocr.manifest import read_manifest
 from ocr.recognize.cascade_choice import THRESHOLD
-from ocr.recognize.lineprep import INPUT_HEIGHT, PAD_MIN_WIDTH
+from ocr.recognize.lineprep import input_columns
 from ocr.textdist import edit_distance, normalize
+from training.choose_cascade import MARGIN  # the cascade's own target: within this of the accurate model
 
-#: the cascade keeps every set within this much char accuracy (fraction) of the accurate model
-MARGIN = 0.005
 CHUNK = 32
 
 
@@ -60,8 +58,7 @@ def measure_set(fast: Any, accurate: Any, root: Path, set_name: str) -> dict[str
     by_fast, by_accurate = read_all_lines(fast, images), read_all_lines(accurate, images)
     ef = np.array([edit_distance(normalize(r.text, protocol), t) for r, t in zip(by_fast, labels)])
     ea = np.array([edit_distance(normalize(r.text, protocol), t) for r, t in zip(by_accurate, labels)])
-    work = np.array([max(PAD_MIN_WIDTH, math.ceil(INPUT_HEIGHT * img.shape[1] / max(img.shape[0], 1)))
-                     for img in images], float)
+    work = np.array([input_columns(*img.shape[:2]) for img in images], float)
     oracle = oracle_rereads(ef, ea, sum(map(len, labels)), work)
     rule = np.array([r.confidence < THRESHOLD for r in by_fast])
     return {"lines": len(images), "oracle": shares(oracle, work), f"rule (confidence < {THRESHOLD})": shares(rule, work)}

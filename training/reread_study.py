@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from ocr.recognize.lineprep import INPUT_HEIGHT, PAD_MIN_WIDTH
+from ocr.recognize.lineprep import input_columns
 from training.choose_cascade import MARGIN, domain, line_edits, per_set, read_pass, validation_images
 from training.real_data import TRAIN_ROOT, RealLine
 
@@ -125,7 +125,7 @@ def lowest_threshold(lines: Sequence[RealLine], signal: np.ndarray, fast: np.nda
 def signals_table(lines: Sequence[RealLine], fast: list[Any], accurate: list[Any]) -> dict[str, Any]:
     """Part 2 (module docstring)."""
     ef, ea = line_edits(lines, [r.text for r in fast]), line_edits(lines, [r.text for r in accurate])
-    work = np.array([max(PAD_MIN_WIDTH, math.ceil(INPUT_HEIGHT * r.width / max(r.height, 1))) for r in fast], float)
+    work = np.array([input_columns(r.height, r.width) for r in fast], float)
     half = np.array([zlib.crc32(ln.source.encode()) % 2 for ln in lines])
     everywhere = np.ones(len(lines), bool)
     out: dict[str, Any] = {}

@@ -48,13 +48,22 @@ class PreparedLine:
         return max(1, math.ceil(self.width / STRIDE_X))
 
 
+def input_width(h: int, w: int, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH) -> int:
+    """The width an ``h`` x ``w`` line image gets at the model's input height (aspect kept, capped)."""
+    return min(max(int(math.ceil(height * w / max(h, 1))), MIN_WIDTH), max_width)
+
+
+def input_columns(h: int, w: int, pad_to: int = PAD_MIN_WIDTH) -> int:
+    """The input columns the network reads for such a line alone (padded to ``pad_to``): what it costs."""
+    return max(pad_to, input_width(h, w))
+
+
 def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH,
                  pad_to: int = PAD_MIN_WIDTH) -> PreparedLine:
     """``rgb``: HxWx3 uint8. Aspect ratio kept; the width is capped at ``max_width``; ``pad_to``:
     the minimum batch width of the model that will read it."""
     h, w = rgb.shape[:2]
-    target_w = int(math.ceil(height * w / max(h, 1)))
-    target_w = min(max(target_w, MIN_WIDTH), max_width)
+    target_w = input_width(h, w, height, max_width)
     resized = cv2.resize(rgb, (target_w, height), interpolation=cv2.INTER_LINEAR if target_w > w else cv2.INTER_AREA)
     bgr = resized[:, :, ::-1].astype(np.float32)
     tensor = (bgr.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
