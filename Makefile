@@ -53,11 +53,11 @@ bench-setup: install-train
 # and the accurate one's, runs/crnn_accurate_init.pt (PP-OCRv6 small ported; `make train` trains its BiLSTM).
 # The cascade's threshold: OMP_NUM_THREADS=1 python -m training.choose_cascade
 WEIGHT_SUMS = cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_small.pt det.onnx det_small.onnx \
-	crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt lm_char.txt.gz $$(ls *.int8.onnx) > SHA256SUMS
+	crnn_accurate.pt crnn_accurate.onnx charset_accurate.txt lm_char.txt.gz lexicon_en.txt.gz $$(ls *.int8.onnx) > SHA256SUMS
 
 weights: install-train
 	$(PYTHON) -m training.convert --out weights/crnn_init.pt
-	$(PYTHON) -m training.build_lm --out weights/lm_char.txt.gz  # the decoder's language model (jieba + wordfreq)
+	$(PYTHON) -m training.build_lm --out weights/lm_char.txt.gz --lexicon-out weights/lexicon_en.txt.gz  # the decoder's language model and word list (jieba + wordfreq)
 	$(PYTHON) -m training.export
 	$(PYTHON) -m training.convert_det --out weights/det.pt
 	$(PYTHON) -m training.convert_det --variant small --out weights/det_small.pt

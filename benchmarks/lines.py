@@ -18,6 +18,8 @@ Systems (each optional; one that cannot run is reported as missing, with the rea
 * ``crnn-greedy`` / ``crnn-lm``: the same model and engine decoded greedily / by beam search with the
   character language model (``ocr.recognize.language``), whichever ``crnn`` does by default
   (``ocr.recognize.lm_choice``); ``crnn-beam``: beam search without the language model (on demand);
+  ``crnn-no-lexicon`` / ``crnn-accurate-no-lexicon``: the language model without the English word list
+  (``ocr.recognize.lexicon``);
 * ``crnn-accurate``: the accurate recogniser (``Recognizer.load(model="accurate")``: PP-OCRv6
   small's CNN and attention neck in the CRNN family); ``crnn-auto``: the cascade
   (``model="auto"``: every line read fast, the unsure ones re-read accurately);
@@ -210,7 +212,7 @@ class CRNNSystem:
 
     def __init__(self, threads: int = 1, weights: Path | str | None = None, engine: str | None = None,
                  name: str = "crnn", decoder: str = "greedy", model: str = "fast", lm: bool | None = None,
-                 turn_tall: bool = True) -> None:
+                 turn_tall: bool = True, word_list: bool = True) -> None:
         from ocr.recognize.models import SPECS
 
         self.name = name
@@ -223,6 +225,7 @@ class CRNNSystem:
         self.engine = engine  # None: Recognizer.load's default
         self.lm = lm  # None: the model's default (ocr.recognize.lm_choice)
         self.turn_tall = turn_tall  # False: tall images read upright only (the ablation of vertical-line reading)
+        self.word_list = word_list  # False: the language model without the English word list (its ablation)
         self._recognizer: Any = None
 
     def unavailable(self) -> str | None:
@@ -238,7 +241,8 @@ class CRNNSystem:
         kwargs: dict[str, Any] = {"engine": self.engine} if self.engine else {}
         weights = None if self.model == "auto" else self.weights  # the cascade reads with the shipped pair
         self._recognizer = Recognizer.load(weights, model=self.model, threads=self.threads, batch_size=BATCH_SIZE,
-                                           decoder=self.decoder, lm=self.lm, turn_tall=self.turn_tall, **kwargs)
+                                           decoder=self.decoder, lm=self.lm, turn_tall=self.turn_tall,
+                                           word_list=self.word_list, **kwargs)
 
     def recognize(self, images: Sequence[np.ndarray], lang: str = "en") -> list[str]:
         if not images:
@@ -256,6 +260,8 @@ class CRNNSystem:
         decoding = "" if self.decoder == "greedy" else ", CTC prefix beam search (no language model)"
         if self._recognizer is not None and self._recognizer.uses_lm():
             decoding = ", beam search with the character language model"
+            margin = getattr(self._recognizer, "lexicon_margin", None)
+            decoding += f" and the English word list (margin {margin:g})" if margin is not None else ", no word list"
         if not self.turn_tall:
             decoding += ", tall images read upright only"
         what = f"weights/{self.weights.name} (this project's CRNN{decoding})"
@@ -735,6 +741,11 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # the same model and engine, decoded greedily / with the language model, whatever "crnn" does by default
     "crnn-greedy": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-greedy", lm=False),
     "crnn-lm": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-lm", lm=True),
+    # ablation: the language model without the English word list (what the word list adds)
+    "crnn-no-lexicon": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-no-lexicon",
+                                                                     word_list=False),
+    "crnn-accurate-no-lexicon": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate-no-lexicon",
+                                                                model="accurate", word_list=False),
     # not run by default: beam search without the language model
     "crnn-beam": lambda threads, crnn_weights=None: CRNNSystem(threads, crnn_weights, name="crnn-beam",
                                                                decoder="beam", lm=False),
@@ -762,8 +773,8 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-upright", "crnn-greedy", "crnn-lm", "crnn-accurate",
-                   "crnn-accurate-no-bilstm", "crnn-accurate-upright", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-upright", "crnn-no-lexicon", "crnn-greedy", "crnn-lm", "crnn-accurate",
+                   "crnn-accurate-no-bilstm", "crnn-accurate-upright", "crnn-accurate-no-lexicon", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
                    "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 

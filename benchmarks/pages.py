@@ -510,8 +510,9 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
 
 #: the files of ``weights/`` the pipeline reads (plus their checksums)
 SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt", "det_small.onnx", "charset.txt",
-                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "lm_char.txt.gz", "SHA256SUMS",
-                    "det_small.int8.onnx", "crnn.int8.onnx", "det.int8.onnx")  # int8: those present
+                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "lm_char.txt.gz",
+                    "lexicon_en.txt.gz", "SHA256SUMS", "det_small.int8.onnx", "crnn.int8.onnx",
+                    "det.int8.onnx")  # int8: those present
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:

@@ -82,13 +82,14 @@ class UISettings:
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
 #: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accurate +2.4 分 points (场景词 scene words "
-                   "+8.0), ~3.3× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~13%), within 0.5 "
-                   "points of Accurate, at 40–59% of its time (validation slice / eval lines)")
+MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accurate +2.1 分 points (场景词 scene words "
+                   "+7.5), ~3.5× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~13%), within 0.5 "
+                   "points of Accurate, at 38–61% of its time (validation slice / eval lines)")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words), only on "
-                "unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word (fast model); "
-                "on by default for both models")
+                "unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word; then an English "
+                "word list corrects a word one unsure letter off: scene words +0.4 / +2.5, receipts +0.2 / +1.7 "
+                "(fast model, validation slice); on by default for both models")
 
 
 # ---------------------------------------------------------------- wiring

@@ -155,8 +155,8 @@ IMAGE_BODY: dict[str, Any] = {
                 "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
                 "model": {"type": "string", "enum": list(MODELS), "description": "recogniser (default: the "
                           "server's OCR_MODEL); auto re-reads the unsure lines with the accurate model"},
-                "lm": {"type": "boolean", "description": "decode with the character language model (beam "
-                       "search; default: per model, as measured on the validation slice)"},
+                "lm": {"type": "boolean", "description": "decode with the character language model (beam search) "
+                       "and the English word list; default: per model, as measured on the validation slice"},
                 "preprocess": {"type": "object", "description": "e.g. {\"mode\": \"auto\"|\"manual\"|\"off\"}"},
             }}},
         "multipart/form-data": {"schema": {

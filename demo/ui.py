@@ -161,8 +161,8 @@ def result_tab() -> dict[str, Any]:
     with gr.Tab("结果 Result", id="result") as tab:
         intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
               "the page (click one to explain it) and how sure the model is of each character. 在 5,781 行测试文字上，"
-              "绿色的字 99% 正确，黄色 85–91%，红色约一半 · On 5,781 benchmark lines, green characters were right 99% "
-              "of the time, amber 85–91%, red about half.")
+              "绿色的字 99% 正确，黄色 87–92%，红色约一半多 · On 5,781 benchmark lines, green characters were right 99% "
+              "of the time, amber 87–92%, red 53–59%.")
         fields_df = gr.Dataframe(headers=render.FIELD_HEADERS,
                                  label="字段 Fields (low confidence marked ⚠️; click one to see where it was read)",
                                  interactive=False, visible="hidden", wrap=True, elem_id="fields")

@@ -237,8 +237,8 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
                         help="recogniser: fast, accurate, or auto (fast, the unsure lines re-read accurately); "
                         "default: OCR_MODEL, else auto")
     parser.add_argument("--lm", type=_on_off, default=None, metavar="on|off",
-                        help="decode with the character language model (beam search; default: per model, as "
-                        "measured on the validation slice, weights/README.md)")
+                        help="decode with the character language model (beam search) and the English word list; "
+                        "default: per model, as measured on the validation slice, weights/README.md")
 
 
 def _on_off(value: str) -> bool:

@@ -37,6 +37,7 @@ __all__ = [
     "beam_search_decode",
     "beam_search_labels",
     "forced_align",
+    "ctc_log_likelihood",
     "LexiconScorer",
 ]
 
@@ -346,6 +347,33 @@ def forced_align(probs: np.ndarray, labels: Sequence[int]) -> list[tuple[int, in
             return []
         spans.append((int(frames[0]), int(frames[-1])))
     return spans
+
+
+def ctc_log_likelihood(probs: np.ndarray, labels: Sequence[int]) -> float:
+    """log P(labels | probs): the CTC forward sum over every frame path that reads exactly ``labels``
+    (``-inf`` when they cannot fit the frames). Unlike :func:`forced_align`'s single best path, the sum
+    is what two readings of the same frames should be compared by."""
+    p = _as_probs(probs, 2)
+    labels = [int(x) for x in labels]
+    if any(x == BLANK for x in labels):
+        raise ValueError("labels must not contain the blank class")
+    n_t = p.shape[0]
+    ext = np.zeros(2 * len(labels) + 1, dtype=np.int64)  # blank, l1, blank, l2, ..., blank
+    ext[1::2] = labels
+    n_s = ext.shape[0]
+    if n_t == 0:
+        return 0.0 if not labels else _NEG_INF
+    can_skip = np.zeros(n_s, dtype=bool)
+    can_skip[3::2] = ext[3::2] != ext[1:-2:2]
+    lp = np.log(np.maximum(p[:, ext].astype(np.float64), _LOG_FLOOR))
+    alpha = np.full(n_s, _NEG_INF)
+    alpha[: min(2, n_s)] = lp[0, : min(2, n_s)]
+    pad = np.full(2, _NEG_INF)
+    for t in range(1, n_t):
+        shifted = np.concatenate((pad, alpha))
+        step, skip = shifted[1:-1], np.where(can_skip, shifted[:-2], _NEG_INF)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), skip) + lp[t]
+    return float(np.logaddexp.reduce(alpha[-2:])) if labels else float(alpha[-1])
 
 
 def decoding_of(probs: np.ndarray, classes: Sequence[int], charset: Charset, *, scale: float = 1.0,

@@ -95,6 +95,26 @@ def verify_checksum(path: Path, checksums: Path | None = None) -> str:
     return digest
 
 
+_read_once: dict[Path, Any] = {}
+_read_once_lock = threading.Lock()
+
+
+def read_checked_once(path: Path, reader: Callable[[Path], T], what: str, rebuild: str) -> T:
+    """``reader(path)`` once per process (later calls share it), after ``verify_checksum``: the decoder's
+    language data is read on first use, not at start-up. A missing or unreadable file is a ``ModelLoadError``
+    naming ``what`` and how to ``rebuild`` it."""
+    with _read_once_lock:
+        if path not in _read_once:
+            if not path.exists():
+                raise ModelLoadError(f"{what} not found: {path.name} ({rebuild} rebuilds it)")
+            verify_checksum(path)
+            try:
+                _read_once[path] = reader(path)
+            except (OSError, ValueError, EOFError) as exc:
+                raise ModelLoadError(f"{what} {path.name} could not be read: {exc.__class__.__name__}") from exc
+        return _read_once[path]
+
+
 # ---------------------------------------------------------------- onnxruntime
 
 

@@ -33,6 +33,7 @@ from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.recognize.language import default_language_model
+from ocr.recognize.lexicon import default_lexicon
 from ocr.recognize.models import check_model, describe_models
 from ocr.results import LineResult, PageChar, PageLine, PageResult
 from ocr.settings import WEIGHTS_DIR, Settings
@@ -41,7 +42,7 @@ from ocr.settings import WEIGHTS_DIR, Settings
 DEFAULT_METHODS = ("gradcam", "alignment")
 #: the files whose digests make the weights' fingerprint (health answers, cache keys)
 FINGERPRINT_FILES = ("crnn.pt", "det.pt", "det_small.pt", "charset.txt", "crnn_accurate.pt", "charset_accurate.txt",
-                     "lm_char.txt.gz")
+                     "lm_char.txt.gz", "lexicon_en.txt.gz")
 
 
 class Explainer(Protocol):
@@ -131,6 +132,7 @@ class OCRService:
         if pipeline.recognizer.uses_lm():
             # read now (0.8-1.3 s), not on the first request: a user's first click used to pay it
             default_language_model()
+            default_lexicon()
         return cls(pipeline, weights_sha256=weights_fingerprint(), explainer=explainer, settings=settings)
 
     # ------------------------------------------------------------ reading

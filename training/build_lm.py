@@ -1,10 +1,11 @@
 """Build the decoder's character language model from word lists that ship in pip packages.
 
-    python -m training.build_lm --out weights/lm_char.txt.gz
+    python -m training.build_lm --out weights/lm_char.txt.gz --lexicon-out weights/lexicon_en.txt.gz
 
 Sources (credited in weights/README.md): jieba 0.42.1's ``dict.txt`` (MIT; ~350k Chinese words
 with corpus counts) and wordfreq 3.1.1's English list (code Apache-2.0, data CC BY-SA 4.0; the
-most frequent ``--english-words`` words). Never the evaluation labels, and not ``../shared/train``
+most frequent ``--english-words`` words). The same English words, those of ASCII letters only, are the
+word list of ``ocr.recognize.lexicon``. Never the evaluation labels, and not ``../shared/train``
 either: the model is meant to know language, not our sets.
 
 A word weighs ``log(1 + count)``: raw counts would let a handful of function words decide every
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ocr.recognize.language import ORDER, CharLanguageModel
+from ocr.recognize.lexicon import Lexicon
 
 
 def jieba_words() -> Iterator[tuple[str, float]]:
@@ -44,11 +46,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("weights/lm_char.txt.gz"))
     parser.add_argument("--english-words", type=int, default=100_000)
     parser.add_argument("--order", type=int, default=ORDER)
+    parser.add_argument("--lexicon-out", type=Path, default=Path("weights/lexicon_en.txt.gz"))
     args = parser.parse_args(argv)
-    words = [*jieba_words(), *english_words(args.english_words)]
+    english = list(english_words(args.english_words))
+    words = [*jieba_words(), *english]
     model = CharLanguageModel.from_words(words, order=args.order)
     model.save(args.out)
     print(f"{args.out}: {len(words)} words, {len(model.followers)} contexts, {args.out.stat().st_size / 1e6:.1f} MB")
+    lexicon = Lexicon([w for w, _ in english])
+    lexicon.save(args.lexicon_out)
+    print(f"{args.lexicon_out}: {len(lexicon.words)} words, {args.lexicon_out.stat().st_size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import gzip
 import math
-import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from ocr.engines import verify_checksum
-from ocr.errors import ModelLoadError
+from ocr.engines import read_checked_once
 from ocr.settings import WEIGHTS_DIR
 
 #: context of at most ``ORDER - 1`` characters
@@ -142,19 +140,8 @@ def judged_runs(text: str) -> list[str]:
 
 #: the shipped model (``python -m training.build_lm``), checked against ``weights/SHA256SUMS``
 DEFAULT_LM = WEIGHTS_DIR / "lm_char.txt.gz"
-_loaded: dict[Path, CharLanguageModel] = {}
-_lock = threading.Lock()
 
 
 def default_language_model(path: Path = DEFAULT_LM) -> CharLanguageModel:
     """The language model, read once per process on first use (0.8 s, ~120 MB)."""
-    with _lock:
-        if path not in _loaded:
-            if not path.exists():
-                raise ModelLoadError(f"language model not found: {path.name} (python -m training.build_lm rebuilds it)")
-            verify_checksum(path)
-            try:
-                _loaded[path] = CharLanguageModel.load(path)
-            except (OSError, ValueError, EOFError) as exc:
-                raise ModelLoadError(f"language model {path.name} could not be read: {exc.__class__.__name__}") from exc
-        return _loaded[path]
+    return read_checked_once(path, CharLanguageModel.load, "language model", "python -m training.build_lm")

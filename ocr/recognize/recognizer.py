@@ -26,8 +26,9 @@ from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.recognize.charset import Charset
 from ocr.recognize.language import default_language_model
+from ocr.recognize.lexicon import Lexicon, corrected_labels, default_lexicon
 from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
-from ocr.recognize.lm_choice import LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
+from ocr.recognize.lm_choice import LEXICON_MARGIN, LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
 from ocr.recognize.models import SPECS, ModelSpec, check_model
 from ocr.recognize.plates import EDGE_MARKS, PROVINCES, plate_text
 from ocr.results import LineResult
@@ -205,13 +206,15 @@ class Recognizer(TorchBehindEngine):
                  engine: OnnxEngine | None = None, build: Callable[[], "CRNN | AccurateCRNN"] | None = None,
                  decoder: str = "greedy", beam_width: int = LM_BEAM_WIDTH, spec: ModelSpec = SPECS["fast"],
                  pad_min_width: int | None = None, lm: bool | None = None, lm_weight: float | None = None,
-                 turn_tall: bool = True) -> None:
+                 lexicon_margin: float | None = None, word_list: bool = True, turn_tall: bool = True) -> None:
         """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
 
         ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
         ``pad_min_width`` / ``max_batch_columns`` override the spec's. ``lm``: decode with the
         character language model by default (None: as chosen on the validation slice, ``lm_choice``);
-        every ``recognize`` call may say otherwise. ``turn_tall``: read tall images turned where that reads
+        every ``recognize`` call may say otherwise; with it, the word list corrects Latin words where the frames
+        allow (``ocr.recognize.lexicon``) if ``lexicon_margin`` (None: as chosen, ``lm_choice``) is set and ``word_list``
+        (False: never, the ablation) is on. ``turn_tall``: read tall images turned where that reads
         them better (``_turned_where_better``)."""
         if model is None and (engine is None or build is None):
             raise ValueError("Recognizer needs a model, or engine= and build=")
@@ -238,6 +241,8 @@ class Recognizer(TorchBehindEngine):
         self.beam_width = beam_width
         self.lm_default = LM_DEFAULT.get(spec.name, False) if lm is None else bool(lm)
         self.lm_weight = LM_WEIGHT.get(spec.name, 0.2) if lm_weight is None else lm_weight
+        chosen = LEXICON_MARGIN.get(spec.name) if lexicon_margin is None else lexicon_margin
+        self.lexicon_margin = chosen if word_list else None
         self.threads = threads
         self.turn_tall = turn_tall
         self._model: BuildOnce["CRNN"] = (BuildOnce(value=self._prepare(model)) if model is not None
@@ -354,10 +359,12 @@ class Recognizer(TorchBehindEngine):
         todo = [i for i in range(len(rgbs)) if results[i] is None]
         prepared = {i: prepare_line(rgbs[i], pad_to=self.pad_min_width) for i in todo}
         scorer = self._scorer(lm)
+        lexicon = default_lexicon() if self.uses_lm(lm) and self.lexicon_margin is not None else None
         batches = [[todo[b] for b in bucket] for bucket in self._buckets([prepared[i] for i in todo])]
 
         def read(forward: Callable[[np.ndarray], np.ndarray], idx: list[int]) -> list[LineDecoding]:
-            return self._read_batch(forward, [prepared[i] for i in idx], [rgbs[i].shape[1] for i in idx], scorer)
+            return self._read_batch(forward, [prepared[i] for i in idx], [rgbs[i].shape[1] for i in idx], scorer,
+                                    lexicon)
 
         if self.engine is None:  # torch: one model behind a lock, nothing to run side by side
             decodings = [read(self._forward, idx) for idx in batches]
@@ -371,9 +378,10 @@ class Recognizer(TorchBehindEngine):
         return self._turned_where_better(rgbs, results, lm)  # type: ignore[arg-type]
 
     def _read_batch(self, forward: Callable[[np.ndarray], np.ndarray], lines: list[PreparedLine],
-                    widths: list[int], scorer: Any) -> list[LineDecoding]:
-        """One batch through the network and the decoder (greedy; the search where a frame is unsure; plates
-        in their written form). ``widths``: the lines' image widths, for their characters' x ranges."""
+                    widths: list[int], scorer: Any, lexicon: Lexicon | None = None) -> list[LineDecoding]:
+        """One batch through the network and the decoder (greedy; the search where a frame is unsure; Latin words
+        checked against ``lexicon``; plates in their written form). ``widths``: the lines' image widths, for their
+        characters' x ranges."""
         probs = forward(batch_array(lines))
         steps = [min(line.steps, probs.shape[1]) for line in lines]
         decoded = greedy_decode_batch(probs, self.charset, scales=[line.scale for line in lines], widths=widths,
@@ -382,6 +390,8 @@ class Recognizer(TorchBehindEngine):
             frames = probs[row, : steps[row]]
             if scorer is not False and needs_search(frames):
                 decoded[row] = self._searched(frames, decoded[row], scorer, line.scale, widths[row])
+            if lexicon is not None:
+                decoded[row] = self._worded(frames, decoded[row], lexicon, line.scale, widths[row])
             decoded[row] = self._as_plate(frames, decoded[row], line.scale, widths[row])
         return decoded
 
@@ -421,6 +431,14 @@ class Recognizer(TorchBehindEngine):
         if line is None:  # a reading the frames cannot hold (a scorer's doing): keep the greedy one
             return greedy
         return line
+
+    def _worded(self, probs: np.ndarray, line: LineDecoding, lexicon: Lexicon, scale: float,
+                width: int) -> LineDecoding:
+        """The line with its misread Latin words corrected where the frames allow it (``ocr.recognize.lexicon``),
+        its characters laid on the frames again; the line itself when nothing changes."""
+        labels = corrected_labels(probs, line, self.charset, lexicon, self.lexicon_margin)  # type: ignore[arg-type]
+        relaid = None if labels is None else decoding_of(probs, labels, self.charset, scale=scale, image_width=width)
+        return line if relaid is None else relaid
 
     def _as_plate(self, probs: np.ndarray, line: LineDecoding, scale: float, width: int) -> LineDecoding:
         """A licence plate's reading in its written form (``ocr.recognize.plates``), its characters laid

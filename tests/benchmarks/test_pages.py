@@ -146,3 +146,13 @@ def test_cli_detector_and_limit(tiny_eval_root):
     assert data["systems"]["crnn"]["sets"]["tiny_pages"]["n_pages"] == 1
     md = render_section(data)
     assert "detector='small'" in md and "PP-OCRv6 small" in md
+
+
+def test_the_snapshot_holds_every_checksummed_weight_file():
+    """The workers read a copy of ``weights/``: a file the runtime checks against SHA256SUMS but the copy lacks
+    fails the run (the word list did, once: every ``crnn`` row came out "missing")."""
+    from benchmarks.pages import SNAPSHOT_WEIGHTS
+    from ocr.settings import WEIGHTS_DIR
+
+    listed = {line.split()[1] for line in (WEIGHTS_DIR / "SHA256SUMS").read_text().splitlines() if line.strip()}
+    assert listed <= set(SNAPSHOT_WEIGHTS)

@@ -156,10 +156,13 @@ def test_cli_takes_the_model(capsys):
 
 @pytest.mark.parametrize("model", ["auto", "fast"])
 def test_the_service_reads_the_language_model_at_start_not_on_the_first_request(monkeypatch, model):
-    """The first click should not pay the language model's 0.8-1.3 s read: the service loads it with the weights."""
-    from ocr.recognize import language
+    """The first click should not pay the language model's 0.8-1.3 s read: the service loads it (and the word
+    list) with the weights."""
+    from ocr import engines
+    from ocr.recognize import language, lexicon
     from ocr.service import OCRService
 
-    monkeypatch.setattr(language, "_loaded", {})
+    monkeypatch.setattr(engines, "_read_once", {})
     service = OCRService.load(threads=1, model=model)
-    assert service.reader().uses_lm() and language.DEFAULT_LM in language._loaded
+    assert service.reader().uses_lm()
+    assert {language.DEFAULT_LM, lexicon.DEFAULT_LEXICON} <= set(engines._read_once)

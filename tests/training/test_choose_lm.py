@@ -45,3 +45,21 @@ def test_the_written_module_credits_each_model_to_its_own_run(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.LM_WEIGHT == {"fast": 0.15, "accurate": 0.25} and module.LM_DEFAULT == {"fast": True, "accurate": False}
+
+
+def test_the_word_list_margin_is_written_only_where_it_is_on(tmp_path):
+    """``--lexicon`` adds a margin per model; a model whose word list did not pass the rule is left out."""
+    import importlib.util
+
+    from training.choose_lm import write_choice
+
+    entry = {"weight": 0.15, "default": True, "greedy": {}, "by_weight": {}, "written": "choose_lm (00:04 UTC)"}
+    choice = {"fast": {**entry, "lexicon": {"margin": 3.0, "tried": 3.0, "written": "choose_lm --lexicon (09:58 UTC)"}},
+              "accurate": {**entry, "lexicon": {"margin": None, "tried": 4.0, "written": "choose_lm --lexicon"}}}
+    out = tmp_path / "lm_choice.py"
+    write_choice(out, choice)
+    assert "its word list: ``choose_lm --lexicon (09:58 UTC)``" in out.read_text(encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("written_choice", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.LEXICON_MARGIN == {"fast": 3.0}
