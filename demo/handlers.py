@@ -433,6 +433,10 @@ def _explanation_notes(result: dict, note: str) -> str:
     timings = result.get("timings") or {}
     if timings:
         notes.append("耗时 time: " + " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
+    for choice in result.get("decoder_choices") or []:
+        notes.append(f"“{choice['char']}” 由解码器（语言模型、词表或车牌规则）选定 chosen by the decoder (language model, "
+                     f"word list or plate rules): its frames alone prefer “{choice['image_prefers']}” "
+                     f"({choice['image_probability']:.2f} vs {choice['confidence']:.2f})")
     chars = result.get("chars") or []
     reaches = result.get("tables", {}).get("reach") or {}
     for i, reach in reaches.items():

@@ -131,6 +131,15 @@ def char_rows(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]
     ]
 
 
+def decoder_choices(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]]:
+    """The characters the decoder chose against their own frames: where another character is more probable on
+    the frames the reading gives this one (its first runner-up beats it). The language model, the word list
+    and the plate rules make such choices; the image alone would have read the runner-up."""
+    return [{"index": i, "char": c.char, "confidence": round(float(c.confidence), digits),
+             "image_prefers": c.candidates[0][0], "image_probability": round(float(c.candidates[0][1]), digits)}
+            for i, c in enumerate(chars) if c.candidates and c.candidates[0][1] > c.confidence]
+
+
 def reference_probabilities(recognizer: Any, prepared: PreparedLine) -> np.ndarray:
     """Frame probabilities ``[T_valid, C]`` of one prepared line by the recogniser's float torch
     model (``recognizer.model``), whatever engine reads text: what every explanation explains."""

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from explain import render
-from explain.alignment import EXPLAINED_WITH, LineAlignment, align_line, as_read
+from explain.alignment import EXPLAINED_WITH, LineAlignment, align_line, as_read, decoder_choices
 from explain.gradcam import CAM_METHODS, DEFAULT_LAYER, GradCAMExplainer
 from explain.maps import to_image_size
 from explain.occlusion import occlusion_maps
@@ -192,7 +192,8 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
     ``tables`` and ``timings`` (seconds per method); ``explained_with`` (always the float torch
     model), ``reading_engine`` (what read the text: int8, float ONNX or torch) and
     ``force_aligned`` (the float model's own best path reads otherwise, so the text's characters
-    were force-aligned to its frames: ``text`` is always the reading being explained).
+    were force-aligned to its frames: ``text`` is always the reading being explained); ``decoder_choices``
+    (``explain.alignment.decoder_choices``: characters the decoder chose over what their frames prefer).
     """
     run = resolve_methods(methods)
     if cam_method not in CAM_METHODS:
@@ -221,4 +222,5 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
     return {"text": al.decoding.text, "confidence": round(float(al.decoding.confidence), 4),
             "width": rgb.shape[1], "height": rgb.shape[0], "chars": al.rows, "selected_chars": selected,
             "methods": run, "images": line.images, "maps": line.maps, "tables": line.tables, "timings": timings,
-            "explained_with": EXPLAINED_WITH, "reading_engine": al.reading_engine, "force_aligned": al.force_aligned}
+            "explained_with": EXPLAINED_WITH, "reading_engine": al.reading_engine, "force_aligned": al.force_aligned,
+            "decoder_choices": decoder_choices(chars)}

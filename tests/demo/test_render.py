@@ -104,3 +104,15 @@ def test_the_lines_table_and_summary_say_which_network_read_each_line():
     assert [r[column] for r in rows] == ["fast", "accurate ↺", "accurate"] and len(rows[0]) == len(render.LINES_HEADERS)
     assert "**1** 行由精确模型重读 re-read by Accurate" in render.timings_markdown(page)
     assert "re-read" not in render.timings_markdown(page_of([[10, 10, 90, 10, 90, 30, 10, 30]]))
+
+
+def test_the_explanation_notes_say_which_characters_the_decoder_chose():
+    """The Explain tab's notes name a character the decoder chose against its frames, and what the frames preferred."""
+    from demo.handlers import _explanation_notes
+
+    result = {"chars": [{"char": "O"}], "timings": {},
+              "decoder_choices": [{"index": 0, "char": "O", "confidence": 0.35, "image_prefers": "5",
+                                   "image_probability": 0.6}]}
+    notes = _explanation_notes(result, "note")
+    assert "“O”" in notes and "prefer “5” (0.60 vs 0.35)" in notes
+    assert "prefer" not in _explanation_notes({**result, "decoder_choices": []}, "note")

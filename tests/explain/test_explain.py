@@ -337,3 +337,25 @@ def test_explain_never_imports_gradio():
     assert proc.returncode == 0, proc.stderr
     for path in (ROOT / "explain").glob("*.py"):
         assert "import gradio" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_decoder_choices_name_the_characters_chosen_against_their_frames():
+    """A character whose first runner-up is more probable on its own frames was the decoder's choice (language
+    model, word list, plate rules); a character its frames prefer is not listed."""
+    from ocr.decode import CharSpan
+    from explain.alignment import decoder_choices
+
+    chars = [CharSpan("H", 3, 0.9, 0, 1, 0.0, 8.0, [("h", 0.05)]),
+             CharSpan("O", 5, 0.35, 2, 3, 8.0, 16.0, [("5", 0.6), ("S", 0.02)]),
+             CharSpan("K", 7, 0.5, 4, 4, 16.0, 20.0, [])]
+    assert decoder_choices(chars) == [{"index": 1, "char": "O", "confidence": 0.35, "image_prefers": "5",
+                                       "image_probability": 0.6}]
+
+
+def test_an_explanation_lists_decoder_choices(recognizer, latin_font):
+    """Every explanation says which characters the decoder chose against their frames (none on a clean line)."""
+    from training.synth import render_text
+
+    image = render_text("Receipt total", latin_font, 36).image
+    result = explain_line(recognizer, image, methods=["alignment"])
+    assert result["decoder_choices"] == []
