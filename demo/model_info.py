@@ -79,6 +79,11 @@ def summary_markdown(service: Any) -> str:
         f"- 参数量 Parameters: **{n_params:,}** ({n_params * 4 / 2**20:.1f} MB float32)",
         f"- 输入 Input: RGB line scaled to height {INPUT_HEIGHT}, aspect kept; one CTC time step per {STRIDE_X} px",
     ]
+    if rec.uses_lm():
+        words = (f" and the English word list (a Latin word one unsure letter from a known word is corrected where "
+                 f"its frames allow: margin {rec.lexicon_margin:g} nats)" if rec.lexicon_margin is not None else "")
+        lines.append(f"- 解码 Decoding: CTC beam search with the character language model (weight {rec.lm_weight:g})"
+                     f"{words}; greedy with the Language model box off")
     if rec is not default:
         second = default.accurate
         lines.append(f"- 自动 Auto (the default): every line is read by this network; a line below confidence "

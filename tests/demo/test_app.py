@@ -301,3 +301,5 @@ def test_model_summary_describes_one_network_and_says_what_rereads(service):
     assert f"**{len(first.charset):,}** characters" in text and f"**{sum(p.numel() for p in first.model.parameters()):,}**" in text
     assert f"{len(service.recognizer.accurate.charset):,} characters" in text and "re-read" in text
     assert "licence plate" in text  # auto re-reads plates however sure (ocr.recognize.cascade)
+    # the decoding as it is set: the language model's weight and the word list's margin of the first-stage network
+    assert f"weight {first.lm_weight:g}" in text and f"margin {first.lexicon_margin:g} nats" in text
