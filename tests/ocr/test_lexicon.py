@@ -110,3 +110,18 @@ def test_the_recognizer_consults_the_word_list_only_with_the_language_model(reco
     assert calls == []
     assert recognizer.recognize([image], lm=True)[0].text == "Chocolate station"
     assert calls == ["Chocolate station"]
+
+
+def test_the_word_list_ablation_never_consults_it(latin_font, monkeypatch):
+    """``word_list=False`` (the benchmark's ``-no-lexicon`` rows) keeps the language model and drops the word list."""
+    import ocr.recognize.recognizer as module
+    from ocr.recognize.recognizer import Recognizer
+    from training.synth import render_text
+
+    calls = []
+    monkeypatch.setattr(module, "corrected_labels", lambda *a, **k: calls.append(1))
+    plain = Recognizer.load(word_list=False, threads=1)
+    assert plain.lexicon_margin is None and plain.uses_lm()
+    plain.recognize([render_text("Chocolate station", latin_font, 36).image], lm=True)
+    assert calls == []
+    assert Recognizer.load(threads=1).lexicon_margin is not None  # the shipped default: chosen on the slice
