@@ -73,7 +73,7 @@ from benchmarks.evaluate import score_pages
 from ocr.manifest import read_jsonl
 from benchmarks import workers
 from benchmarks.report import cpu_and_ram, import_seconds, positive_int, package_version, write_marked_section
-from ocr.engines import ENGINES, sha256_of
+from ocr.engines import CHECKSUMS_NAME, ENGINES, recorded_checksums, sha256_of
 from ocr.settings import EVAL_ROOT, ROOT, WEIGHTS_DIR
 
 log = logging.getLogger("benchmarks.pages")
@@ -508,11 +508,11 @@ def spawn_worker(job: Job, tmp: Path, project: Path) -> dict[str, Any]:
                                 {"MKL_NUM_THREADS": str(job.threads)})
 
 
-#: the files of ``weights/`` the pipeline reads (plus their checksums)
-SNAPSHOT_WEIGHTS = ("crnn.pt", "crnn.onnx", "det.pt", "det.onnx", "det_small.pt", "det_small.onnx", "charset.txt",
-                    "crnn_accurate.pt", "crnn_accurate.onnx", "charset_accurate.txt", "lm_char.txt.gz",
-                    "lexicon_en.txt.gz", "SHA256SUMS", "det_small.int8.onnx", "crnn.int8.onnx",
-                    "det.int8.onnx")  # int8: those present
+def snapshot_weights(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """The files of ``weights/`` the pipeline reads: every file ``SHA256SUMS`` lists (the runtime checks each one
+    against it) and the listing itself. Derived from the listing, so a new weight file cannot be left out of the
+    copy (the word list once was, and every ``crnn`` row came out "missing")."""
+    return [*recorded_checksums(weights_dir / CHECKSUMS_NAME), CHECKSUMS_NAME]
 
 
 def _code_digest(ocr_dir: Path) -> dict[str, str]:
@@ -522,7 +522,7 @@ def _code_digest(ocr_dir: Path) -> dict[str, str]:
 
 
 def _weights_digest(weights_dir: Path) -> dict[str, str]:
-    return {n: sha256_of(weights_dir / n)[:16] for n in SNAPSHOT_WEIGHTS if (weights_dir / n).exists()}
+    return {n: sha256_of(weights_dir / n)[:16] for n in snapshot_weights(weights_dir) if (weights_dir / n).exists()}
 
 
 def _git(*args: str) -> str | None:
@@ -534,15 +534,9 @@ def _git(*args: str) -> str | None:
 
 
 def _checksums_ok(weights_dir: Path) -> bool:
-    sums = weights_dir / "SHA256SUMS"
-    if not sums.exists():
-        return True
-    for line in sums.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and (weights_dir / parts[1].lstrip("*")).exists():
-            if sha256_of(weights_dir / parts[1].lstrip("*")) != parts[0]:
-                return False
-    return True
+    return all(sha256_of(weights_dir / name) == digest
+               for name, digest in recorded_checksums(weights_dir / CHECKSUMS_NAME).items()
+               if (weights_dir / name).exists())
 
 
 def snapshot_project(tmp: Path) -> tuple[Path, dict[str, Any]]:
@@ -559,7 +553,7 @@ def snapshot_project(tmp: Path) -> tuple[Path, dict[str, Any]]:
     weights = dst / "weights"
     for attempt in range(3):
         weights.mkdir(parents=True, exist_ok=True)
-        for name in SNAPSHOT_WEIGHTS:
+        for name in snapshot_weights():
             if (WEIGHTS_DIR / name).exists():
                 shutil.copy2(WEIGHTS_DIR / name, weights / name)
         if _checksums_ok(weights):

@@ -71,16 +71,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def recorded_checksums(checksums: Path) -> dict[str, str]:
+    """File name -> SHA-256, as a ``sha256sum`` listing (``checksums``) records them; {} without one."""
+    if not checksums.exists():
+        return {}
+    entries = (line.split() for line in checksums.read_text().splitlines())
+    return {parts[1].lstrip("*"): parts[0] for parts in entries if len(parts) == 2}
+
+
 def recorded_sha256(path: Path, checksums: Path | None = None) -> str | None:
     """The digest ``SHA256SUMS`` beside ``path`` (or ``checksums``) records for it, if any."""
-    checksums = checksums or path.parent / CHECKSUMS_NAME
-    if not checksums.exists():
-        return None
-    for line in checksums.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("*") == path.name:
-            return parts[0]
-    return None
+    return recorded_checksums(checksums or path.parent / CHECKSUMS_NAME).get(path.name)
 
 
 def verify_checksum(path: Path, checksums: Path | None = None) -> str:

@@ -83,48 +83,37 @@ def correctable_tokens(text: str) -> list[tuple[int, int]]:
 
 
 class _FoldedFrames:
-    """A token's frames with each letter's upper- and lower-case probabilities summed into one column."""
+    """A token's frames with each letter's upper- and lower-case probabilities summed into one column: blank,
+    then one column per symbol (every ASCII letter and the token's own characters), built once per token."""
 
-    def __init__(self, frames: np.ndarray, charset: Charset) -> None:
+    def __init__(self, frames: np.ndarray, charset: Charset, token: str) -> None:
         self.frames = frames
         self.charset = charset
-        self.columns: dict[str, int] = {}
-        self._cols: list[np.ndarray] = [frames[:, BLANK]]
+        symbols = [ch for ch in dict.fromkeys(_ALPHABET + token.lower()) if self.classes(ch)]
+        self.columns = {ch: k + 1 for k, ch in enumerate(symbols)}
+        self.matrix = np.stack([frames[:, BLANK], *(frames[:, self.classes(ch)].sum(axis=1) for ch in symbols)],
+                               axis=1)
 
     def classes(self, ch: str) -> list[int]:
         return [self.charset.encode(v)[0] for v in dict.fromkeys((ch.lower(), ch.upper())) if v in self.charset]
 
     def labels(self, word: str) -> list[int] | None:
         """The folded columns of ``word``'s characters (None if the charset lacks one)."""
-        out = []
-        for ch in word.lower():
-            if ch not in self.columns:
-                classes = self.classes(ch)
-                if not classes:
-                    return None
-                self.columns[ch] = len(self._cols)
-                self._cols.append(self.frames[:, classes].sum(axis=1))
-            out.append(self.columns[ch])
-        return out
-
-    def matrix(self) -> np.ndarray:
-        return np.stack(self._cols, axis=1)
+        out = [self.columns.get(ch) for ch in word.lower()]
+        return None if None in out else out  # type: ignore[return-value]
 
     def log_likelihood(self, word: str) -> float:
         labels = self.labels(word)
-        return -np.inf if labels is None else ctc_log_likelihood(self.matrix(), labels)
+        return -np.inf if labels is None else ctc_log_likelihood(self.matrix, labels)
 
     def cased(self, word: str) -> list[int] | None:
         """``word``'s class indices, each letter in the case its aligned frames give more probability."""
         labels = self.labels(word)
-        spans = forced_align(self.matrix(), labels) if labels else []
+        spans = forced_align(self.matrix, labels) if labels else []
         if not spans:
             return None
-        out = []
-        for ch, (t0, t1) in zip(word, spans):
-            classes = self.classes(ch)
-            out.append(max(classes, key=lambda c: float(self.frames[t0 : t1 + 1, c].sum())))
-        return out
+        return [max(self.classes(ch), key=lambda c: float(self.frames[t0 : t1 + 1, c].sum()))
+                for ch, (t0, t1) in zip(word, spans)]
 
 
 def token_frames(line: LineDecoding, start: int, end: int, n_frames: int) -> tuple[int, int]:
@@ -151,7 +140,7 @@ def corrected_labels(probs: np.ndarray, line: LineDecoding, charset: Charset, le
         if not candidates:
             continue
         t0, t1 = token_frames(line, start, end, probs.shape[0])
-        folded = _FoldedFrames(probs[t0:t1], charset)
+        folded = _FoldedFrames(probs[t0:t1], charset, token)
         scores = {w: folded.log_likelihood(w) for w in candidates}
         best = max(candidates, key=lambda w: scores[w])
         if scores[best] < folded.log_likelihood(token) - margin:

@@ -425,20 +425,24 @@ class Recognizer(TorchBehindEngine):
         its spans are already there, no alignment needed)."""
         labels = beam_search_labels(probs, self.charset, beam_width=self.beam_width, scorer=scorer,
                                     scorer_weight=self.lm_weight)
-        if labels == tuple(c.index for c in greedy.chars):
-            return greedy
-        line = decoding_of(probs, labels, self.charset, scale=scale, image_width=width)
-        if line is None:  # a reading the frames cannot hold (a scorer's doing): keep the greedy one
-            return greedy
-        return line
+        return self._relaid(probs, greedy, labels, scale, width)
+
+    def _relaid(self, probs: np.ndarray, line: LineDecoding, labels: Sequence[int] | None, scale: float,
+                width: int) -> LineDecoding:
+        """``labels`` (a decoder's changed reading of ``line``) laid on the frames, so confidences, boxes and
+        explanations refer to its characters; ``line`` itself when nothing changed (None or the same classes) or
+        the frames cannot hold the new reading."""
+        if labels is None or list(labels) == [c.index for c in line.chars]:
+            return line
+        relaid = decoding_of(probs, labels, self.charset, scale=scale, image_width=width)
+        return line if relaid is None else relaid
 
     def _worded(self, probs: np.ndarray, line: LineDecoding, lexicon: Lexicon, scale: float,
                 width: int) -> LineDecoding:
         """The line with its misread Latin words corrected where the frames allow it (``ocr.recognize.lexicon``),
         its characters laid on the frames again; the line itself when nothing changes."""
         labels = corrected_labels(probs, line, self.charset, lexicon, self.lexicon_margin)  # type: ignore[arg-type]
-        relaid = None if labels is None else decoding_of(probs, labels, self.charset, scale=scale, image_width=width)
-        return line if relaid is None else relaid
+        return self._relaid(probs, line, labels, scale, width)
 
     def _as_plate(self, probs: np.ndarray, line: LineDecoding, scale: float, width: int) -> LineDecoding:
         """A licence plate's reading in its written form (``ocr.recognize.plates``), its characters laid
@@ -453,10 +457,7 @@ class Recognizer(TorchBehindEngine):
             return self._provinces[best] if evidence[best] >= MIN_PROVINCE_EVIDENCE else ""
 
         written = plate_text(line.text, province_guess)
-        if written is None:
-            return line
-        relaid = decoding_of(probs, self.charset.encode(written), self.charset, scale=scale, image_width=width)
-        return line if relaid is None else relaid
+        return self._relaid(probs, line, None if written is None else self.charset.encode(written), scale, width)
 
     def _scorer(self, lm: bool | None) -> Any:
         """False: greedy decoding; None: beam search alone; else the language model to search with."""

@@ -151,8 +151,10 @@ def test_cli_detector_and_limit(tiny_eval_root):
 def test_the_snapshot_holds_every_checksummed_weight_file():
     """The workers read a copy of ``weights/``: a file the runtime checks against SHA256SUMS but the copy lacks
     fails the run (the word list did, once: every ``crnn`` row came out "missing")."""
-    from benchmarks.pages import SNAPSHOT_WEIGHTS
+    from benchmarks.pages import snapshot_weights
     from ocr.settings import WEIGHTS_DIR
 
     listed = {line.split()[1] for line in (WEIGHTS_DIR / "SHA256SUMS").read_text().splitlines() if line.strip()}
-    assert listed <= set(SNAPSHOT_WEIGHTS)
+    assert listed <= set(snapshot_weights())
+    essentials = {"crnn.pt", "crnn.onnx", "det_small.int8.onnx", "lexicon_en.txt.gz", "SHA256SUMS"}
+    assert essentials <= set(snapshot_weights(WEIGHTS_DIR))
