@@ -226,6 +226,44 @@ def test_beam_random_invariants(seed):
         prev_end = c.t_end
 
 
+def _best_by_enumeration(probs: np.ndarray, scorer, weight: float) -> tuple[int, ...]:
+    """Every label sequence over a 3-class alphabet that fits the frames, scored exactly: the CTC forward
+    sum plus ``weight`` times the scorer's bonus for each appended character."""
+    import itertools
+
+    from ocr.decode import ctc_log_likelihood
+
+    alphabet = CS.encode("ab元")
+    best, best_score = (), -math.inf
+    for n in range(probs.shape[0] + 1):
+        for labels in itertools.product(alphabet, repeat=n):
+            text = "".join(CS.char(c) for c in labels)
+            bonus = sum(scorer(text[:i], text[i]) for i in range(n)) if scorer else 0.0
+            score = ctc_log_likelihood(probs, labels) + weight * bonus
+            if score > best_score:
+                best, best_score = labels, score
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("with_scorer", [False, True])
+def test_beam_search_is_exact_when_nothing_is_pruned(seed, with_scorer):
+    """With every class tried and every prefix kept, the prefix search must find the exact best reading
+    (prefixes that reach one label sequence by different frame paths merged into one): checks the search's
+    prefix bookkeeping against brute force, with and without a language-model bonus."""
+    from ocr.decode import beam_search_labels
+
+    rng = np.random.default_rng(500 + seed)
+    probs = random_probs(rng, 5, sharp=1.5)
+    keep = [0, *CS.encode("ab元")]  # a 3-letter alphabet keeps the enumeration small
+    probs[:, [c for c in range(C) if c not in keep]] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    scorer = LexiconScorer(["ab", "元a"], bonus=1.5) if with_scorer else None
+    found = beam_search_labels(probs, CS, beam_width=10_000, scorer=scorer, scorer_weight=1.0,
+                               prune_threshold=0.0, max_candidates=C)
+    assert found == _best_by_enumeration(probs, scorer, 1.0)
+
+
 def close_call() -> np.ndarray:
     probs = frames("---")
     yuan, wu = CS.encode("元无")
