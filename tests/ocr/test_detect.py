@@ -398,3 +398,30 @@ def test_corrupt_detector_weights_are_refused(tmp_path):
     (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  det_small.pt\n")
     with pytest.raises(ModelLoadError, match="corrupt"):
         TextDetector.load(tmp_path / "det_small.pt")
+
+
+def test_stem_max_pool_exports_as_one_maxpool_with_the_same_values(tmp_path):
+    """The stem's 'SAME' 2x2 max pool runs as shifted maxima in torch and exports as one ``MaxPool``
+    (negative inputs too: the padding must never win)."""
+    import onnx
+
+    from ocr.detect.network import StemBlock
+    from ocr.engines import cpu_session
+
+    torch.manual_seed(0)
+    stem = StemBlock().eval()
+    x = torch.randn(1, 3, 37, 53)
+    path = tmp_path / "stem.onnx"
+    with torch.no_grad():
+        torch.onnx.export(stem, (x,), str(path), input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamo=False)
+        want = stem(x).numpy()
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops.count("MaxPool") == 1 and "Max" not in ops
+    got = cpu_session(path, 1).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    from ocr.detect.network import _max_pool_2x2_same
+
+    z = torch.randn(2, 4, 5, 7)
+    padded = torch.nn.functional.pad(z, (0, 1, 0, 1), value=float("-inf"))
+    assert torch.equal(_max_pool_2x2_same(z), torch.nn.functional.max_pool2d(padded, 2, stride=1))
