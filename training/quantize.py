@@ -364,7 +364,7 @@ def fuse_erf_gelu(model: "onnx.ModelProto") -> int:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    scalars = {t.name: numpy_helper.to_array(t) for t in graph.initializer if numpy_helper.to_array(t).size == 1}
+    scalars = {t.name: numpy_helper.to_array(t) for t in graph.initializer if int(np.prod(t.dims)) == 1}
 
     def is_scalar(name: str, value: float) -> bool:
         return name in scalars and abs(float(scalars[name]) - value) < 1e-6
@@ -380,7 +380,8 @@ def fuse_erf_gelu(model: "onnx.ModelProto") -> int:
         add = only_consumer(erf)
         mul = only_consumer(add) if add is not None else None
         half = only_consumer(mul) if mul is not None else None
-        if div is None or half is None or div.op_type != "Div" or not is_scalar(div.input[1], 2 ** 0.5):
+        if (div is None or half is None or div.op_type != "Div" or only_consumer(div) is not erf
+                or not is_scalar(div.input[1], 2 ** 0.5)):
             continue
         x = div.input[0]
         if not (add.op_type == "Add" and is_scalar(add.input[1], 1.0) and mul.op_type == "Mul"

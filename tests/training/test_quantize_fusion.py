@@ -60,3 +60,10 @@ def test_shipped_int8_models_hold_no_unfused_gelu(model):
     graph = onnx.load(str(WEIGHTS_DIR / int8_name(model))).graph
     ops = [n.op_type for n in graph.node]
     assert "Erf" not in ops and "Gelu" in ops
+
+
+def test_a_pattern_whose_inner_value_is_used_elsewhere_is_left_alone():
+    model = gelu_after_dequantize()
+    model.graph.output.append(helper.make_tensor_value_info("div", TensorProto.FLOAT, [2, 8]))
+    model.graph.node.append(helper.make_node("Identity", ["div"], ["also"]))
+    assert fuse_erf_gelu(model) == 0
