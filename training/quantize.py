@@ -24,6 +24,9 @@ ORT's basic graph fusions) and then quantised by one recipe (``RECIPES``):
 * ``dynamic``: weights int8 per channel, activations quantised at run time (``ConvInteger`` /
   ``MatMulInteger``), no calibration.
 
+After quantising, every exact-GELU pattern is fused into one ``com.microsoft.Gelu`` node
+(``fuse_erf_gelu``: onnxruntime does that for a float graph but not a quantised one).
+
 ``RECIPE`` says which one each shipped model uses; ``python -m benchmarks.quantize_report`` measures
 them beside float (latency, agreement, load time, RSS) and is where the choice comes from.
 
