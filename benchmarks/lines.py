@@ -773,9 +773,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
 
 
 #: run when --systems is not given (crnn-torch is there for comparisons on demand)
-DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-upright", "crnn-no-lexicon", "crnn-greedy", "crnn-lm", "crnn-accurate",
-                   "crnn-accurate-no-bilstm", "crnn-accurate-upright", "crnn-accurate-no-lexicon", "crnn-auto", "ppocrv6-tiny", "ppocrv6-small",
-                   "ppocrv5-mobile", "tesseract", "easyocr-en")
+DEFAULT_SYSTEMS = ("crnn", "crnn-no-bilstm", "crnn-upright", "crnn-no-lexicon", "crnn-greedy", "crnn-lm",
+                   "crnn-accurate", "crnn-accurate-no-bilstm", "crnn-accurate-upright", "crnn-accurate-no-lexicon",
+                   "crnn-auto", "ppocrv6-tiny", "ppocrv6-small", "ppocrv5-mobile", "tesseract", "easyocr-en")
 
 
 def make_system(name: str, threads: int = 1, crnn_weights: str | None = None) -> LineSystem | None:

@@ -481,17 +481,15 @@ class _Prefixes:
         self.bonus: list[float] = [0.0]  # what appending ``last`` to ``parent`` earned
         self.child: dict[tuple[int, int], int] = {}
 
-    def extend(self, node: int, c: int) -> int:
-        key = (node, c)
-        ext = self.child.get(key)
-        if ext is None:
-            ext = self.child[key] = len(self.parent)
-            char = self.charset.char(c)
-            self.parent.append(node)
-            self.last.append(c)
-            self.text.append(self.text[node] + char)
-            scorer = self.scorer
-            self.bonus.append(0.0 if scorer is None else self.weight * float(scorer(self.text[node], char)))
+    def add(self, node: int, c: int) -> int:
+        """The new prefix ``node`` + ``c`` (the caller found it absent from ``child``)."""
+        ext = self.child[(node, c)] = len(self.parent)
+        char = self.charset.char(c)
+        self.parent.append(node)
+        self.last.append(c)
+        self.text.append(self.text[node] + char)
+        scorer = self.scorer
+        self.bonus.append(0.0 if scorer is None else self.weight * float(scorer(self.text[node], char)))
         return ext
 
     def labels(self, node: int) -> tuple[int, ...]:
@@ -530,7 +528,7 @@ def beam_search_labels(
     column_of = {c: j for j, c in enumerate(columns)}
     lp = np.log(np.maximum(p[:, columns].astype(np.float64), _LOG_FLOOR))
     prefixes = _Prefixes(charset, scorer, scorer_weight)
-    last_of, bonus_of, extend, child = prefixes.last, prefixes.bonus, prefixes.extend, prefixes.child
+    last_of, bonus_of, add, child = prefixes.last, prefixes.bonus, prefixes.add, prefixes.child
     lae = _logaddexp
     blank_column = column_of[BLANK]
     beams: dict[int, tuple[float, float]] = {0: (0.0, _NEG_INF)}
@@ -551,7 +549,7 @@ def beam_search_labels(
             for c, lp_c in cands:
                 ext = child.get((node, c))
                 if ext is None:
-                    ext = extend(node, c)
+                    ext = add(node, c)
                 # after a non-blank, the same char only starts a new one via a blank
                 src = pb if c == last else total
                 tgt = nxt.get(ext)

@@ -58,7 +58,8 @@ import numpy as np
 
 from ocr.detect.config import config_from_metadata
 from ocr.detect.postprocess import RESIZE, detection_size, to_input_array
-from ocr.engines import INT8_SUFFIX, QUANTIZATION_KEY, QUANTIZED_FROM_KEY, SOURCE_KEY, sha256_of
+from ocr.engines import (INT8_SUFFIX, QUANTIZATION_KEY, QUANTIZED_FROM_KEY, SOURCE_KEY, recorded_checksums,
+                         sha256_of)
 from ocr.recognize.charset import Charset
 from ocr.recognize.lineprep import batch_array, prepare_line
 from ocr.settings import ROOT, WEIGHTS_DIR as WEIGHTS
@@ -425,10 +426,11 @@ def _resolve(src: Path, names: list[str]) -> list[str]:
 
 
 def update_sums(paths: Sequence[Path], sums: Path = WEIGHTS / "SHA256SUMS") -> None:
-    """Replace or append ``<sha256>  <name>`` lines (the file's existing format)."""
-    lines = [ln for ln in sums.read_text().splitlines() if ln.split()[-1] not in {p.name for p in paths}]
-    lines += [f"{sha256_of(p)}  {p.name}" for p in paths]
-    sums.write_text("\n".join(lines) + "\n")
+    """Replace or append ``<sha256>  <name>`` lines (the file's existing format), read with the runtime's own
+    parser (``ocr.engines.recorded_checksums``)."""
+    recorded = {name: digest for name, digest in recorded_checksums(sums).items() if name not in {p.name for p in paths}}
+    recorded.update({p.name: sha256_of(p) for p in paths})
+    sums.write_text("".join(f"{digest}  {name}\n" for name, digest in recorded.items()))
 
 
 def ensure_float_export(model: str) -> None:

@@ -12,8 +12,8 @@ looks for a data set that shows that loss *before* the eval does, and for the la
 2. each layer group (stem, the nine backbone blocks, the neck) is quantised *alone*, everything else float,
    and read on the synthetic lines and IC15 (the two sets that show the loss): its cost in char accuracy.
 
-It chooses nothing and writes no weights; ``../shared/eval`` is never read. Candidates are written to a
-temporary directory. A recipe could become the default only within issue 17's bound (0.2 points of char
+It chooses nothing and writes no weights; it reads only the training slice and synthetic lines, never
+the eval sets. Candidates are written to a temporary directory. A recipe could become the default only within issue 17's bound (0.2 points of char
 accuracy of float on every set).
 """
 

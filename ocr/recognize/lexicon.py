@@ -89,10 +89,10 @@ class _FoldedFrames:
     def __init__(self, frames: np.ndarray, charset: Charset, token: str) -> None:
         self.frames = frames
         self.charset = charset
-        symbols = [ch for ch in dict.fromkeys(_ALPHABET + token.lower()) if self.classes(ch)]
+        classes = {ch: self.classes(ch) for ch in dict.fromkeys(_ALPHABET + token.lower())}
+        symbols = [ch for ch, found in classes.items() if found]
         self.columns = {ch: k + 1 for k, ch in enumerate(symbols)}
-        self.matrix = np.stack([frames[:, BLANK], *(frames[:, self.classes(ch)].sum(axis=1) for ch in symbols)],
-                               axis=1)
+        self.matrix = np.stack([frames[:, BLANK], *(frames[:, classes[ch]].sum(axis=1) for ch in symbols)], axis=1)
 
     def classes(self, ch: str) -> list[int]:
         return [self.charset.encode(v)[0] for v in dict.fromkeys((ch.lower(), ch.upper())) if v in self.charset]
