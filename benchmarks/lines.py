@@ -1533,7 +1533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"the eval sets (default {DEFAULT_EVAL_ROOT})")
     parser.add_argument("--out", type=Path,
                         help=f"markdown report (default {DEFAULT_OUT}; with --quick: none, so a quick look "
-                             "never replaces the full run's figures)")
+                             "never replaces the full run's figures; '-': none)")
     parser.add_argument("--no-pages", action="store_true",
                         help="skip the page benchmark (benchmarks.pages: pipeline vs RapidOCR, per page end to end)")
     parser.add_argument("--page-sets", nargs="+", metavar="NAME[:PROTOCOL]",
@@ -1558,7 +1558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     else args.latency_samples, plan.b1_reps, plan.b32_reps)
     systems = list(dict.fromkeys(args.systems))
     threads = list(dict.fromkeys(args.threads or [1, 2]))
-    out_path: Path | None = args.out or (None if args.quick else DEFAULT_OUT)
+    # "-": no report (as ``benchmarks.pages``), for a run whose figures go to ``--json`` only
+    out_path: Path | None = None if str(args.out) == "-" else args.out or (None if args.quick else DEFAULT_OUT)
     omp = os.environ.get("OMP_NUM_THREADS")
     command = (f"OMP_NUM_THREADS={omp} " if omp else "") + shlex.join(["python", "-m", "benchmarks", *argv])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -205,6 +205,20 @@ def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, mon
     assert not (tmp_path / bench.SCATTER_PNG).exists()
 
 
+def test_out_dash_writes_no_report(tiny_eval_root, tmp_path, capsys, monkeypatch):
+    """``--out -`` on a full (not quick) run: figures on stdout only, no file named "-", no plots, the report kept."""
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("full run figures\n", encoding="utf-8")
+    monkeypatch.setattr(bench, "DEFAULT_OUT", report)
+    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
+                       "--threads", "1", "--no-pages", "--json", "--out", "-"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["report"] is None
+    assert not (tmp_path / "-").exists() and not (tmp_path / bench.SCATTER_PNG).exists()
+    assert report.read_text(encoding="utf-8") == "full run figures\n"
+
+
 # -- EasyOCR English ----------------------------------------------------------------------------
 
 
