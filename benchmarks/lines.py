@@ -752,6 +752,9 @@ SYSTEM_FACTORIES: dict[str, Callable[..., LineSystem]] = {
     # the accurate recogniser and the cascade (issue 16); --crnn-weights applies to the fast model only
     "crnn-accurate": lambda threads, **_: CRNNSystem(threads, name="crnn-accurate", model="accurate"),
     "crnn-auto": lambda threads, **_: CRNNSystem(threads, name="crnn-auto", model="auto"),
+    # not run by default: the accurate recogniser's int8 model (opt-in, model card "Int8")
+    "crnn-accurate-int8": lambda threads, **_: CRNNSystem(threads, engine="onnx-int8", name="crnn-accurate-int8",
+                                                          model="accurate"),
     "crnn-accurate-no-bilstm": lambda threads, **_: NoContextCRNNSystem(threads, name="crnn-accurate-no-bilstm",
                                                                         model="accurate"),
     # ablation: tall images read upright only, as the PP-OCR rows read them (what reading vertical lines adds)
@@ -1519,7 +1522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), metavar="NAME",
                         help=f"line sets to score (default: all of {', '.join(SETS)})")
     parser.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), metavar="NAME",
-                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch, crnn-float, crnn-int8, crnn-beam); unknown "
+                        help=f"systems to run (default: {' '.join(DEFAULT_SYSTEMS)}; also: crnn-torch, crnn-float, crnn-int8, "
+                             "crnn-accurate-int8, crnn-beam); unknown "
                              "or missing ones are reported, not fatal")
     parser.add_argument("--quick", action="store_true",
                         help=f"first {QUICK_PLAN.limit} items of each line set and {QUICK_PAGES} pages of each "

@@ -56,6 +56,16 @@ def test_the_recogniser_int8_runs_on_request_only(weights):
     assert load(weights, "torch").engine_name == "torch"
 
 
+def test_the_shipped_accurate_int8_runs_on_request_and_reads_like_float():
+    """The accurate recogniser's int8 file (opt-in, as the fast one's) is current, checksummed and read by
+    ``onnx-int8`` only; on a clear printed line it reads what the float model reads."""
+    floating = Recognizer.load(model="accurate", threads=1)
+    int8 = Recognizer.load(model="accurate", engine="onnx-int8", threads=1)
+    assert floating.engine_name == "onnxruntime" and int8.engine_name == "onnxruntime-int8"
+    line = WEIGHTS_DIR.parent / "examples" / "line_zh.png"
+    assert [r.text for r in int8.recognize([line])] == [r.text for r in floating.recognize([line])] != [""]
+
+
 def test_missing_int8_falls_back_to_float_with_a_log_line(weights, caplog):
     (weights / "crnn.int8.onnx").unlink()
     with caplog.at_level(logging.INFO, logger="ocr.engines"):
