@@ -20,8 +20,9 @@ ORT's basic graph fusions) and then quantised by one recipe (``RECIPES``):
   (two ``ConvTranspose`` and the sigmoid) stays float; ``-dense``: depthwise and squeeze-excite
   convolutions stay float too (little arithmetic, most of the rounding error); ``percentile``:
   ranges cut at the 99.999th percentile of |activation| (histograms over fixed-shape tiles /
-  windows, ``calibration_inputs(fixed_shape=True)``) instead of the min/max; ``qat`` (the recogniser's): the
-  stem float too, the 99.99th percentile, and float logits (``RECIPE_OPTIONS``);
+  windows, ``calibration_inputs(fixed_shape=True)``) instead of the min/max; ``stem-float`` (the
+  recognisers'; ``-b0-``: the first block too): the stem float as well, the 99.99th percentile, and float
+  logits (``RECIPE_OPTIONS``);
 * ``dynamic``: weights int8 per channel, activations quantised at run time (``ConvInteger`` /
   ``MatMulInteger``), no calibration.
 
@@ -76,13 +77,13 @@ MODELS = {"det_small": "det_small.onnx", "det": "det.onnx", "crnn": "crnn.onnx",
 #: dynamic (ConvInteger) was 3x slower than float and lost 45-52 points on the recogniser; QDQ on
 #: every op type was slower than float; MinMax ranges with depthwise/SE convs quantised lost 0.8-0.9
 #: char accuracy on XFUND lines; MinMax dense lost 0.65 F1 on rebuilt SROIE/XFUND pages, percentile
-#: dense none. The recogniser since 2026-12-07 15:01 UTC: ``static-qat`` (stem float, 99.99th percentile, float
+#: dense none. The recogniser since 2026-12-07 15:01 UTC: ``static-stem-float`` (stem float, 99.99th percentile, float
 #: logits), chosen on the validation slice and held-out-font synthetic lines (``training.quantize_sensitivity``,
 #: ``runs/qat/RULE.txt``): the smallest loss against float, -0.91 char points at worst (IC15 words: -5.80 before).
-#: The accurate recogniser's (2026-12-07 15:22 UTC): ``static-qat-b0``, the smallest worst-set loss of five recipes on
+#: The accurate recogniser's (2026-12-07 15:22 UTC): ``static-stem-b0-float``, the smallest worst-set loss of five recipes on
 #: the same sets (-0.43 char points, IC15 words).
-RECIPE = {"det_small": "static-percentile-dense", "det": "static-percentile-dense", "crnn": "static-qat",
-          "crnn_accurate": "static-qat-b0"}
+RECIPE = {"det_small": "static-percentile-dense", "det": "static-percentile-dense", "crnn": "static-stem-float",
+          "crnn_accurate": "static-stem-b0-float"}
 #: the int8 models written by default (and shipped): the tiny detector ``det`` measured no faster
 #: int8 (0.19 vs 0.18 s on the examples), so it stays float
 SHIPPED = ("det_small", "crnn", "crnn_accurate")
@@ -283,12 +284,12 @@ RECIPES: dict[str, tuple[str, str | None, list[str] | None, dict[str, list[str]]
     "static-minmax-dense-head": ("static", "MinMax", ["Conv", "MatMul"],
                                  {"crnn": ["@dw", "@se", *HEAD_FLOAT["crnn"]], "det": ["@dw", "@se"]}),
     "static-all": ("static", "MinMax", None, {}),  # every op type onnxruntime can quantise
-    # for a network fine-tuned through this very rounding (``training.quantize_aware``): the stem stays float,
-    # ranges at the 99.99th percentile, the matrix products' outputs float (``RECIPE_OPTIONS``)
-    "static-qat": ("static", "Percentile", ["Conv", "MatMul"],
+    # the recognisers' (model card, "Int8"): the stem stays float, ranges at the 99.99th percentile, the matrix
+    # products' outputs float (``RECIPE_OPTIONS``); ``training.quantize_aware`` fine-tunes through this rounding
+    "static-stem-float": ("static", "Percentile", ["Conv", "MatMul"],
                    {"crnn": ["@dw", "@se", "~/stem1/", "~/stem2/", "~/backbone/stem/"]}),  # fast / accurate stems
     # the same with the first backbone block float (the accurate recogniser's: scene words lose least)
-    "static-qat-b0": ("static", "Percentile", ["Conv", "MatMul"],
+    "static-stem-b0-float": ("static", "Percentile", ["Conv", "MatMul"],
                       {"crnn": ["@dw", "@se", "~/stem1/", "~/stem2/", "~/backbone/stem/", "~/backbone/blocks/blocks.0/"]}),
     "dynamic": ("dynamic", None, ["Conv", "MatMul"], {}),
 }
@@ -296,10 +297,9 @@ RECIPES: dict[str, tuple[str, str | None, list[str] | None, dict[str, list[str]]
 
 #: onnxruntime ``extra_options`` beyond the defaults, per recipe. Float logits: uint8 logits (steps of 0.33)
 #: cost 1.0 char point on held-out-font synthetic lines, and the MatMul kernel with a float output is as fast
-RECIPE_OPTIONS: dict[str, dict[str, Any]] = {
-    "static-qat": {"CalibPercentile": 99.99, "OpTypesToExcludeOutputQuantization": ["MatMul"]},
-    "static-qat-b0": {"CalibPercentile": 99.99, "OpTypesToExcludeOutputQuantization": ["MatMul"]},
-}
+_FLOAT_LOGITS_99_99 = {"CalibPercentile": 99.99, "OpTypesToExcludeOutputQuantization": ["MatMul"]}
+RECIPE_OPTIONS: dict[str, dict[str, Any]] = {"static-stem-float": _FLOAT_LOGITS_99_99,
+                                             "static-stem-b0-float": _FLOAT_LOGITS_99_99}
 
 
 def calibration_inputs(model: str, fixed_shape: bool = False) -> list[np.ndarray]:

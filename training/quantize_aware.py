@@ -44,7 +44,7 @@ from training.real_data import read_all
 log = logging.getLogger(__name__)
 
 #: the onnxruntime recipe the fine-tuned network is made for (``training.quantize.RECIPES``)
-RECIPE = "static-qat"
+RECIPE = "static-stem-float"
 #: onnxruntime's percentile calibration keeps this share of |activation| (the recipe's ``CalibPercentile``)
 PERCENTILE = 99.99
 #: every module whose weights and activations stay float in ``RECIPE``: the stem (its few large channels

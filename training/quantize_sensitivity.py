@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python -m training.quantize_sensitivity [--synthetic 600] [--json runs/quant_sens.json]
 
-The int8 recogniser shipped until 2026-12-07 15:01 UTC (recipe ``static-percentile-dense``; now ``static-qat``,
+The int8 recogniser shipped until 2026-12-07 15:01 UTC (recipe ``static-percentile-dense``; now ``static-stem-float``,
 found with these sets: model card, "Int8") lost 0.28 points on the
 sets its report measured (IIIT5K train words, XFUND lines) but 3.5 on the eval's Chinese web lines. This study
 looks for a data set that shows that loss *before* the eval does, and for the layers behind it:
