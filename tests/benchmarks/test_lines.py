@@ -190,33 +190,31 @@ def test_cli_lists_unknown_and_uninstalled_systems_as_missing(tiny_eval_root, tm
     assert "`bogus`: unknown system" in text and "`ppocrv5-mobile`:" in text
 
 
-def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, monkeypatch):
-    """A quick look must never replace the full run's figures in BENCHMARKS.md."""
+def run_beside_a_report(eval_root, tmp_path, monkeypatch, capsys, *args: str) -> dict:
+    """``bench.main`` (an unknown system: nothing is read) in ``tmp_path`` beside a full run's BENCHMARKS.md,
+    which must come out untouched; its JSON figures."""
     monkeypatch.chdir(tmp_path)
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("full run figures\n", encoding="utf-8")
     monkeypatch.setattr(bench, "DEFAULT_OUT", report)
-    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
-                       "--quick", "--threads", "1", "--no-pages", "--json"])
+    code = bench.main(["--eval-root", str(eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
+                       "--threads", "1", "--no-pages", "--json", *args])
     assert code == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["report"] is None and "unknown" in data["missing"]["bogus"]
     assert report.read_text(encoding="utf-8") == "full run figures\n"
     assert not (tmp_path / bench.SCATTER_PNG).exists()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_quick_run_leaves_the_report_alone(tiny_eval_root, tmp_path, capsys, monkeypatch):
+    """A quick look must never replace the full run's figures in BENCHMARKS.md."""
+    data = run_beside_a_report(tiny_eval_root, tmp_path, monkeypatch, capsys, "--quick")
+    assert data["report"] is None and "unknown" in data["missing"]["bogus"]
 
 
 def test_out_dash_writes_no_report(tiny_eval_root, tmp_path, capsys, monkeypatch):
     """``--out -`` on a full (not quick) run: figures on stdout only, no file named "-", no plots, the report kept."""
-    monkeypatch.chdir(tmp_path)
-    report = tmp_path / "BENCHMARKS.md"
-    report.write_text("full run figures\n", encoding="utf-8")
-    monkeypatch.setattr(bench, "DEFAULT_OUT", report)
-    code = bench.main(["--eval-root", str(tiny_eval_root), "--sets", "en_iiit5k_test", "--systems", "bogus",
-                       "--threads", "1", "--no-pages", "--json", "--out", "-"])
-    assert code == 0
-    assert json.loads(capsys.readouterr().out)["report"] is None
-    assert not (tmp_path / "-").exists() and not (tmp_path / bench.SCATTER_PNG).exists()
-    assert report.read_text(encoding="utf-8") == "full run figures\n"
+    data = run_beside_a_report(tiny_eval_root, tmp_path, monkeypatch, capsys, "--out", "-")
+    assert data["report"] is None and not (tmp_path / "-").exists()
 
 
 # -- EasyOCR English ----------------------------------------------------------------------------
