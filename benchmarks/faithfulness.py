@@ -672,7 +672,7 @@ def reading(data: dict[str, Any]) -> str:
         bad_i = [m for m, v in dl.items() if m not in good_i]
         s = f"Deletion / insertion on {n} characters of real lines is the informative test. "
         if good_d:
-            s += ((f"Every method" if not bad_d else _and(good_d)) + " deletes faster than random ("
+            s += (("Every method" if not bad_d else _and(good_d)) + " deletes faster than random ("
                   + "; ".join(f"{m} {dl[m]['deletion_auc']:.3f} vs {dl[m]['random_deletion_auc']:.3f}" for m in good_d)
                   + ")")
         if bad_d:

@@ -27,7 +27,7 @@ import numpy as np
 from demo import render
 from demo.cache import ViewCache
 from demo.http_input import MAX_IMAGE_BYTES, APIError, decode_base64_image
-from ocr.errors import ImageTooLargeError, InvalidImageError, OCRError, UnsupportedImageError
+from ocr.errors import ImageTooLargeError, InvalidImageError, OCRError
 from ocr.imageio import load_image
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.results import PageResult
