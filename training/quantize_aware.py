@@ -11,7 +11,7 @@ is fake-quantised in the forward pass with the range onnxruntime's calibration w
 per channel likewise, and the copy is trained to give the float network's frame posteriors (KL, no labels) on
 the training lines of ``../shared/train`` and synthetic lines. Its float weights are then quantised by
 onnxruntime with the same recipe; checkpoints are judged on the validation slice and held-out-font synthetic
-lines (``training.quantize_sensitivity.reading_sets``), never on ``../shared/eval``.
+lines (``training.quantize_sensitivity.reading_sets``), never on the eval sets.
 
 Measured 2026-12-07 (model card, "Int8"): no checkpoint beat plain post-training quantisation of the float weights
 (worst set -0.91 at step 0, -1.21 to -1.34 after 250-1,000 steps), so nothing shipped from it.
@@ -43,6 +43,7 @@ from ocr.recognize.recognizer import default_files, load_crnn
 from training import quantize as q
 from training.real_cache import synthetic_lines
 from training.real_data import read_all
+from training.train_real import save
 
 #: the onnxruntime recipe the fine-tuned network is made for (``training.quantize.RECIPES``)
 RECIPE = "static-stem-float"
@@ -179,37 +180,29 @@ def distillation_loss(student: CRNN, teacher: CRNN, x: torch.Tensor) -> torch.Te
     return F.kl_div(pred, target, log_target=True, reduction="none").sum(-1).mean()
 
 
-def clean_state(model: CRNN) -> dict[str, torch.Tensor]:
-    """The float weights, as ``CRNN.state_dict`` names them (outside ``fake_quantised``)."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def save(model: CRNN, path: Path, extra: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"arch": model.arch, "state_dict": clean_state(model), "config": model.config.__dict__, **extra}, tmp)
-    tmp.replace(path)
-
-
-def int8_reading(weights: Path, out_dir: Path, charset: Charset, sets: Any) -> dict[str, float]:
-    """``weights`` exported, quantised by ``RECIPE`` and read on ``sets`` (char accuracy %)."""
+def quantised_copy(weights: Path, out: Path, scratch: Path) -> Path:
+    """``weights`` (a checkpoint of this run) exported to float ONNX in ``scratch`` and quantised by ``RECIPE``
+    into ``out``, which still stands for the shipped ``crnn.onnx`` (``training.quantize.quantize``'s ``source``)."""
     from training.export import export_onnx
+
+    float_onnx = export_onnx(weights, scratch / f"{weights.stem}.float.onnx")
+    return q.quantize("crnn", RECIPE, out, source=float_onnx)
+
+
+def int8_reading(weights: Path, charset: Charset, sets: Any) -> dict[str, float]:
+    """``weights`` quantised by ``RECIPE`` (files beside it) and read on ``sets`` (char accuracy %)."""
     from training.quantize_sensitivity import char_accuracy
 
-    float_onnx = export_onnx(weights, out_dir / f"{weights.stem}.onnx")
-    int8 = q.quantize("crnn", RECIPE, out_dir / f"{weights.stem}.int8.onnx", source=float_onnx)
+    int8 = quantised_copy(weights, weights.with_suffix(".int8.onnx"), weights.parent)
     return char_accuracy(int8, charset, sets, list(sets))
 
 
 def ship(weights: Path) -> Path:
-    """``weights`` (a checkpoint of this run) quantised by ``RECIPE`` into the shipped ``crnn.int8.onnx``."""
+    """``weights`` quantised by ``RECIPE`` into the shipped ``crnn.int8.onnx`` + its ``SHA256SUMS`` line."""
     import tempfile
 
-    from training.export import export_onnx
-
     with tempfile.TemporaryDirectory() as tmp:
-        float_onnx = export_onnx(weights, Path(tmp) / "fine_tuned.onnx")
-        out = q.quantize("crnn", RECIPE, q.WEIGHTS / q.int8_name("crnn"), source=float_onnx)
+        out = quantised_copy(weights, q.WEIGHTS / q.int8_name("crnn"), Path(tmp))
     q.update_sums([out])
     return out
 
@@ -226,8 +219,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     sets = reading_sets(args.synthetic_val, charset)
     report: dict[str, Any] = {"rule": args.rule, "checks": []}
     start = args.out / "step0.pt"
-    save(student, start, {"step": 0})
-    report["start int8"] = int8_reading(start, args.out, charset, sets)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(start, student, {"step": 0})
+    report["start int8"] = int8_reading(start, charset, sets)
     print(json.dumps({"step": 0, "int8": report["start int8"]}), flush=True)
     images = training_images(args.synthetic, charset, args.seed)
     stream = batches_of(images, args.batch, args.max_width, random.Random(args.seed))
@@ -245,8 +239,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                               "s": round(time.perf_counter() - started)}), flush=True)
         if step % args.val_every == 0:
             path = args.out / f"step{step}.pt"
-            save(student, path, {"step": step})
-            reading = int8_reading(path, args.out, charset, sets)
+            save(path, student, {"step": step})
+            reading = int8_reading(path, charset, sets)
             report["checks"].append({"step": step, "int8": reading})
             print(json.dumps({"step": step, "int8": reading}), flush=True)
             (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -41,6 +41,10 @@ def _max_pool_2x2_same(x: torch.Tensor) -> torch.Tensor:
     """
     if torch.onnx.is_in_onnx_export():
         return _OnnxMaxPool2x2Same.apply(x)
+    return _shifted_max_pool(x)
+
+
+def _shifted_max_pool(x: torch.Tensor) -> torch.Tensor:
     x = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
     x = torch.maximum(x[..., :-1], x[..., 1:])
     return torch.maximum(x[..., :-1, :], x[..., 1:, :])
@@ -51,9 +55,7 @@ class _OnnxMaxPool2x2Same(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:  # the traced values (shape and dtype)
-        x = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
-        x = torch.maximum(x[..., :-1], x[..., 1:])
-        return torch.maximum(x[..., :-1, :], x[..., 1:, :])
+        return _shifted_max_pool(x)
 
     @staticmethod
     def symbolic(g: object, x: object) -> object:
