@@ -260,10 +260,12 @@ class _Reader:
         return None if array is None else {"x": array}
 
 
-#: recipe -> (kind, calibration method, op types with Q/DQ, extra float nodes per model kind)
+#: (kind, calibration method, op types with Q/DQ, extra float nodes per model kind)
+Recipe = tuple[str, str | None, list[str] | None, dict[str, list[str]]]
+#: recipe name -> its :data:`Recipe`
 HEAD_FLOAT = {"crnn": ["/model/classifier/MatMul"], "det": []}
 STEM_FLOAT = {"crnn": ["/model/backbone/stem1/Conv"], "det": ["/backbone/stem/conv1/Conv"]}
-RECIPES: dict[str, tuple[str, str | None, list[str] | None, dict[str, list[str]]]] = {
+RECIPES: dict[str, Recipe] = {
     "static-minmax": ("static", "MinMax", ["Conv", "MatMul"], {}),
     "static-minmax-head": ("static", "MinMax", ["Conv", "MatMul"], HEAD_FLOAT),
     "static-minmax-head-stem": ("static", "MinMax", ["Conv", "MatMul"],
@@ -335,18 +337,20 @@ FINE_TUNED_KEY = "fine_tuned_export_sha256"
 
 
 def quantize(model: str, recipe: str, out: Path, inputs: list[np.ndarray] | None = None,
-             source: Path | None = None) -> Path:
+             source: Path | None = None, candidate: Recipe | None = None) -> Path:
     """Write ``out``: ``model``'s float export quantised by ``recipe``; float metadata kept. ``source``: a
     float export of fine-tuned weights to quantise instead (``training.quantize_aware``); the file still
     stands for ``model``'s export (its metadata, ``QUANTIZED_FROM_KEY``), so the runtime keeps checking it
-    against the shipped float weights."""
+    against the shipped float weights. ``candidate``: a recipe under study, named ``recipe`` in the file's
+    metadata, used instead of ``RECIPES[recipe]`` (``training.quantize_sensitivity``; the registry stays as
+    shipped)."""
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
                                           quantize_dynamic, quantize_static)
 
     shipped = WEIGHTS / MODELS[model]
     src = Path(source).resolve() if source is not None else shipped
-    kind, method, ops, extra = RECIPES[recipe]
+    kind, method, ops, extra = candidate if candidate is not None else RECIPES[recipe]
     family = "det" if model.startswith("det") else "crnn"
     exclude = _resolve(src, (DET_HEAD if family == "det" else []) + extra.get(family, []))
     out = Path(out).resolve()

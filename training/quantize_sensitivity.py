@@ -80,8 +80,8 @@ def with_float(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
 
 
 def quantized(name: str, exclude: list[str], out_dir: Path, inputs: list[np.ndarray]) -> Path:
-    q.RECIPES[name] = ("static", "Percentile", ["Conv", "MatMul"], {"crnn": exclude})
-    return q.quantize("crnn", name, out_dir / f"crnn.{name}.int8.onnx", inputs)
+    recipe: q.Recipe = ("static", "Percentile", ["Conv", "MatMul"], {"crnn": exclude})
+    return q.quantize("crnn", name, out_dir / f"crnn.{name}.int8.onnx", inputs, candidate=recipe)
 
 
 def network_ms(model: Path, width: int = 160, rounds: int = 7, calls: int = 20) -> float:

@@ -26,3 +26,17 @@ def test_float_nodes_of_a_candidate():
     assert kept[-2:] == ["@dw", "@se"]  # the shipped recipe's float nodes come along
     assert "/model/classifier/MatMul" in kept and "/model/backbone/stem1/Conv" in kept
     assert not any("/blocks.1/" in n for n in kept)
+
+
+def test_a_candidate_recipe_leaves_the_shipped_registry_alone(tmp_path):
+    """A recipe under study is passed to ``quantize``, never written into ``RECIPES`` (which the shipped files'
+    rebuild reads); the file records the candidate's name."""
+    from training import quantize as q
+
+    before = dict(q.RECIPES)
+    out = q.quantize("crnn", "probe-dynamic", tmp_path / "crnn.probe.int8.onnx",
+                     candidate=("dynamic", None, ["MatMul"], {}))
+    meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    assert q.RECIPES == before and "probe-dynamic" not in q.RECIPES
+    assert meta[q.QUANTIZATION_KEY] == "probe-dynamic"
+    assert any(n.op_type == "MatMulInteger" for n in onnx.load(str(out)).graph.node)
