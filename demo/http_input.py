@@ -1,10 +1,11 @@
 """What an HTTP request may carry, checked before anything is decoded, and HTTP's own errors.
 
 Input is checked in this order, and nothing is decoded before the size check:
-body size (413) -> JSON / multipart syntax (400) -> missing image, or both an image and
-``image_url`` (422) -> base64 (400) -> decoded size (413) -> file signature (415 for a known
-non-allowed type such as GIF, 400 for bytes that are no image at all; PDF is accepted) -> decode
-(400, including decompression bombs, which are refused from the header's declared size).
+body size (413) -> JSON / multipart syntax (400; 415 for a non-JSON body of another content type)
+-> missing image, two images, or both an image and ``image_url`` (422) -> base64 (400) -> decoded
+size (413) -> file signature (415 for a known non-allowed type such as GIF, 400 for bytes that are
+no image at all; PDF is accepted) -> decode (400, including decompression bombs, which are refused
+from the header's declared size).
 ``image_url`` is fetched later, inside a worker slot, by ``OCRService.fetch_url``: only when
 ``OCR_ALLOW_URLS`` is on (else 400 ``url_disabled``, nothing looked up) and only from public
 addresses (``ocr/url_fetch.py``); its bytes then pass :func:`check_image_bytes` like an upload.
@@ -21,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from ocr.errors import ModelLoadError, OCRError, UnsupportedImageError, UrlDisabledError
 from ocr.imageio import SNIFF_ALLOWED_TYPES, sniff_image_type
-from ocr.service import ExplainUnavailableError
+from ocr.service import ExplainUnavailableError, NoTextLineError
 
 #: per image, checked on the encoded bytes before anything is decoded
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -47,6 +49,28 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"success": False, "error": {"code": code, "message": message}}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class JSONAnswer(JSONResponse):
+    """Every REST answer: JSON whose encoding cannot fail. A lone surrogate (``"\\ud800"`` is a valid JSON
+    escape but not UTF-8) that a message repeats from the request becomes U+FFFD, not a plain-text 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def too_large(max_bytes: int, size: int | None = None) -> APIError:
+    """413 stating the documented image limit (10 MB), whichever check caught it: the body, a multipart
+    part, the base64 text or the bytes (the body's own limit adds room for base64 and the other fields)."""
+    size_text = f"{size / 2**20:.1f} MB, " if size is not None else ""
+    return APIError(413, "payload_too_large", f"the image is {size_text}over the {max_bytes / 2**20:g} MB limit")
+
+
 #: refusals answered with something other than their base class's status (by stable code)
 STATUS_BY_CODE = {"url_not_allowed": 403, "url_too_large": 413, "url_not_image": 415, "url_timeout": 504,
                   "pdf_too_large": 413, "pdf_too_many_pages": 413, "pdf_timeout": 504}
@@ -64,6 +88,8 @@ def ocr_error_to_api(exc: OCRError) -> APIError:
         return APIError(415, exc.code, exc.message)
     if isinstance(exc, ExplainUnavailableError):
         return APIError(501, exc.code, exc.message)
+    if isinstance(exc, NoTextLineError):  # a valid image with nothing to explain: not invalid_image
+        return APIError(422, "no_text", exc.message)
     # ImageTooLargeError from decoding is a decompression bomb / too many pixels: the bytes
     # themselves were within the limit (that case is 413, answered before decoding).
     # url_fetch_failed (the link answered 404, refused the connection, ...) is the request's link: 400.
@@ -75,8 +101,7 @@ def check_image_bytes(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> str:
     if not data:
         raise APIError(400, "invalid_image", "the image is empty")
     if len(data) > max_bytes:
-        raise APIError(413, "payload_too_large",
-                       f"the image is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit")
+        raise too_large(max_bytes, len(data))
     kind, allowed = sniff_image_type(data)
     if kind == "pdf":
         return kind  # every page is read (ocr/pdf.py: page, size and time limits)
@@ -105,9 +130,7 @@ def decode_base64_image(value: Any, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
     if not compact:
         raise APIError(400, "invalid_image", "image_base64 is empty")
     if len(compact.rstrip(b"=")) * 3 // 4 > max_bytes:
-        raise APIError(413, "payload_too_large",
-                       f"the image is over the {max_bytes / 2**20:g} MB limit (base64 of "
-                       f"{len(compact) * 3 / 4 / 2**20:.1f} MB)")
+        raise too_large(max_bytes, len(compact.rstrip(b"=")) * 3 // 4)
     if not _B64_CHARS.match(compact):
         raise APIError(400, "invalid_base64", "image_base64 is not valid base64")
     compact = compact.rstrip(b"=")
@@ -130,21 +153,35 @@ class ParsedRequest:
     url: str | None = None  # image_url, to be fetched in the worker (then ``image`` is empty)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, max_bytes: int) -> bytes:
+    """The body, refused past ``limit`` bytes (the image's ``max_bytes`` plus room for its encoding)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise APIError(413, "payload_too_large", f"the request is over the {limit / 2**20:.1f} MB limit")
+                raise too_large(max_bytes)
         except ValueError:
             raise APIError(400, "invalid_request", "bad Content-Length header") from None
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise APIError(413, "payload_too_large", f"the request is over the {limit / 2**20:.1f} MB limit")
+            raise too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _parse_json(text: bytes | str, what: str) -> Any:
+    """``json.loads``; JSON the parser refuses although it is well formed (nested deeper than its recursion,
+    an integer over Python's 4300-digit limit) is a 400 like any bad JSON, never a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise APIError(400, "invalid_json", f"{what} is nested too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise APIError(400, "invalid_json", f"{what} is not valid JSON") from None
+    except ValueError:  # int() past sys.get_int_max_str_digits()
+        raise APIError(400, "invalid_json", f"{what} holds a number with too many digits") from None
 
 
 def _image_url(fields: dict[str, Any], has_image: bool) -> str | None:
@@ -161,7 +198,7 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
     """The image bytes (checked: size, type) and the other fields of a JSON, multipart or raw body."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        body = await _read_body(request, max_bytes + _BODY_OVERHEAD)
+        body = await _read_body(request, max_bytes + _BODY_OVERHEAD, max_bytes)
 
         async def replay() -> dict:
             return {"type": "http.request", "body": body, "more_body": False}
@@ -171,19 +208,23 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
         except Exception as exc:  # noqa: BLE001 - malformed multipart fails in many ways
             raise APIError(400, "invalid_multipart", f"the multipart body could not be parsed ({exc})") from None
         fields: dict[str, Any] = {}
-        upload = None
+        uploads = []
         for key, value in form.multi_items():
             if hasattr(value, "read"):  # UploadFile
                 if key == "image":
-                    upload = value
+                    uploads.append(value)
                 continue
             fields[key] = value
+        if len(uploads) + bool(fields.get("image_base64")) > 1:
+            raise APIError(422, "conflicting_fields",
+                           "send exactly one image (one multipart field 'image', or 'image_base64')")
+        upload = uploads[0] if uploads else None
         url = _image_url(fields, upload is not None or bool(fields.get("image_base64")))
         if url is not None:
             return ParsedRequest(b"", fields, len(body), url)
         if upload is not None:
             if upload.size is not None and upload.size > max_bytes:
-                raise APIError(413, "payload_too_large", f"the image is over the {max_bytes / 2**20:g} MB limit")
+                raise too_large(max_bytes, upload.size)
             data = await upload.read()
         elif fields.get("image_base64"):
             data = decode_base64_image(fields["image_base64"], max_bytes)
@@ -191,29 +232,27 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
             raise APIError(422, "missing_field", "send the image as multipart field 'image' (or 'image_base64')")
         for name in ("preprocess", "methods"):
             if isinstance(fields.get(name), str) and fields[name].strip().startswith(("{", "[")):
-                try:
-                    fields[name] = json.loads(fields[name])
-                except json.JSONDecodeError:
-                    raise APIError(400, "invalid_json", f"field {name} is not valid JSON") from None
+                fields[name] = _parse_json(fields[name], f"field {name}")
         check_image_bytes(data, max_bytes)
         return ParsedRequest(data, fields, len(body))
 
     if ctype.startswith("image/") or ctype in ("application/octet-stream", "application/pdf"):
-        body = await _read_body(request, max_bytes)
+        body = await _read_body(request, max_bytes, max_bytes)
         check_image_bytes(body, max_bytes)
         return ParsedRequest(body, dict(request.query_params), len(body))
 
-    # JSON (also when the client sent no or a wrong content type: try to read it as JSON)
-    body = await _read_body(request, (max_bytes + 2) // 3 * 4 + _BODY_OVERHEAD)
+    # JSON (also when the client sent no or another content type, e.g. text/plain: try to read it as JSON)
+    body = await _read_body(request, (max_bytes + 2) // 3 * 4 + _BODY_OVERHEAD, max_bytes)
     if not body.strip():
         raise APIError(400, "invalid_json", "the request body is empty; send JSON {\"image_base64\": ...}")
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        if ctype and ctype not in ("application/json", "text/plain"):
+        payload = _parse_json(body, "the request body")
+    except APIError:
+        if ctype and ctype != "application/json":  # not JSON after all: say what is read
             raise APIError(415, "unsupported_media_type",
-                           f"content type {ctype} is not supported; send application/json or multipart/form-data") from None
-        raise APIError(400, "invalid_json", "the request body is not valid JSON") from None
+                           f"content type {ctype} is not supported; send application/json, multipart/form-data, "
+                           "or the file itself as image/* or application/pdf") from None
+        raise
     if not isinstance(payload, dict):
         raise APIError(400, "invalid_json", "the request body must be a JSON object")
     url = _image_url(payload, payload.get("image_base64") is not None)

@@ -33,17 +33,28 @@ def model_field(fields: dict) -> str | None:
     return value.strip().lower()
 
 
+#: how a form or JSON field may say yes / no
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
 def lm_field(fields: dict) -> bool | None:
     """``lm``: decode with the character language model (true / false; None when not given: the
     model's default, chosen on the validation slice)."""
-    value = fields.get("lm")
+    return bool_field(fields, "lm")
+
+
+def bool_field(fields: dict, name: str) -> bool | None:
+    """A yes / no option (JSON boolean or a form word); None when not given. Anything else is 422, so a
+    typo such as ``"fields": "ture"`` is not silently read as no."""
+    value = fields.get(name)
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
+    text = str(value).strip().lower()  # JSON 1 / 0 read as the form words "1" / "0"
     if text not in TRUE_WORDS + FALSE_WORDS:
-        raise APIError(422, "invalid_field", "lm must be true or false")
+        raise APIError(422, "invalid_field", f"{name} must be true or false")
     return text in TRUE_WORDS
 
 
@@ -55,21 +66,11 @@ def int_field(fields: dict, name: str, default: int | None) -> int | None:
         raise APIError(422, "invalid_field", f"{name} must be an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, -Infinity, 1e400
         raise APIError(422, "invalid_field", f"{name} must be an integer") from None
     if isinstance(value, float) and value != number:
         raise APIError(422, "invalid_field", f"{name} must be an integer")
     return number
-
-
-#: how a form or JSON field may say yes / no
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
-
-
-def flag_field(value: Any) -> bool:
-    """A form or JSON truth value (``true``, ``\"1\"``, ``\"yes\"``, ``\"on\"``)."""
-    return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
 
 
 def methods_field(fields: dict, known_methods: tuple[str, ...]) -> tuple[str, ...]:

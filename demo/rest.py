@@ -14,7 +14,8 @@
   (0-based, default 0). Images come back as base64 PNG.
 * ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
 
-Answers are JSON; errors ``{"success": false, "error": {"code", "message"}}``. The work runs
+Answers are JSON (``demo.http_input.JSONAnswer``); errors ``{"success": false, "error": {"code", "message"}}``,
+also for any other method (405, with ``Allow``) or path (404) under ``/api/v1``. The work runs
 behind ``demo.limiter.WorkLimiter`` (503 busy, 504 timeout). Reading and line choice are the
 service's (``ocr.service``), the same the UI calls.
 """
@@ -27,12 +28,13 @@ from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
-from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, ParsedRequest, check_image_bytes, error_body,
-                             ocr_error_to_api, parse_image_request)
+from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, JSONAnswer, ParsedRequest, check_image_bytes,
+                             error_body, ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter
-from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, flag_field, int_field, jsonable, kind_field, lm_field,
+from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, bool_field, int_field, jsonable, kind_field, lm_field,
                            methods_field, model_field, preprocess_field)
 from ocr.errors import OCRError
 from ocr.fields import fields_for_answer
@@ -43,6 +45,9 @@ from ocr.settings import Settings
 log = logging.getLogger("demo.rest")
 
 API_VERSION = "v1"
+API_PREFIX = f"/api/{API_VERSION}"
+#: the methods answered 405 / 404 under API_PREFIX (a route without methods would take GET only)
+HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, workers: int | None = None,
@@ -58,7 +63,7 @@ def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, w
     limiter = WorkLimiter(settings.api_workers if workers is None else workers,
                           settings.api_queue if queue is None else queue, wait_seconds,
                           settings.api_timeout if timeout_seconds is None else timeout_seconds, settings.api_max_wait)
-    app = FastAPI(title=title, version=API_VERSION,
+    app = FastAPI(title=title, version=API_VERSION, redoc_url=None,  # ReDoc loads from a CDN; /docs is served locally
                   description="CRNN (CNN → BiLSTM → CTC) OCR for Chinese and English, with explanations. "
                               "Errors are `{\"success\": false, \"error\": {\"code\", \"message\"}}`.")
     app.state.limiter = limiter
@@ -71,20 +76,35 @@ def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, w
     app.post("/api/v1/explain", tags=["ocr"], summary="Explain how one line was read",
              openapi_extra={"requestBody": EXPLAIN_BODY})(explain_route)
     app.get("/api/v1/health", tags=["meta"], summary="Is the model loaded?")(health_route)
+    for path in (API_PREFIX, API_PREFIX + "/{rest:path}"):  # after the routes above, before the UI mount at "/"
+        app.add_route(path, no_such_route, methods=HTTP_METHODS, include_in_schema=False)
     return app
 
 
-async def ocr_route(request: Request) -> JSONResponse:
+async def ocr_route(request: Request) -> JSONAnswer:
     return await _answer(request, read)
 
 
-async def explain_route(request: Request) -> JSONResponse:
+async def explain_route(request: Request) -> JSONAnswer:
     return await _answer(request, explain)
 
 
-async def health_route(request: Request) -> JSONResponse:
+async def health_route(request: Request) -> JSONAnswer:
     state = request.app.state
-    return JSONResponse(health(state.service, state.limiter, state.max_image_bytes))
+    return JSONAnswer(health(state.service, state.limiter, state.max_image_bytes))
+
+
+async def no_such_route(request: Request) -> JSONAnswer:
+    """Any other method or path under /api/v1: the documented JSON error, not the UI mount's
+    ``{"detail": "Not Found"}``; 405 with ``Allow`` when the path exists for another method."""
+    routes = [r for r in request.app.router.routes if isinstance(r, APIRoute) and r.path.startswith(API_PREFIX)]
+    allowed = sorted({m for r in routes if r.matches(request.scope)[0] is Match.PARTIAL for m in r.methods})
+    if allowed:
+        return JSONAnswer(error_body("method_not_allowed", f"{request.method} is not allowed here; use "
+                                     f"{', '.join(allowed)}"), status_code=405, headers={"Allow": ", ".join(allowed)})
+    endpoints = ", ".join(f"{m} {r.path}" for r in routes for m in sorted(r.methods))
+    return JSONAnswer(error_body("not_found", f"no such endpoint; the API has {endpoints} (docs at /docs)"),
+                      status_code=404)
 
 
 def source_bytes(service: OCRService, parsed: ParsedRequest) -> bytes:
@@ -101,9 +121,10 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
     """``/api/v1/ocr``: the page (or the line; or every page of a PDF) as text, lines, characters and
     boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
+    with_fields = bool_field(fields, "fields")  # checked before the work, as every option is
     out = service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
                                 kind=kind_field(fields), model=model_field(fields), lm=lm_field(fields))
-    if flag_field(fields.get("fields")):
+    if with_fields:
         for page in out.get("pages", [out]):
             page["fields"] = fields_for_answer(page)
     return out
@@ -117,6 +138,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     line = int_field(fields, "line", 0) or 0
     char_index = int_field(fields, "char_index", None)
     model = model_field(fields)
+    include_maps = bool_field(fields, "include_maps")
     source = source_bytes(service, parsed)
     page = int_field(fields, "page", 0) or 0
     image = service.load_page(source, page)
@@ -124,7 +146,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
                              lm=lm_field(fields))
     result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model,
                                   reading=view.line_result)
-    if not flag_field(fields.get("include_maps")):
+    if not include_maps:
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)
     out.setdefault("line", view.index)
@@ -145,7 +167,7 @@ def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> d
             "model_hooks": service.model_hooks()}
 
 
-async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], dict]) -> JSONResponse:
+async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], dict]) -> JSONAnswer:
     """Parse, run ``work`` behind the limiter, answer; every failure is a JSON error and one log line."""
     state = request.app.state
     started = time.perf_counter()
@@ -157,29 +179,29 @@ async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], 
         body = await state.limiter.run(work, state.service, parsed)
         body["processing_time_ms"] = round((time.perf_counter() - started) * 1000, 1)
         status, outcome = 200, "ok"
-        return JSONResponse({"success": True, **body})
+        return JSONAnswer({"success": True, **body})
     except APIError as exc:
         status, outcome = exc.status, exc.code
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status,
+        return JSONAnswer(error_body(exc.code, exc.message), status_code=exc.status,
                             headers={"Retry-After": str(getattr(exc, "retry_after", 2))} if exc.status == 503 else None)
     except OCRError as exc:
         err = ocr_error_to_api(exc)
         status, outcome = err.status, err.code
-        return JSONResponse(error_body(err.code, err.message), status_code=err.status)
+        return JSONAnswer(error_body(err.code, err.message), status_code=err.status)
     except Exception:  # noqa: BLE001 - never a traceback to the client; the log has it
         log.exception("unexpected error in %s", request.url.path)
-        return JSONResponse(error_body("internal_error", "internal error; the server log has the details"),
-                            status_code=500)
+        return JSONAnswer(error_body("internal_error", "internal error; the server log has the details"),
+                          status_code=500)
     finally:
         client = request.client.host if request.client else "-"
         log.info("%s %s client=%s bytes=%d status=%d outcome=%s latency_ms=%.0f", request.method,
                  request.url.path, client, size, status, outcome, (time.perf_counter() - started) * 1000)
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> JSONAnswer:
     assert isinstance(exc, APIError)
-    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+    return JSONAnswer(error_body(exc.code, exc.message), status_code=exc.status)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body("invalid_request", "the request is not valid"), status_code=422)
+async def _validation_error(request: Request, exc: Exception) -> JSONAnswer:
+    return JSONAnswer(error_body("invalid_request", "the request is not valid"), status_code=422)

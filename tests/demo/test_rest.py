@@ -407,7 +407,7 @@ def test_explain_bad_inputs(client, line_png):
     assert_error(client.post(EXPLAIN, json={"image_base64": data, "line": 999}), 400, "invalid_line")
     assert_error(client.post(EXPLAIN, json={"image_base64": data, "methods": ["astrology"]}), 422, "invalid_field")
     blank = b64(png_bytes(np.full((64, 200, 3), 255, np.uint8)))
-    assert_error(client.post(EXPLAIN, json={"image_base64": blank}), 400)
+    assert_error(client.post(EXPLAIN, json={"image_base64": blank}), 422, "no_text")
 
 
 # ---------------------------------------------------------------- the byte checks themselves
@@ -462,3 +462,131 @@ def test_the_answer_says_whether_the_language_model_decoded(client, line_png):
     assert on["success"] and on["lm"] is True
     assert off["success"] and off["lm"] is False
     assert on["text"] and off["text"]
+
+
+# ---------------------------------------------------------------- black-box findings: always the JSON error format
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,  # nesting deeper than the parser's recursion
+    '{"image_base64": "%s", "line": ' + "9" * 5000 + "}",  # over Python's 4300-digit int limit
+], ids=["deep_nesting", "5000_digits"])
+def test_valid_json_the_parser_refuses_is_400(client, line_png, body):
+    body = body.replace("%s", b64(line_png[0])) if "%s" in body else body
+    for path in (OCR, EXPLAIN):
+        assert_error(client.post(path, content=body, headers={"content-type": "application/json"}), 400,
+                     "invalid_json")
+
+
+@pytest.mark.parametrize("name", ["line", "char_index", "page"])
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "1e400", "NaN"])
+def test_an_infinite_number_is_422(client, line_png, name, number):
+    body = '{"image_base64": "%s", "kind": "line", "%s": %s}' % (b64(line_png[0]), name, number)
+    r = client.post(EXPLAIN, content=body, headers={"content-type": "application/json"})
+    assert f"{name} must be an integer" in assert_error(r, 422, "invalid_field")["error"]["message"]
+
+
+@pytest.mark.parametrize("path,options", [
+    (EXPLAIN, {"methods": ["\ud800"]}),
+    (OCR, {"preprocess": {"\ud800": 1}}),
+])
+def test_a_lone_surrogate_is_answered_as_json(client, line_png, path, options):
+    body = json.dumps({"image_base64": b64(line_png[0]), "kind": "line", **options})  # ensure_ascii: \ud800
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.headers["content-type"].startswith("application/json")
+    assert_error(r, 422, "invalid_field")
+
+
+def test_any_json_answer_survives_unencodable_text():
+    from demo.http_input import JSONAnswer, error_body
+
+    body = json.loads(JSONAnswer(error_body("invalid_field", "bad \ud800 name"), status_code=422).body)
+    assert body["error"]["message"] == "bad \ufffd name"
+
+
+@pytest.mark.parametrize("value", [2, "maybe", ["true"]])
+def test_a_bad_fields_flag_is_422(client, line_png, value):
+    r = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "fields": value})
+    assert "fields must be true or false" in assert_error(r, 422, "invalid_field")["error"]["message"]
+
+
+def test_the_fields_flag_takes_what_lm_takes(client, line_png):
+    for value, asked in ((1, True), ("yes", True), (0, False), ("off", False)):
+        r = client.post(OCR, json={"image_base64": b64(line_png[0]), "kind": "line", "fields": value})
+        assert r.status_code == 200 and ("fields" in r.json()) is asked, (value, r.text)
+
+
+def test_a_bad_include_maps_flag_is_422(client, line_png):
+    r = client.post(EXPLAIN, json={"image_base64": b64(line_png[0]), "kind": "line", "include_maps": "maybe"})
+    assert_error(r, 422, "invalid_field")
+
+
+@pytest.mark.parametrize("method,path,status,allow", [
+    ("GET", OCR, 405, "POST"), ("PUT", OCR, 405, "POST"), ("OPTIONS", OCR, 405, "POST"),
+    ("DELETE", EXPLAIN, 405, "POST"), ("POST", "/api/v1/health", 405, "GET"),
+    ("POST", OCR + "/", 404, None), ("GET", "/api/v1/nothing", 404, None), ("GET", "/api/v1", 404, None),
+])
+def test_wrong_method_or_path_is_a_json_error(client, method, path, status, allow):
+    r = client.request(method, path)
+    assert_error(r, status, "method_not_allowed" if status == 405 else "not_found")
+    assert r.headers.get("allow") == allow
+
+
+def test_text_plain_is_415_naming_the_supported_types(client, line_png):
+    for ctype in ("text/plain", "application/xml"):
+        r = client.post(OCR, content=line_png[0], headers={"content-type": ctype})
+        message = assert_error(r, 415, "unsupported_media_type")["error"]["message"]
+        assert ctype in message and "application/json" in message and "multipart/form-data" in message
+    r = client.post(OCR, content=json.dumps({"image_base64": b64(line_png[0]), "kind": "line"}),
+                    headers={"content-type": "text/plain"})
+    assert r.status_code == 200, r.text  # JSON sent as text/plain (a "simple" browser request) is still read
+
+
+def test_two_images_are_refused(client, line_png):
+    part = ("l.png", line_png[0], "image/png")
+    r = client.post(OCR, files=[("image", part), ("image", part)])
+    assert "exactly one image" in assert_error(r, 422, "conflicting_fields")["error"]["message"]
+    r = client.post(OCR, files=[("image", part)], data={"image_base64": b64(line_png[0])})
+    assert "exactly one image" in assert_error(r, 422, "conflicting_fields")["error"]["message"]
+
+
+def test_every_413_states_the_documented_image_limit(client):
+    big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_IMAGE_BYTES + 300 * 1024)
+    answers = [client.post(OCR, json={"image_base64": b64(big)}),
+               client.post(OCR, files={"image": ("big.png", big, "image/png")}),
+               client.post(OCR, content=big, headers={"content-type": "image/png"}),
+               client.post(OCR, content=b64(big).encode() * 2, headers={"content-type": "application/json"})]
+    for r in answers:
+        message = assert_error(r, 413, "payload_too_large")["error"]["message"]
+        assert "the image" in message and "over the 10 MB limit" in message, message
+
+
+def test_explain_on_a_blank_image_is_no_text(client):
+    blank = b64(png_bytes(np.full((1, 1, 3), 255, np.uint8)))
+    r = client.post(EXPLAIN, json={"image_base64": blank})
+    assert assert_error(r, 422, "no_text")["error"]["message"] == "no text line was found in this image"
+
+
+@pytest.fixture(scope="module")
+def full_client(service) -> TestClient:
+    """The combined app (REST + the Gradio UI mounted at "/"), as ``python app.py`` serves it."""
+    from demo.app import build_app
+
+    with TestClient(build_app(service)) as c:
+        yield c
+
+
+def test_wrong_method_under_the_ui_mount_is_a_json_405(full_client):
+    """Gradio's mount at "/" must not answer /api/v1 paths with its own {"detail": "Not Found"}."""
+    r = full_client.get(OCR)
+    assert_error(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "POST"
+    assert_error(full_client.post("/api/v1/health"), 405, "method_not_allowed")
+    assert_error(full_client.post(OCR + "/"), 404, "not_found")
+    assert full_client.get("/api/v1/health").status_code == 200
+
+
+def test_no_docs_page_needs_a_cdn(full_client):
+    assert "cdn.jsdelivr.net" not in full_client.get("/docs").text
+    r = full_client.get("/redoc")
+    assert "cdn.jsdelivr.net" not in r.text and "redoc" not in r.text.lower()
