@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+from typing import Any
 
 M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
 
@@ -55,17 +56,30 @@ def main() -> int:
         print(f"error: the OCR model could not be loaded ({exc.__class__.__name__}: {exc})", file=sys.stderr)
         return 1
 
-    import uvicorn
-
     from demo.app import build_app, warm_examples
 
     app = build_app(service, settings)
     if settings.warm_examples:
         threading.Thread(target=warm_examples, args=(service,), name="warm-examples", daemon=True).start()
-    print(f"Serving on http://{settings.host}:{settings.port}  (UI at /, REST API at /api/v1, docs at /docs)",
-          flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.uvicorn_log_level)
+    try:
+        make_server(app, settings).run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly, then raised the signal again
+        pass
     return 0
+
+
+def make_server(app: Any, settings: Any) -> Any:
+    """uvicorn's server for ``app`` on ``HOST``:``PORT``, saying "Serving on ..." only once it listens:
+    a port in use ends the start with uvicorn's one error line, not after a false "Serving on"."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)  # a failed bind exits here
+            print(f"Serving on http://{settings.host}:{settings.port}  (UI at /, REST API at /api/v1, docs at /docs)",
+                  flush=True)
+
+    return Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.uvicorn_log_level))
 
 
 if __name__ == "__main__":

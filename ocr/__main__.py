@@ -8,6 +8,9 @@
 
 IMG may be a PDF for ``page`` (every page is read) and, with ``OCR_ALLOW_URLS=1``, an
 ``http(s)://`` link for ``page`` and ``recognize`` (fetched as ``ocr/url_fetch.py`` allows).
+
+Exit status: 0 read; 1 some image could not be read (one ``error:`` line each); 2 a usage error
+(bad options, a malformed ``--manifest`` / ``--pages`` file, images it names missing), one line.
 """
 
 from __future__ import annotations
@@ -15,19 +18,76 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ocr.batch.cli import positive_int
 from ocr.engines import ENGINES
-from ocr.errors import OCRError
+from ocr.errors import OCRError, UnsupportedImageError
 from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
 
 ENGINE_HELP = ("auto (default): int8 where the model card says it is within bounds, float elsewhere; "
                "onnx: float; onnx-int8: int8 wherever a current int8 model exists; torch")
+
+
+class UsageError(OCRError):
+    """A command line, or a ``--manifest`` / ``--pages`` file, the CLI cannot run: exit 2, one line."""
+
+    code = "usage_error"
+    default_message = "the command line is not valid"
+
+
+def read_listing(read: Callable[[Path], list], path: Path) -> list:
+    """``read(path)`` (a reader of ``ocr.manifest``), its ``ValueError`` for a malformed file turned
+    into a :class:`UsageError` (``file:line: why``), so the user sees one line, not a traceback."""
+    try:
+        return read(path)
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_images_exist(listing: Path, images: list[str]) -> None:
+    """Every image ``listing`` names is a file (relative to its folder): a wrong folder or manifest is
+    one error naming the missing images, before any model loads, not a run of empty readings."""
+    root = listing.parent
+    missing = [image for image in images if not (root / image).is_file()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UsageError(f"{listing}: {len(missing)} image(s) not found (paths are relative to {root}): {shown}")
+
+
+def manifest_entries(manifest: Path, out: Path | None) -> list[tuple[str, str]]:
+    """The ``(image, text)`` pairs of ``--manifest``, checked before the model loads."""
+    from ocr.manifest import read_manifest
+
+    if not out:
+        raise UsageError("--manifest needs --out")
+    entries = read_listing(read_manifest, manifest)
+    check_images_exist(manifest, [image for image, _ in entries])
+    return entries
+
+
+def page_entries(pages: Path, out: Path | None) -> list[dict]:
+    """The records of ``--pages`` (each naming its ``image``), checked before the models load."""
+    from ocr.manifest import read_jsonl, read_lines
+
+    if not out:
+        raise UsageError("--pages needs --out")
+    records = read_listing(read_jsonl, pages)
+    for index, record in enumerate(records):
+        if not isinstance(record.get("image"), str) or not record["image"]:
+            line = [n for n, text in enumerate(read_lines(pages), 1) if text.strip()][index]
+            raise UsageError(f'{pages}:{line}: expected an "image" field (the page image\'s path)')
+    check_images_exist(pages, [record["image"] for record in records])
+    return records
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -41,15 +101,14 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def recognize_manifest(manifest: Path, out: Path, recognizer, batch: int = 64) -> int:
-    """Write ``path<TAB>prediction<TAB>confidence`` for every manifest line, same order.
+def recognize_manifest(entries: list[tuple[str, str]], root: Path, out: Path, recognizer, batch: int = 64) -> int:
+    """Write ``path<TAB>prediction<TAB>confidence`` for every manifest entry (paths relative to
+    ``root``), same order.
 
-    An unreadable image gets an empty prediction (and a warning) instead of stopping the run.
+    An image that exists but cannot be read gets an empty prediction (and a warning) instead of
+    stopping the run, as ``batch`` writes an error record and goes on; missing images were refused
+    before (:func:`manifest_entries`).
     """
-    from ocr.manifest import read_manifest
-
-    entries = read_manifest(manifest)
-    root = manifest.parent
     started = time.time()
     rows: list[str] = []
     for chunk in _chunks(entries, batch):
@@ -105,21 +164,23 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     from ocr.recognize.recognizer import Recognizer
 
     if args.model == "auto" and args.weights:
-        raise SystemExit("--model auto reads with the shipped weights of both models: drop --weights")
+        raise UsageError("--model auto reads with the shipped weights of both models: drop --weights")
+    entries = manifest_entries(args.manifest, args.out) if args.manifest else None
+    if entries is None and not args.images:
+        raise UsageError("give image files, or --manifest LABELS.tsv --out PREDS.tsv")
     recognizer = Recognizer.load(args.weights, model=args.model, threads=args.threads, engine=args.engine,
                                  decoder=args.decoder, lm=args.lm)
-    if args.manifest:
-        if not args.out:
-            raise SystemExit("--manifest needs --out")
-        n = recognize_manifest(args.manifest, args.out, recognizer)
+    if entries is not None:
+        n = recognize_manifest(entries, args.manifest.parent, args.out, recognizer)
         log.info("wrote %d predictions to %s", n, args.out)
         return 0
-    if not args.images:
-        raise SystemExit("give image files, or --manifest LABELS.tsv --out PREDS.tsv")
+
     def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
         from ocr.imageio import load_image
 
-        rgb = load_image(fetched(path))  # once, for the reading and for the page check
+        source = fetched(path)
+        refuse_pdf(source)
+        rgb = load_image(source)  # once, for the reading and for the page check
         result = recognizer.recognize_one(rgb)
         reason = looks_like_page(rgb, result)
         if reason:
@@ -131,9 +192,34 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return _print_each(args.images, read, args.json, lambda path, res: f"{path}\t{res.text}\t{res.confidence:.3f}")
 
 
+def refuse_pdf(source: Path | bytes) -> None:
+    """``recognize`` reads line images: a PDF is named as one and sent to ``page``, where the image
+    decoder would only call it "not an image" (a file that cannot be opened is left to it)."""
+    from ocr.pdf import is_pdf
+
+    if not isinstance(source, Path):  # fetched bytes: url_fetch lets images only through
+        return
+    try:
+        with source.open("rb") as f:
+            head = f.read(1024)
+    except (OSError, ValueError):
+        return
+    if is_pdf(head):
+        raise UnsupportedImageError("it is a PDF; `recognize` reads line images, `python -m ocr page` reads PDFs")
+
+
+#: ``scheme://`` at the start of an argument: a link, never a file name (a ``Path`` would fold its ``//``)
+_LINK = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
 def input_arg(text: str) -> Path | str:
-    """A file path, or an ``http(s)://`` link kept as text (a ``Path`` would fold its ``//``)."""
-    return text if text.lower().startswith(("http://", "https://")) else Path(text)
+    """A file path, or an ``http(s)://`` link kept as text; another scheme (ftp://, file://) is a
+    usage error saying so, rather than a file "not found" under a mangled name."""
+    if not _LINK.match(text):
+        return Path(text)
+    if text.lower().startswith(("http://", "https://")):
+        return text
+    raise argparse.ArgumentTypeError(f"only http:// and https:// links are supported, not {text.split('://')[0]}://")
 
 
 def fetched(source: Path | str) -> Any:
@@ -172,14 +258,12 @@ def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | N
 def cmd_page(args: argparse.Namespace) -> int:
     from ocr.pipeline import OCRPipeline
 
+    pages = page_entries(args.pages, args.out) if args.pages else None
+    if pages is None and not args.images:
+        raise UsageError("give image or PDF files, or --pages PAGE.jsonl --out PREDS.jsonl")
     pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model, engine=args.engine,
                                 lm=args.lm)
-    if args.pages:
-        if not args.out:
-            raise SystemExit("--pages needs --out")
-        from ocr.manifest import read_jsonl
-
-        pages = read_jsonl(args.pages)
+    if pages is not None:
         started = time.time()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", encoding="utf-8") as f:
@@ -197,8 +281,6 @@ def cmd_page(args: argparse.Namespace) -> int:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 _progress(n, len(pages), started)
         return 0
-    if not args.images:
-        raise SystemExit("give image or PDF files, or --pages PAGE.jsonl --out PREDS.jsonl")
     from ocr.service import OCRService
     from ocr.settings import Settings
 
@@ -259,7 +341,9 @@ def _default_model(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ocr", description="Explainable CRNN OCR")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads to read with: onnxruntime's intra-op threads (torch's with --engine torch), "
+                        "and a page's line batches read side by side (default: every core this process may use)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("recognize", help="read single text-line images")
@@ -301,13 +385,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         _default_model(args)
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a reader that left (``| head``) shows here, not in Python's exit
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"error: file not found: {exc.filename}", file=sys.stderr)
         return 2
+    except (IsADirectoryError, PermissionError) as exc:
+        print(f"error: cannot use {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+def _stdout_closed() -> int:
+    """Python's recipe for a closed pipe: stdout goes to devnull (so the flush at exit cannot fail
+    again and print a traceback) and the command ends quietly, status 1."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor behind stdout (tests): nothing to redirect
+        pass
+    return 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | variable | default | meaning |
 |---|---|---|
 | ``HOST`` | 0.0.0.0 | address the app listens on |
-| ``PORT`` | 7860 | port of the app (UI at /, REST API at /api/v1) |
+| ``PORT`` | 7860 | port of the app, 1..65535 (UI at /, REST API at /api/v1) |
 | ``OCR_THREADS`` | (library default) | intra-op threads of onnxruntime / torch |
 | ``OCR_MODEL`` | auto | recogniser of a request that names none: ``auto``, ``fast`` or ``accurate`` (README, "Fast, Auto or Accurate") |
 | ``OCR_ENGINE`` | auto | what runs the networks (``ocr.engines.ENGINES``): auto (int8 where the model card says it is within bounds, float elsewhere), onnx (float), onnx-int8, torch |
@@ -71,9 +71,10 @@ class SettingsError(OCRError):
     default_message = "a setting is not valid"
 
 
-def _var(env: str, default: Any, *, minimum: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
-    """A settings field read from ``env``; ``minimum`` / ``choices`` bound its value."""
-    return field(default=default, metadata={"env": env, "minimum": minimum, "choices": choices})
+def _var(env: str, default: Any, *, minimum: float | None = None, maximum: float | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    """A settings field read from ``env``; ``minimum`` / ``maximum`` / ``choices`` bound its value."""
+    return field(default=default, metadata={"env": env, "minimum": minimum, "maximum": maximum, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Settings:
     """The environment, parsed once; pass this object down instead of reading ``os.environ``."""
 
     host: str = _var("HOST", "0.0.0.0")
-    port: int = _var("PORT", 7860, minimum=1)
+    port: int = _var("PORT", 7860, minimum=1, maximum=65535)
     threads: int | None = _var("OCR_THREADS", None, minimum=1)
     model: str = _var("OCR_MODEL", "auto", choices=MODELS)
     engine: str = _var("OCR_ENGINE", "auto", choices=ENGINES)
@@ -141,7 +142,7 @@ class Settings:
 
 def _parse(meta: Mapping[str, Any], default: Any, kind: Any, raw: str) -> Any:
     """``raw`` as the field's type, or a one-line :class:`SettingsError` naming the variable."""
-    name, minimum, choices = meta["env"], meta["minimum"], meta["choices"]
+    name, minimum, maximum, choices = meta["env"], meta["minimum"], meta["maximum"], meta["choices"]
     kind = str(kind)
     try:
         if kind == "bool":
@@ -159,6 +160,8 @@ def _parse(meta: Mapping[str, Any], default: Any, kind: Any, raw: str) -> Any:
         raise SettingsError(f"{name}={raw!r} is not valid: give {want}") from None
     if minimum is not None and not value >= minimum:
         raise SettingsError(f"{name}={raw!r} is not valid: it must be at least {minimum:g}")
+    if maximum is not None and not value <= maximum:
+        raise SettingsError(f"{name}={raw!r} is not valid: it must be at most {maximum:g}")
     if choices is not None:
         value = value.upper() if choices == LOG_LEVELS else value.lower()
         if value not in choices:

@@ -47,9 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for counts that must be 1 or more (0 or -1 would silently mean "no limit" or
+    "refuse everything"): anything else is the usual usage error, exit 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The batch options (also the ``batch`` subcommand of ``python -m ocr``); ``--max-pages``
-    defaults to ``OCR_PDF_MAX_PAGES`` (0 here: read when the run starts)."""
+    defaults to ``OCR_PDF_MAX_PAGES`` (None here: read when the run starts)."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, glob patterns")
     parser.add_argument("--out", type=Path, required=True, help="results, one JSON line per page")
     parser.add_argument("--workers", type=int, default=None,
@@ -62,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, default=None,
                         help="recogniser: auto, fast or accurate (default: OCR_MODEL, else auto); fast reads an "
                         "archive 1.15-1.45x sooner")
-    parser.add_argument("--max-pages", type=int, default=0, help="pages per PDF (default: OCR_PDF_MAX_PAGES, 20)")
+    parser.add_argument("--max-pages", type=positive_int, default=None,
+                        help="pages per PDF, at least 1 (default: OCR_PDF_MAX_PAGES, 20)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
 
 

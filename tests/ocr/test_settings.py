@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ def test_defaults_and_values():
     ({"OCR_THREADS": "two"}, "OCR_THREADS='two' is not valid: give a whole number"),
     ({"OCR_THREADS": "0"}, "OCR_THREADS='0' is not valid: it must be at least 1"),
     ({"PORT": "-1"}, "PORT='-1'"),
+    ({"PORT": "70000"}, "PORT='70000' is not valid: it must be at most 65535"),
     ({"OCR_API_TIMEOUT": "soon"}, "give a number"),
     ({"OCR_WARM_EXAMPLES": "maybe"}, "give 0 or 1"),
     ({"LOG_LEVEL": "LOUD"}, "choose one of"),
@@ -70,3 +74,30 @@ def test_url_and_pdf_settings():
         Settings.from_env({"OCR_URL_ALLOW_HOSTS": "https://img.example.com/"})
     with pytest.raises(SettingsError, match="OCR_PDF_MAX_PAGES='0'"):
         Settings.from_env({"OCR_PDF_MAX_PAGES": "0"})
+
+
+def test_app_says_serving_only_once_it_listens(capsys):
+    """A port in use ends the start with uvicorn's error, without a "Serving on" printed before it;
+    a free port prints it once the server listens."""
+    import app
+    from starlette.applications import Starlette
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = Settings(host="127.0.0.1", port=taken.getsockname()[1])
+        with pytest.raises(SystemExit):
+            app.make_server(Starlette(), settings).run()
+    assert "Serving on" not in capsys.readouterr().out
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    server = app.make_server(Starlette(), Settings(host="127.0.0.1", port=port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.should_exit = True
+    thread.join(timeout=30)
+    assert f"Serving on http://127.0.0.1:{port}" in capsys.readouterr().out
