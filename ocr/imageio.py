@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import stat
 from pathlib import Path
 from typing import Union
@@ -232,7 +233,7 @@ def _decode_bytes(data: bytes, max_pixels: int | None) -> np.ndarray:
     try:
         img = Image.open(io.BytesIO(data), formats=_allowed_formats())
     except _BOMB_ERRORS as e:
-        raise ImageTooLargeError(f"the image is too large to decode safely ({e})") from None
+        raise ImageTooLargeError(_bomb_message(e, max_pixels)) from None
     except UnidentifiedImageError:
         fmt = _probe_format(data)
         if fmt is not None:
@@ -244,6 +245,15 @@ def _decode_bytes(data: bytes, max_pixels: int | None) -> np.ndarray:
         raise InvalidImageError(f"cannot read the image header ({e})") from None
     with img:
         return _pil_to_rgb(img, max_pixels)
+
+
+def _bomb_message(error: Exception, max_pixels: int | None) -> str:
+    """PIL's decompression-bomb refusal in this module's words: its size and *our* limit, not PIL's (which is
+    far above ours: it only fires for images twice its ~89 megapixels)."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    size = f" ({int(found.group(1)) / 1e6:.1f} megapixels)" if found else ""
+    limit = f"the {max_pixels / 1e6:g} megapixel limit" if max_pixels is not None else "what can be decoded safely"
+    return f"the image is too large{size}, over {limit}"
 
 
 # -- PIL images ----------------------------------------------------------------
@@ -265,7 +275,7 @@ def _pil_to_rgb(img: Image.Image, max_pixels: int | None) -> np.ndarray:
     try:
         img.load()
     except _BOMB_ERRORS as e:
-        raise ImageTooLargeError(f"the image is too large to decode safely ({e})") from None
+        raise ImageTooLargeError(_bomb_message(e, max_pixels)) from None
     except Exception as e:  # noqa: BLE001 - truncated/corrupt data fails in many ways
         log.debug("decoding failed", exc_info=True)
         raise InvalidImageError(f"the image data is truncated or corrupt ({e})") from None

@@ -146,9 +146,14 @@ def _open(pdfium: Any, data: bytes, limits: PdfLimits) -> Any:
     try:
         doc = pdfium.PdfDocument(bytes(data))
     except pdfium.PdfiumError as exc:
-        if getattr(exc, "err_code", None) in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
+        # PDFium's error code is process-wide and some failures (a document with no page) leave the previous
+        # failure's code in place: a password only counts where the file has an /Encrypt dictionary (the spec
+        # puts it in the trailer, or in an xref stream's dictionary, both uncompressed)
+        code = getattr(exc, "err_code", None)
+        if code in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY) and b"/Encrypt" in data:
             raise PdfEncryptedError() from None
-        raise PdfInvalidError(f"the PDF cannot be opened ({_reason(exc)})") from None
+        reason = _reason(exc) if code == raw.FPDF_ERR_FORMAT else "damaged, or no page"
+        raise PdfInvalidError(f"the PDF cannot be opened ({reason})") from None
     pages = len(doc)
     if pages < 1:
         doc.close()

@@ -135,13 +135,18 @@ class OCRPipeline:
         return crops, recognizer.refine(crops, results, lm=lm)
 
     @staticmethod
-    def _lines(page: _Page, crops: list[np.ndarray], results: list[LineResult]) -> list[PageLine]:
-        """Non-empty readings as page lines, boxes mapped back to the input's coordinates."""
+    def _lines(page: _Page, crops: list[np.ndarray], results: list[LineResult],
+               size: tuple[int, int]) -> list[PageLine]:
+        """Non-empty readings as page lines, boxes mapped back to the input's coordinates (``size``: its width and
+        height; a corner a deskew turned past the edge is held on it)."""
         to_input = np.linalg.inv(page.to_page)
         moved = not np.allclose(page.to_page, np.eye(3))
+        bounds = np.array(size * 4, np.float64)
 
         def back(flat: list[float]) -> list[float]:
-            return reorder_quad(map_points(flat, to_input)) if moved else flat
+            if not moved:
+                return flat
+            return [float(v) for v in np.clip(reorder_quad(map_points(flat, to_input)), 0.0, bounds)]
 
         lines = []
         for box, crop, res in zip(page.boxes, crops, results):
@@ -207,8 +212,8 @@ class OCRPipeline:
         crops, results = self._recognize(page, auto_rotate, recognizer, lm)
         timings["recognize"] = time.perf_counter() - t
 
-        lines = self._lines(page, crops, results)
         size = (rgb.shape[1], rgb.shape[0])
+        lines = self._lines(page, crops, results, size)
         timings["total"] = time.perf_counter() - started
         result = PageResult(lines, rgb.shape[1], rgb.shape[0], page.rotation, timings, prep,
                             self._prob_map(page, size), rgb, page.image)

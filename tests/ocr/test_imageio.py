@@ -112,8 +112,10 @@ def test_truncated_images(fmt):
 
 
 def test_decompression_bomb_header_is_refused_without_decoding(no_decoding):
-    with pytest.raises(ImageTooLargeError):  # 2.5 gigapixels: PIL's own guard fires in open()
+    with pytest.raises(ImageTooLargeError) as info:  # 2.5 gigapixels: PIL's own guard fires in open()
         load_image(png_header_only(50_000, 50_000))
+    # in this module's words and limit, not PIL's ("could be decompression bomb DOS attack", 178956970 pixels)
+    assert str(info.value) == f"the image is too large (2500.0 megapixels), over the {imageio.MAX_PIXELS / 1e6:g} megapixel limit"
     with pytest.raises(ImageTooLargeError, match="megapixel"):  # 48 MP: our limit
         load_image(png_header_only(8000, 6000))
 

@@ -125,6 +125,19 @@ def test_encrypted(three_pages) -> None:
     assert info.value.code == "pdf_encrypted" and "password" in str(info.value)
 
 
+def test_an_unencrypted_pdf_is_never_called_encrypted_after_one_that_is(three_pages) -> None:
+    """PDFium keeps its last error code process-wide: a PDF that fails without setting one (no page at all) used
+    to be answered with the previous request's "password-protected"."""
+    body = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    no_page = body + (b"xref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \n"
+                      b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % len(body))
+    with pytest.raises(PdfEncryptedError):
+        page_count(encrypted(three_pages))
+    with pytest.raises(PdfInvalidError) as info:
+        page_count(no_page)
+    assert info.value.code == "pdf_invalid" and "password" not in str(info.value)
+
+
 def test_codes_are_distinct() -> None:
     errors = [PdfInvalidError, PdfEncryptedError, PdfTooLargeError, PdfTooManyPagesError, PdfTimeoutError]
     assert all(issubclass(e, OCRError) for e in errors)

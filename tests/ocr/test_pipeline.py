@@ -133,6 +133,19 @@ def test_tilted_page_boxes_are_in_input_coordinates(pipeline):
     assert score_pages([_as_pred(page, result)], [page], "zh")["f1"] >= 0.7
 
 
+def test_boxes_mapped_back_through_a_deskew_stay_on_the_image(pipeline):
+    """A line that fills the image, turned back by the deskew, used to get corners just outside it (x = -0.6)."""
+    from ocr.preprocess.config import PreprocessConfig
+
+    config = PreprocessConfig.from_dict({"mode": "manual", "binarize": {"block_size": 4}})
+    result = pipeline.run(EXAMPLES / "line_zh.png", preprocess=config, use_cache=False)
+    assert "deskew" in result.preprocess.applied and result.lines
+    for line in result.lines:
+        for quad in [line.box] + [c.box for c in line.chars]:
+            xs, ys = np.array(quad[0::2]), np.array(quad[1::2])
+            assert xs.min() >= 0 and ys.min() >= 0 and xs.max() <= result.width and ys.max() <= result.height
+
+
 def test_cache_returns_the_same_result(pipeline):
     path = EXAMPLES / "line_zh.png"
     first = pipeline.run(path)
