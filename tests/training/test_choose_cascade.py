@@ -27,6 +27,21 @@ def test_the_lowest_threshold_that_keeps_every_set_within_the_margin():
     assert acc["en_scene"] == 1.0 and acc["en_receipts_sroie_train_lines"] == 1.0
 
 
+def test_the_second_reading_is_held_to_the_float_model():
+    """An int8 second reading that misreads what float reads right cannot reach the float target by re-reading
+    more: the rule then re-reads everything (1.0) and predicts what that gives, not the float figure."""
+    lines = [_line("en_receipts_sroie_train_lines", "ABCD")] * 4
+    conf = np.array([0.2, 0.5, 0.97, 0.99])
+    fast = np.array([1, 1, 0, 0])
+    floating = np.zeros(4, int)
+    assert choose_threshold(lines, conf, fast, floating)[0] == 0.505
+    int8 = np.array([0, 1, 0, 0])  # the second unsure line stays misread
+    threshold, acc = choose_threshold(lines, conf, fast, int8, target=floating)
+    assert threshold == 1.0 and acc["en_receipts_sroie_train_lines"] == 1 - 1 / 16
+    close = np.array([0, 0, 0, 0])
+    assert choose_threshold(lines, conf, fast, close, target=floating)[0] == 0.505
+
+
 def test_the_scene_word_sets_are_judged_as_one_domain():
     """26 SVT words cannot carry a 0.5-point rule of their own: a misread SVT word may stay when the
     scene words as a whole are within the margin."""
