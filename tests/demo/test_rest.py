@@ -340,6 +340,27 @@ def test_requests_queue_while_the_expected_wait_is_short_and_get_retry_after_bey
         assert c.post(OCR, json=data).status_code == 200
 
 
+def test_slow_calls_are_not_admitted_on_the_strength_of_fast_ones():
+    """The expected wait is learnt per kind of call: after many 10 ms page reads, explanations that take
+    0.3 s each fill the 0.5 s budget after one in the queue, where one mean of all calls admitted all four."""
+    import asyncio
+
+    from demo.limiter import BusyError, WorkLimiter
+
+    async def scenario() -> list:
+        limiter = WorkLimiter(workers=1, queue=8, wait_seconds=60, max_wait=0.5)
+        for _ in range(10):
+            await limiter.run(time.sleep, 0.01, kind="read")
+        await limiter.run(time.sleep, 0.3, kind="explain:ig,occlusion")
+        assert limiter.mean_call_seconds < 0.2 < limiter.expected_seconds("explain:ig,occlusion")
+        calls = [limiter.run(time.sleep, 0.3, kind="explain:ig,occlusion") for _ in range(4)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert [isinstance(o, BusyError) for o in outcomes] == [False, False, True, True]
+    assert outcomes[2].retry_after == 1  # ceil of the 0.6 s it would have waited
+
+
 # ---------------------------------------------------------------- explain
 
 def _decoded_png(value) -> np.ndarray:
