@@ -204,7 +204,8 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
     al = align_line(recognizer, rgb, k=top_k, reading=reading)
     chars = al.decoding.chars
     if char_index is not None and not 0 <= int(char_index) < len(chars):
-        raise ExplainRequestError(f"character {char_index} does not exist: the line reads {len(chars)} characters")
+        shown = int(char_index) if abs(int(char_index)) < 10**6 else "out of range"  # never echo a 4000-digit number
+        raise ExplainRequestError(f"character {shown} does not exist: the line reads {len(chars)} characters")
     selected = [int(char_index)] if char_index is not None else list(range(len(chars)))
     line = LineUnderExplanation(recognizer, rgb, al, selected, {
         "layer": layer, "cam_method": cam_method, "ig_steps": ig_steps,

@@ -294,6 +294,8 @@ def test_api_single_char_and_bad_requests(recognizer, short_line):
     assert out["images"]["alignment"].dtype == np.uint8
     with pytest.raises(ExplainRequestError, match="does not exist"):
         explain_line(recognizer, line.image, char_index=len(result.chars))
+    with pytest.raises(ExplainRequestError, match="^character out of range does not exist"):  # not 4000 digits
+        explain_line(recognizer, line.image, char_index=10**4000)
     with pytest.raises(ExplainRequestError, match="unknown method"):
         explain_line(recognizer, line.image, methods=("nope",))
     with pytest.raises(ExplainRequestError, match="unknown layer"):
