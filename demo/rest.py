@@ -176,7 +176,7 @@ async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], 
     try:
         parsed = await parse_image_request(request, state.max_image_bytes)
         size = parsed.size
-        body = await state.limiter.run(work, state.service, parsed, kind=_call_kind(work, parsed))
+        body = await state.limiter.run(work, state.service, parsed, kind=_call_kind(work, state.service, parsed))
         body["processing_time_ms"] = round((time.perf_counter() - started) * 1000, 1)
         status, outcome = 200, "ok"
         return JSONAnswer({"success": True, **body})
@@ -198,14 +198,12 @@ async def _answer(request: Request, work: Callable[[OCRService, ParsedRequest], 
                  request.url.path, client, size, status, outcome, (time.perf_counter() - started) * 1000)
 
 
-def _call_kind(work: Callable, parsed: ParsedRequest) -> str:
-    """What the limiter learns a call's time by: the route, and for /explain the methods asked (occlusion
-    and integrated gradients take seconds, the alignment alone a fraction of one)."""
+def _call_kind(work: Callable, service: OCRService, parsed: ParsedRequest) -> str:
+    """What the limiter learns a call's time by: the route, and for /explain the methods it will run
+    (occlusion and integrated gradients take seconds, the alignment alone a fraction of one)."""
     if work is not explain:
         return work.__name__
-    methods = parsed.fields.get("methods")
-    names = methods.split(",") if isinstance(methods, str) else methods if isinstance(methods, list) else []
-    return "explain:" + ",".join(sorted({str(m).strip().lower() for m in names}))
+    return "explain:" + ",".join(sorted(methods_field(parsed.fields, service.methods())))
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONAnswer:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 from ocr.batch.cli import positive_int
 from ocr.engines import ENGINES
-from ocr.errors import OCRError, UnsupportedImageError
+from ocr.errors import InvalidImageError, OCRError, UnsupportedImageError
 from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
@@ -77,15 +77,15 @@ def manifest_entries(manifest: Path, out: Path | None) -> list[tuple[str, str]]:
 
 def page_entries(pages: Path, out: Path | None) -> list[dict]:
     """The records of ``--pages`` (each naming its ``image``), checked before the models load."""
-    from ocr.manifest import read_jsonl, read_lines
+    from ocr.manifest import read_jsonl_numbered
 
     if not out:
         raise UsageError("--pages needs --out")
-    records = read_listing(read_jsonl, pages)
-    for index, record in enumerate(records):
+    numbered = read_listing(read_jsonl_numbered, pages)
+    for line, record in numbered:
         if not isinstance(record.get("image"), str) or not record["image"]:
-            line = [n for n, text in enumerate(read_lines(pages), 1) if text.strip()][index]
             raise UsageError(f'{pages}:{line}: expected an "image" field (the page image\'s path)')
+    records = [record for _, record in numbered]
     check_images_exist(pages, [record["image"] for record in records])
     return records
 
@@ -179,8 +179,11 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         from ocr.imageio import load_image
 
         source = fetched(path)
-        refuse_pdf(source)
-        rgb = load_image(source)  # once, for the reading and for the page check
+        try:
+            rgb = load_image(source)  # once, for the reading and for the page check
+        except InvalidImageError:
+            refuse_pdf(source)  # a PDF is named as one, and sent to `page`
+            raise
         result = recognizer.recognize_one(rgb)
         reason = looks_like_page(rgb, result)
         if reason:
@@ -193,8 +196,9 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
 
 def refuse_pdf(source: Path | bytes) -> None:
-    """``recognize`` reads line images: a PDF is named as one and sent to ``page``, where the image
-    decoder would only call it "not an image" (a file that cannot be opened is left to it)."""
+    """``recognize`` reads line images: a file the image decoder refused is named as a PDF, if it is one, and
+    sent to ``page``, where the decoder would only call it "not an image" (a file that cannot be opened is
+    left to it)."""
     from ocr.pdf import is_pdf
 
     if not isinstance(source, Path):  # fetched bytes: url_fetch lets images only through

@@ -38,6 +38,11 @@ def read_manifest(path: Path | str) -> list[tuple[str, str]]:
 
 def read_jsonl(path: Path | str) -> list[dict]:
     """The JSON objects of a JSON-lines file (blank lines skipped)."""
+    return [record for _, record in read_jsonl_numbered(path)]
+
+
+def read_jsonl_numbered(path: Path | str) -> list[tuple[int, dict]]:
+    """``(line number, object)`` of a JSON-lines file (blank lines skipped): for errors that name the line."""
     records = []
     for lineno, line in enumerate(read_lines(path), 1):
         if not line.strip():
@@ -48,5 +53,5 @@ def read_jsonl(path: Path | str) -> list[dict]:
             raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{lineno}: expected a JSON object")
-        records.append(record)
+        records.append((lineno, record))
     return records

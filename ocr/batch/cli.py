@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults to ``OCR_PDF_MAX_PAGES`` (None here: read when the run starts)."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, glob patterns")
     parser.add_argument("--out", type=Path, required=True, help="results, one JSON line per page")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help=f"worker processes (default: the cores, {default_workers()}); with --ray, actors")
     parser.add_argument("--resume", action="store_true", help="continue --out: skip inputs already in it")
     parser.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
@@ -144,9 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def execute(args: argparse.Namespace) -> int:
     """Run parsed options; the exit status (0 read, 1 some error records, 2 nothing ran, 130 stopped)."""
-    if args.workers is not None and args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
     _ray_address(args)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
