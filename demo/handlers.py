@@ -174,42 +174,37 @@ def _upload_bytes(path: str | Path) -> bytes:
     return resolved.read_bytes() if resolved.exists() else b""
 
 
-def pdf_pages(service: OCRService, data: bytes) -> list[np.ndarray]:
-    """A PDF upload as page images (``service.load_pages``: PDFium, under the PDF limits)."""
-    return service.load_pages(data)
+@reports_errors("status")
+def document_uploaded(service: OCRService, ui: "Components", doc_value: Any) -> dict:
+    """A PDF or TIFF was uploaded in the document box: its first page into the image input, the page
+    picker set to its page count (a single-page TIFF, or an image, is a document of one page)."""
+    return _document_page_view(service, ui, doc_value, 1)
 
 
 @reports_errors("status")
-def pdf_uploaded(service: OCRService, ui: "Components", pdf_value: Any) -> dict:
-    """A PDF was uploaded: its first page into the image input, the page picker set to its page count."""
-    return _pdf_page_view(service, ui, pdf_value, 1)
+def document_page(service: OCRService, ui: "Components", doc_value: Any, page: float) -> dict:
+    """Another page of the uploaded document picked (1-based): that page into the image input."""
+    return _document_page_view(service, ui, doc_value, int(page or 1))
 
 
-@reports_errors("status")
-def pdf_page(service: OCRService, ui: "Components", pdf_value: Any, page: float) -> dict:
-    """Another page of the uploaded PDF picked (1-based): that page into the image input."""
-    return _pdf_page_view(service, ui, pdf_value, int(page or 1))
-
-
-def _pdf_page_view(service: OCRService, ui: "Components", pdf_value: Any, page: int) -> dict:
-    path = pdf_value.get("path") if isinstance(pdf_value, dict) else pdf_value
+def _document_page_view(service: OCRService, ui: "Components", doc_value: Any, page: int) -> dict:
+    path = doc_value.get("path") if isinstance(doc_value, dict) else doc_value
     if not path:
-        return {ui.pdf_page: gr.update(visible=False)}
+        return {ui.doc_page: gr.update(visible=False)}
     data = _upload_bytes(path)
     count = service.page_count(data)  # an image uploaded here is a document of one page
     index = min(max(page, 1), count)
     rgb = load_image(service.load_page(data, index - 1))
     return {ui.image: rgb, ui.status: gr.update(visible=False),
-            ui.pdf_page: gr.update(minimum=1, maximum=max(count, 2), value=index, visible=count > 1,
+            ui.doc_page: gr.update(minimum=1, maximum=max(count, 2), value=index, visible=count > 1,
                                    label=f"页 Page ({index} / {count})")}
 
 
-def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -> np.ndarray | None:
-    """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> RGB array."""
-    if value is None:
-        return None
-    if isinstance(value, np.ndarray):
-        return load_image(value)
+def _payload_data(value: Any) -> bytes | np.ndarray | None:
+    """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> its bytes, or the
+    array as given; None: nothing uploaded."""
+    if value is None or isinstance(value, np.ndarray):
+        return value
     if isinstance(value, dict):
         path, url = value.get("path"), value.get("url")
         if not path and not (isinstance(url, str) and url.startswith("data:")):
@@ -218,22 +213,50 @@ def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -
     if not isinstance(value, (str, Path)):
         raise InvalidImageError("unsupported input; upload an image")
     if isinstance(value, str) and value.startswith("data:"):
-        data = decode_base64_image(value)
-    else:
-        data = _upload_bytes(value)
-    if data[:5] == b"%PDF-":
-        pages = pdf_pages(service, data)
-        return pages[min(max(page, 0), len(pages) - 1)] if pages else None
-    return load_image(data, max_bytes=MAX_IMAGE_BYTES)
+        return decode_base64_image(value)
+    return _upload_bytes(value)
+
+
+def read_upload(value: Any, service: OCRService | None = None, page: int = 0) -> tuple[np.ndarray | None, int]:
+    """The image input's value as RGB, and how many pages the upload has: a document (PDF, multi-page
+    TIFF) dropped on the image input gives page ``page`` (0-based, clamped) and its page count, so the
+    caller can say that the other pages were not read (the document box reads every page)."""
+    data = _payload_data(value)
+    if data is None or isinstance(data, np.ndarray):
+        return (None, 0) if data is None else (load_image(data), 1)
+    doc = service.document(data) if service is not None else None
+    if doc is None:
+        return load_image(data, max_bytes=MAX_IMAGE_BYTES), 1
+    count = doc.page_count()
+    return doc.page(min(max(page, 0), count - 1)), count
+
+
+def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -> np.ndarray | None:
+    """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> RGB array."""
+    return read_upload(value, service, page)[0]
 
 
 def read_page(service: OCRService, image_value: Any, settings: UISettings) -> PageResult | None:
     """The page of the uploaded image, read by the service (None: nothing uploaded)."""
-    rgb = read_payload(image_value, service)
+    return read_counted(service, image_value, settings)[0]
+
+
+def read_counted(service: OCRService, image_value: Any, settings: UISettings) -> tuple[PageResult | None, int]:
+    """:func:`read_page`, and the pages of the upload (more than 1: a document, of which page 1 was read)."""
+    rgb, pages = read_upload(image_value, service)
     if rgb is None:
-        return None
+        return None, 0
     choice = {"model": settings.model} if settings.model else {}
-    return service.ocr(rgb, preprocess=settings.config(), lm=settings.lm, **choice)
+    return service.ocr(rgb, preprocess=settings.config(), lm=settings.lm, **choice), pages
+
+
+def pages_note(pages: int) -> str:
+    """What the status says when a document was dropped on the image input: only its page 1 was read."""
+    if pages <= 1:
+        return ""
+    return (f"ℹ️ 此文件共 {pages} 页，这里只读了第 1 页；请在下方的 PDF / TIFF 文件框上传以逐页阅读。 "
+            f"This file has {pages} pages and only page 1 was read here: upload it in the PDF / TIFF box "
+            "below to read every page.")
 
 
 def line_index(line: Any) -> int:
@@ -293,12 +316,13 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
 
     Only what the first screen shows is made here, each piece once per page result (``VIEWS``);
     the Preprocess tab's pictures are made when that tab is shown (``preprocess_views``)."""
-    page = read_page(service, image_value, settings)
+    page, pages = read_counted(service, image_value, settings)
     if page is None:
         return _cleared(ui)
     txt_path, json_path = VIEWS.get(page, "downloads", lambda: _write_downloads(page))
     choices = line_choices(page)
-    status = "" if page.lines else "ℹ️ 没有找到文字 No text was found in this image."
+    no_text = "" if page.lines else "ℹ️ 没有找到文字 No text was found in this image."
+    status = "\n\n".join(note for note in (pages_note(pages), no_text) if note)
     return {ui.status: gr.update(value=status, visible=bool(status)), ui.text: page.text,
             ui.page_img: VIEWS.image_file(page, "page", lambda: render.page_view(page)),
             ui.highlighted: VIEWS.get(page, "highlighted", lambda: render.highlighted(page)),

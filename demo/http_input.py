@@ -4,8 +4,8 @@ Input is checked in this order, and nothing is decoded before the size check:
 body size (413) -> JSON / multipart syntax (400; 415 for a non-JSON body of another content type)
 -> missing image, two images, or both an image and ``image_url`` (422) -> base64 (400) -> decoded
 size (413) -> file signature (415 for a known non-allowed type such as GIF, 400 for bytes that are
-no image at all; PDF is accepted) -> decode (400, including decompression bombs, which are refused
-from the header's declared size).
+no image at all; PDF is accepted, and a TIFF of several pages is a document like it) -> decode (400,
+including decompression bombs, which are refused from the header's declared size).
 ``image_url`` is fetched later, inside a worker slot, by ``OCRService.fetch_url``: only when
 ``OCR_ALLOW_URLS`` is on (else 400 ``url_disabled``, nothing looked up) and only from public
 addresses (``ocr/url_fetch.py``); its bytes then pass :func:`check_image_bytes` like an upload.
@@ -73,7 +73,8 @@ def too_large(max_bytes: int, size: int | None = None) -> APIError:
 
 #: refusals answered with something other than their base class's status (by stable code)
 STATUS_BY_CODE = {"url_not_allowed": 403, "url_too_large": 413, "url_not_image": 415, "url_timeout": 504,
-                  "pdf_too_large": 413, "pdf_too_many_pages": 413, "pdf_timeout": 504}
+                  "pdf_too_large": 413, "pdf_too_many_pages": 413, "pdf_timeout": 504,
+                  "tiff_too_many_pages": 413}
 
 
 def ocr_error_to_api(exc: OCRError) -> APIError:

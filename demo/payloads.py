@@ -149,8 +149,9 @@ IMAGE_BODY: dict[str, Any] = {
         "application/json": {"schema": {
             "type": "object", "required": ["image_base64"],
             "properties": {
-                "image_base64": {"type": "string", "description": "base64 image (jpg/png/bmp/webp/tiff) or PDF "
-                                 "(every page read), max 10 MB; a data: URL prefix is accepted"},
+                "image_base64": {"type": "string", "description": "base64 image (jpg/png/bmp/webp/tiff) or PDF; "
+                                 "a PDF or a multi-page TIFF has every page read; max 10 MB; a data: URL "
+                                 "prefix is accepted"},
                 "image_url": {"type": "string", "description": "an http(s) link to the image instead (only "
                               "when the server runs with OCR_ALLOW_URLS=1; public addresses only)"},
                 "kind": {"type": "string", "enum": ["page", "line"], "default": "page"},
@@ -174,7 +175,8 @@ EXPLAIN_BODY["content"]["application/json"]["schema"]["properties"].update({
     "methods": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_METHODS),
                 "description": "any of alignment, gradcam, saliency, occlusion, ig (or all)"},
     "char_index": {"type": "integer", "description": "explain this character (0-based) of the line"},
-    "page": {"type": "integer", "default": 0, "description": "for a PDF: the page (0-based) to explain"},
+    "page": {"type": "integer", "default": 0, "description": "for a PDF or a multi-page TIFF: the page (0-based) "
+             "to explain"},
     "include_maps": {"type": "boolean", "default": False, "description": "also return the raw float maps"},
 })
 EXPLAIN_BODY["content"]["multipart/form-data"]["schema"]["properties"].update({

@@ -7,10 +7,11 @@
   field ``image``, or a raw body (``Content-Type: image/...`` or ``application/pdf``).
   Optional: ``"kind": "page"|"line"``, ``"model": "fast"|"accurate"|"auto"``, ``"lm": true|false``
   (422 otherwise; each line answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
-  A PDF has every page read: ``{"success": true, "pages": [page answer, ...], "page_count": n}``.
+  A document, a PDF or a TIFF of two pages or more (``ocr.document``), has every page read:
+  ``{"success": true, "pages": [page answer, ...], "page_count": n}``; a single-page TIFF is an image.
   Optional ``"fields": true``: the key fields (``ocr.fields``), an object ``fields`` in each page's answer.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
-  default 0) or ``"kind": "line"``, ``"methods"``, ``"char_index"`` and, for a PDF, ``"page"``
+  default 0) or ``"kind": "line"``, ``"methods"``, ``"char_index"`` and, for a document, ``"page"``
   (0-based, default 0). Images come back as base64 PNG.
 * ``GET /api/v1/health``: also ``in_flight`` (admitted requests) and ``model_hooks``.
 
@@ -118,7 +119,7 @@ def source_bytes(service: OCRService, parsed: ParsedRequest) -> bytes:
 
 
 def read(service: OCRService, parsed: ParsedRequest) -> dict:
-    """``/api/v1/ocr``: the page (or the line; or every page of a PDF) as text, lines, characters and
+    """``/api/v1/ocr``: the page (or the line; or every page of a document) as text, lines, characters and
     boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
     with_fields = bool_field(fields, "fields")  # checked before the work, as every option is
@@ -151,7 +152,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     out = jsonable(result)
     out.setdefault("line", view.index)
     out.setdefault("methods", list(methods))
-    if image is not source:  # a PDF: say which page was explained
+    if image is not source:  # a document: say which page was explained
         out.setdefault("page", page)
     return out
 

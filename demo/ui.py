@@ -100,8 +100,8 @@ class Components:
     fields_df: Any
     model: Any = None  # the Fast / Auto / Accurate switch, when the service offers it
     lm: Any = None  # the language-model checkbox, beside the model switch
-    pdf: Any = None  # a PDF upload, rendered page by page into ``image``
-    pdf_page: Any = None  # its page picker, shown for a PDF of two pages or more
+    doc: Any = None  # a PDF or (multi-page) TIFF upload, put page by page into ``image``
+    doc_page: Any = None  # its page picker, shown for a document of two pages or more
 
     @property
     def settings(self) -> list[Any]:
@@ -133,9 +133,9 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
             status = gr.Markdown(visible=False, elem_id="status")
             with gr.Row(equal_height=True):
-                pdf = gr.File(label="PDF 文件 PDF file (发票 invoices; 每页可读 every page can be read)",
-                              file_types=[".pdf"], height=150, elem_id="pdf-upload", scale=3)
-                pdf_page = gr.Slider(1, 2, value=1, step=1, label="页 Page", visible=False, elem_id="pdf-page",
+                doc = gr.File(label="PDF / TIFF 文件 file (发票、传真 invoices, faxes; 每页可读 every page can be read)",
+                              file_types=[".pdf", ".tif", ".tiff"], height=150, elem_id="doc-upload", scale=3)
+                doc_page = gr.Slider(1, 2, value=1, step=1, label="页 Page", visible=False, elem_id="doc-page",
                                      scale=2)
             model = gr.Radio(handlers.MODEL_CHOICES, value=default_model, label="模型 Model", elem_id="model-switch",
                              info=handlers.MODEL_TRADE_OFF)
@@ -153,7 +153,7 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
     return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
-                dl_json=dl_json, model=model, lm=lm, pdf=pdf, pdf_page=pdf_page)
+                dl_json=dl_json, model=model, lm=lm, doc=doc, doc_page=doc_page)
 
 
 def result_tab() -> dict[str, Any]:
@@ -302,11 +302,11 @@ def wire_reading(c: Components, service: OCRService) -> None:
         api_visibility="private", concurrency_id="views", preprocess=False)
     for tab in c.other_tabs:
         tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
-    # a PDF's page goes into the image input, whose change reads it like any upload
-    pdf_outputs = [c.image, c.pdf_page, c.status]
-    c.pdf.upload(bind(handlers.pdf_uploaded), inputs=[c.pdf], outputs=pdf_outputs, api_visibility="private",
+    # a document's page (PDF, multi-page TIFF) goes into the image input, whose change reads it like any upload
+    doc_outputs = [c.image, c.doc_page, c.status]
+    c.doc.upload(bind(handlers.document_uploaded), inputs=[c.doc], outputs=doc_outputs, api_visibility="private",
                  concurrency_id="views", preprocess=False)
-    c.pdf_page.release(bind(handlers.pdf_page), inputs=[c.pdf, c.pdf_page], outputs=pdf_outputs,
+    c.doc_page.release(bind(handlers.document_page), inputs=[c.doc, c.doc_page], outputs=doc_outputs,
                        api_visibility="private", concurrency_id="views", preprocess=False)
 
 

@@ -6,8 +6,9 @@
     python -m ocr page --pages PAGE.jsonl --out PREDS.jsonl
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]]
 
-IMG may be a PDF for ``page`` (every page is read) and, with ``OCR_ALLOW_URLS=1``, an
-``http(s)://`` link for ``page`` and ``recognize`` (fetched as ``ocr/url_fetch.py`` allows).
+IMG may be a PDF or a multi-page TIFF for ``page`` (every page is read; ``recognize`` refuses both,
+naming them) and, with ``OCR_ALLOW_URLS=1``, an ``http(s)://`` link for ``page`` and ``recognize``
+(fetched as ``ocr/url_fetch.py`` allows).
 
 Exit status: 0 read; 1 some image could not be read (one ``error:`` line each); 2 a usage error
 (bad options, a malformed ``--manifest`` / ``--pages`` file, images it names missing), one line.
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 from ocr.batch.cli import positive_int
 from ocr.engines import ENGINES
-from ocr.errors import InvalidImageError, OCRError, UnsupportedImageError
+from ocr.errors import OCRError, UnsupportedImageError
 from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
@@ -179,11 +180,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         from ocr.imageio import load_image
 
         source = fetched(path)
-        try:
-            rgb = load_image(source)  # once, for the reading and for the page check
-        except InvalidImageError:
-            refuse_pdf(source)  # a PDF is named as one, and sent to `page`
-            raise
+        refuse_document(source)  # a PDF or a multi-page TIFF is named as one, and sent to `page`
+        rgb = load_image(source)  # once, for the reading and for the page check
         result = recognizer.recognize_one(rgb)
         reason = looks_like_page(rgb, result)
         if reason:
@@ -195,21 +193,18 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return _print_each(args.images, read, args.json, lambda path, res: f"{path}\t{res.text}\t{res.confidence:.3f}")
 
 
-def refuse_pdf(source: Path | bytes) -> None:
-    """``recognize`` reads line images: a file the image decoder refused is named as a PDF, if it is one, and
-    sent to ``page``, where the decoder would only call it "not an image" (a file that cannot be opened is
-    left to it)."""
-    from ocr.pdf import is_pdf
+def refuse_document(source: Path | bytes) -> None:
+    """``recognize`` reads line images: a PDF, or a TIFF of several pages, is named as one and sent to ``page``,
+    rather than called "not an image" (a PDF) or read as its first page only (a TIFF). Anything else, a file
+    that cannot be opened included, is left to the image decoder."""
+    from ocr.document import document_of
 
-    if not isinstance(source, Path):  # fetched bytes: url_fetch lets images only through
+    doc = document_of(source)
+    if doc is None:
         return
-    try:
-        with source.open("rb") as f:
-            head = f.read(1024)
-    except (OSError, ValueError):
-        return
-    if is_pdf(head):
-        raise UnsupportedImageError("it is a PDF; `recognize` reads line images, `python -m ocr page` reads PDFs")
+    what = "a PDF" if doc.kind == "pdf" else f"a TIFF of {doc.page_count()} pages"
+    raise UnsupportedImageError(f"it is {what}; `recognize` reads line images, `python -m ocr page` reads "
+                                f"every page of a {doc.name}")
 
 
 #: ``scheme://`` at the start of an argument: a link, never a file name (a ``Path`` would fold its ``//``)
@@ -242,7 +237,7 @@ def fetched(source: Path | str) -> Any:
 
 def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | None, Any]]], as_json: bool,
                 as_text: Callable[[Path, Any], str]) -> int:
-    """Read every path, printing each result (a PDF: one per page, numbered from 1) or one error
+    """Read every path, printing each result (a document: one per page, numbered from 1) or one error
     line; 1 if any failed."""
     status = 0
     for path in paths:
@@ -264,7 +259,7 @@ def cmd_page(args: argparse.Namespace) -> int:
 
     pages = page_entries(args.pages, args.out) if args.pages else None
     if pages is None and not args.images:
-        raise UsageError("give image or PDF files, or --pages PAGE.jsonl --out PREDS.jsonl")
+        raise UsageError("give image, PDF or TIFF files, or --pages PAGE.jsonl --out PREDS.jsonl")
     pipeline = OCRPipeline.load(threads=args.threads, detector=args.detector, model=args.model, engine=args.engine,
                                 lm=args.lm)
     if pages is not None:
@@ -288,15 +283,16 @@ def cmd_page(args: argparse.Namespace) -> int:
     from ocr.service import OCRService
     from ocr.settings import Settings
 
-    service = OCRService(pipeline, settings=Settings.from_env())  # its PDF handling, no second model
+    service = OCRService(pipeline, settings=Settings.from_env())  # its document handling, no second model
     wrap: Callable[[Any], Any] = PageWithFields if args.fields else (lambda page: page)
 
     def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
         source = fetched(path)
-        if service.pdf_bytes(source) is None:
+        doc = service.document(source)  # a PDF or a multi-page TIFF: every page, numbered from 1
+        if doc is None:
             yield None, wrap(pipeline.run(source))
             return
-        for number, rgb in enumerate(service.iter_pages(source), 1):
+        for number, rgb in enumerate(doc.pages(), 1):
             yield number, wrap(pipeline.run(rgb))
 
     as_text = (lambda path, result: result.to_text()) if args.fields else (lambda path, result: result.text)
@@ -362,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")
     page.add_argument("images", nargs="*", type=input_arg,
-                      help="page images or PDFs (every page); http(s) links with OCR_ALLOW_URLS=1")
+                      help="page images, PDFs or multi-page TIFFs (every page); http(s) links with OCR_ALLOW_URLS=1")
     page.add_argument("--pages", type=Path, help="page.jsonl of a page set")
     page.add_argument("--out", type=Path, help="predictions JSONL for --pages")
     page.add_argument("--json", action="store_true")

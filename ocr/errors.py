@@ -136,3 +136,20 @@ class PdfTimeoutError(OCRError):
 
     code = "pdf_timeout"
     default_message = "rendering the PDF took too long"
+
+
+# -- multi-page TIFF documents (ocr/tiff.py): the same pattern as the PDF errors above.
+
+
+class TiffInvalidError(InvalidImageError):
+    """A TIFF of several pages with a page that cannot be found or decoded (a damaged page table or page)."""
+
+    code = "tiff_invalid"
+    default_message = "the TIFF is damaged"
+
+
+class TiffTooManyPagesError(ImageTooLargeError):
+    """More pages than one document may have (``OCR_PDF_MAX_PAGES`` bounds TIFFs as it bounds PDFs)."""
+
+    code = "tiff_too_many_pages"
+    default_message = "the TIFF has too many pages"

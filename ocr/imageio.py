@@ -28,7 +28,11 @@ Conversion rules (files and arrays follow the same ones):
 * ``bool`` / mode ``1``: False is black, True is white;
 * CMYK, YCbCr, P, L, ... use PIL's own conversion to RGB (CMYK uses PIL's
   plain formula; embedded ICC profiles are not applied);
-* animated GIF / WebP / APNG and multi-page TIFF: the first frame;
+* animated GIF / WebP / APNG: the first frame. A multi-page TIFF given here is its first page
+  too, with a warning in the log; the service, the REST API, the UI, the CLI and the batch ask
+  :mod:`ocr.document` first, which reads a TIFF of two pages or more as a document of pages, as a
+  PDF (:mod:`ocr.tiff`, each page converted by :func:`pil_to_rgb` under these same rules); a
+  single-page TIFF is an image;
 * the EXIF orientation tag is applied (``ImageOps.exif_transpose``);
 * any size from 1x1 up is accepted; nothing is resized here.
 
@@ -95,7 +99,7 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source, max_pixels)
     if isinstance(source, Image.Image):
-        return _pil_to_rgb(source, max_pixels)
+        return pil_to_rgb(source, max_pixels)
     raise TypeError(
         "load_image expects a path, bytes, a numpy array or a PIL image, "
         f"not {type(source).__name__}"
@@ -229,9 +233,11 @@ def _probe_format(data: bytes) -> str | None:
     return fmt
 
 
-def _decode_bytes(data: bytes, max_pixels: int | None) -> np.ndarray:
+def open_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
+    """``data`` opened by PIL, header only (nothing decoded), or this module's errors: the one place
+    bytes are identified, for :func:`load_image` and for :mod:`ocr.tiff`, which walks a TIFF's pages."""
     try:
-        img = Image.open(io.BytesIO(data), formats=_allowed_formats())
+        return Image.open(io.BytesIO(data), formats=_allowed_formats())
     except _BOMB_ERRORS as e:
         raise ImageTooLargeError(_bomb_message(e, max_pixels)) from None
     except UnidentifiedImageError:
@@ -243,8 +249,14 @@ def _decode_bytes(data: bytes, max_pixels: int | None) -> np.ndarray:
         raise InvalidImageError("not an image, or its header is damaged") from None
     except Exception as e:  # noqa: BLE001 - a damaged header can fail in many ways
         raise InvalidImageError(f"cannot read the image header ({e})") from None
-    with img:
-        return _pil_to_rgb(img, max_pixels)
+
+
+def _decode_bytes(data: bytes, max_pixels: int | None) -> np.ndarray:
+    with open_image(data, max_pixels) as img:
+        if img.format == "TIFF" and getattr(img, "is_animated", False):  # from the first page's header: cheap
+            log.warning("a TIFF of several pages was read as its first page only; ocr.document reads every "
+                        "page (OCRService.upload_answer, python -m ocr page)")
+        return pil_to_rgb(img, max_pixels)
 
 
 def _bomb_message(error: Exception, max_pixels: int | None) -> str:
@@ -269,7 +281,9 @@ def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
         )
 
 
-def _pil_to_rgb(img: Image.Image, max_pixels: int | None) -> np.ndarray:
+def pil_to_rgb(img: Image.Image, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The current frame of ``img`` as RGB under the rules above, its declared size checked before it is
+    decoded: each page of a multi-page TIFF (:mod:`ocr.tiff`) is converted exactly as a single image is."""
     width, height = img.size  # from the header: nothing decoded yet
     _check_pixels(width, height, max_pixels)
     try:

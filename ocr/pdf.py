@@ -5,7 +5,8 @@
         for rgb in render_pages(data):          # HxWx3 uint8, streamed: one page in memory at a time
             answer = reader(rgb)
 
-Invoices arrive as PDFs as often as images. Rendering uses PDFium (Chrome's PDF engine) through
+Invoices arrive as PDFs as often as images (and as multi-page TIFFs: :mod:`ocr.tiff`; callers ask
+:mod:`ocr.document`, which dispatches to either). Rendering uses PDFium (Chrome's PDF engine) through
 ``pypdfium2``: it is maintained, ships wheels with the engine inside (no system package, no
 Ghostscript) and renders scanned and born-digital PDFs alike.
 
@@ -34,7 +35,6 @@ import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -57,7 +57,8 @@ _LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class PdfLimits:
-    """What one document may cost; ``None`` disables the byte or time limit."""
+    """What one document may cost; ``None`` disables the byte or time limit. ``max_pages`` and
+    ``max_bytes`` bound a multi-page TIFF too (:mod:`ocr.document`); the rest is PDF rendering's own."""
 
     max_pages: int = MAX_PAGES
     max_bytes: int | None = MAX_BYTES
@@ -72,29 +73,6 @@ DEFAULT_LIMITS = PdfLimits()
 def is_pdf(data: bytes) -> bool:
     """True if ``data`` starts like a PDF (``%PDF-``, after optional whitespace, as ocr.imageio sniffs)."""
     return bytes(data[:1024]).lstrip()[:5] == b"%PDF-"
-
-
-def pdf_data(source: Any, limits: PdfLimits = DEFAULT_LIMITS) -> bytes | None:
-    """The bytes of ``source`` (bytes, or a file path as uploads arrive in the UI) if it is a PDF,
-    else ``None``: anything else (an image file, an array) is an image. A PDF file over the byte
-    limit is refused before it is read."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source) if is_pdf(source) else None
-    if not isinstance(source, (str, Path)):
-        return None
-    try:
-        path = Path(source)
-        if not path.is_file():
-            return None
-        with path.open("rb") as f:
-            if not is_pdf(f.read(1024)):
-                return None
-        size = path.stat().st_size
-        if limits.max_bytes is not None and size > limits.max_bytes:
-            raise PdfTooLargeError(f"the PDF is {size / 2**20:.1f} MB, over the {limits.max_bytes / 2**20:.1f} MB limit")
-        return path.read_bytes()
-    except (OSError, ValueError):  # a name too long, a NUL byte, unreadable: not a PDF we can take
-        return None
 
 
 def render_scale(width_pt: float, height_pt: float, max_side: int = MAX_SIDE, max_dpi: float = MAX_DPI) -> float:
@@ -239,4 +217,4 @@ def render_page(data: bytes, index: int, limits: PdfLimits = DEFAULT_LIMITS) -> 
 
 
 __all__ = ["PdfLimits", "DEFAULT_LIMITS", "MAX_PAGES", "MAX_SIDE", "MAX_DPI", "TIMEOUT_S", "is_pdf",
-           "page_count", "pdf_data", "render_page", "render_pages", "render_scale"]
+           "page_count", "render_page", "render_pages", "render_scale"]

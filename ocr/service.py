@@ -5,8 +5,9 @@
     page = service.ocr(image, model="auto")    # "fast" | "accurate" | "auto" for this request
     view = service.line_view(image, line=2)    # the crop of detected line 2, as read (view.model: by which network)
     service.explain_line(view.crop, methods=("gradcam", "alignment"), model=view.model)
-    service.upload_answer(data)                # the REST answer: one image, or every page of a PDF
-    service.load_pages(data)                   # an upload that may be a PDF -> its page images (RGB)
+    service.upload_answer(data)                # the REST answer: one image, or every page of a document
+    service.load_pages(data)                   # an upload that may be a document -> its page images (RGB)
+    service.document(data)                     # a PDF or a multi-page TIFF (ocr.document), or None: an image
     service.fields(page)                       # key fields of a page read (ocr.fields.FieldSet)
 
 Explanations are wired in by whoever builds the service (``OCRService.load(settings,
@@ -26,10 +27,10 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
+from ocr.document import Document, document_of
 from ocr.errors import InvalidImageError, OCRError
 from ocr.fields import FieldSet, extract_fields
 from ocr.imageio import load_image
-from ocr.pdf import page_count, pdf_data, render_page, render_pages
 from ocr.pipeline import OCRPipeline
 from ocr.preprocess import PreprocessConfig, config_from_dict
 from ocr.recognize.language import default_language_model
@@ -112,7 +113,7 @@ class OCRService:
         self.weights_sha256 = weights_sha256
         self.loaded_at = time.time()
         self.settings = settings or Settings()
-        self.pdf_limits = self.settings.pdf_limits()
+        self.pdf_limits = self.settings.pdf_limits()  # OCR_PDF_*; its page and byte limits bound TIFFs too
 
     @functools.cached_property
     def url_policy(self) -> Any:
@@ -156,46 +157,47 @@ class OCRService:
 
     def upload_answer(self, source: Any, *, preprocess: PreprocessConfig | None = None,
                       kind: str = "page", model: str | None = None, lm: bool | None = None) -> dict[str, Any]:
-        """:meth:`page_answer` for an image; for a PDF every page is read (one rendered at a time):
-        ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
-        data = self.pdf_bytes(source)
-        if data is None:
+        """:meth:`page_answer` for an image; for a document (a PDF, a multi-page TIFF) every page is read,
+        one at a time: ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
+        doc = self.document(source)
+        if doc is None:
             return self.page_answer(source, preprocess=preprocess, kind=kind, model=model, lm=lm)
         pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind, model=model, lm=lm)
-                 for rgb in render_pages(data, self.pdf_limits)]
+                 for rgb in doc.pages()]
         return {"success": True, "pages": pages, "page_count": len(pages)}
 
-    # ------------------------------------------------------------ inputs: PDFs and URLs
+    # ------------------------------------------------------------ inputs: documents and URLs
 
-    def pdf_bytes(self, source: Any) -> bytes | None:
-        """The bytes of ``source`` (bytes or a file path) if it is a PDF, else ``None`` (an image)."""
-        return pdf_data(source, self.pdf_limits)
+    def document(self, source: Any) -> Document | None:
+        """``source`` (bytes or a file path) as a document of pages, a PDF or a TIFF of two pages or
+        more (``ocr.document``, under ``OCR_PDF_*``), else ``None``: one image."""
+        return document_of(source, self.pdf_limits)
 
     def page_count(self, source: Any) -> int:
-        """Pages of an upload: 1 for an image, the page count of a PDF (checked, nothing rendered)."""
-        data = self.pdf_bytes(source)
-        return 1 if data is None else page_count(data, self.pdf_limits)
+        """Pages of an upload: 1 for an image, a document's page count (checked, nothing rendered)."""
+        doc = self.document(source)
+        return 1 if doc is None else doc.page_count()
 
     def iter_pages(self, source: Any) -> Iterator[np.ndarray]:
-        """Each page of an upload as HxWx3 RGB: the image itself, or a PDF's pages rendered one at a time."""
-        data = self.pdf_bytes(source)
-        if data is None:
+        """Each page of an upload as HxWx3 RGB: the image itself, or a document's pages one at a time."""
+        doc = self.document(source)
+        if doc is None:
             yield load_image(source)
         else:
-            yield from render_pages(data, self.pdf_limits)
+            yield from doc.pages()
 
     def load_pages(self, source: Any) -> list[np.ndarray]:
-        """An upload that may be a PDF -> the list of its page images (RGB); an image -> ``[image]``."""
+        """An upload that may be a document -> the list of its page images (RGB); an image -> ``[image]``."""
         return list(self.iter_pages(source))
 
     def load_page(self, source: Any, index: int = 0) -> Any:
         """Page ``index`` (0-based) of an upload; an image is its own page 0 (returned as given)."""
-        data = self.pdf_bytes(source)
-        count = 1 if data is None else page_count(data, self.pdf_limits)
+        doc = self.document(source)
+        count = 1 if doc is None else doc.page_count()
         if not 0 <= index < count:
             raise InvalidPageError(f"page must be between 0 and {count - 1}" if count > 1 else
                                    "this upload has one page: page must be 0")
-        return source if data is None else render_page(data, index, self.pdf_limits)
+        return source if doc is None else doc.page(index)
 
     def fetch_url(self, url: Any) -> bytes:
         """The image bytes at ``url``, under ``OCR_ALLOW_URLS`` / ``OCR_URL_ALLOW_HOSTS`` (``url_*`` errors;

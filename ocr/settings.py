@@ -31,7 +31,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``OCR_API_TIMEOUT`` | 120 | seconds a REST request may take before 504 (0: no limit) |
 | ``OCR_ALLOW_URLS`` | 0 | 1: ``image_url`` (REST) and URL arguments (CLI) are fetched, public addresses only (``ocr/url_fetch.py``) |
 | ``OCR_URL_ALLOW_HOSTS`` | (any public host) | only these hosts are fetched: names separated by commas, ``*.example.com`` for subdomains |
-| ``OCR_PDF_MAX_PAGES`` | 20 | pages a PDF may have (more: ``pdf_too_many_pages``, nothing rendered) |
+| ``OCR_PDF_MAX_PAGES`` | 20 | pages a PDF or a multi-page TIFF may have (more: ``pdf_too_many_pages`` / ``tiff_too_many_pages``, nothing rendered or decoded) |
 | ``OCR_PDF_MAX_SIDE`` | 2000 | longer side, in pixels, a PDF page is rendered at (at most) |
 | ``OCR_PDF_MAX_DPI`` | 200 | resolution a PDF page is rendered at (at most) |
 | ``OCR_PDF_TIMEOUT`` | 60 | seconds of rendering one PDF may take (0: no limit) |
@@ -133,7 +133,8 @@ class Settings:
             raise SettingsError(str(exc)) from None
 
     def pdf_limits(self) -> Any:
-        """The :class:`ocr.pdf.PdfLimits` of the ``OCR_PDF_*`` variables."""
+        """The :class:`ocr.pdf.PdfLimits` of the ``OCR_PDF_*`` variables (its page and byte limits bound a
+        multi-page TIFF too: ``ocr.document``)."""
         from ocr.pdf import PdfLimits
 
         return PdfLimits(max_pages=self.pdf_max_pages, max_side=self.pdf_max_side, max_dpi=self.pdf_max_dpi,

@@ -2,7 +2,8 @@
 
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]] [--fields]
 
-INPUT: image or PDF files, folders (read recursively) and glob patterns (quote them; ``**`` recurses).
+INPUT: image, PDF or TIFF files (a PDF or a multi-page TIFF: every page), folders (read recursively)
+and glob patterns (quote them; ``**`` recurses).
 One line per page: the REST answer plus ``source``, ``page`` (1-based) and ``sha256`` (of the input
 file); a page that could not be read is ``{"success": false, "source", "page", "sha256", "error":
 {"code", "message"}}`` and the run goes on. ``--resume`` continues a stopped run: inputs whose pages
@@ -75,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recogniser: auto, fast or accurate (default: OCR_MODEL, else auto); fast reads an "
                         "archive 1.15-1.45x sooner")
     parser.add_argument("--max-pages", type=positive_int, default=None,
-                        help="pages per PDF, at least 1 (default: OCR_PDF_MAX_PAGES, 20)")
+                        help="pages per PDF or multi-page TIFF, at least 1 (default: OCR_PDF_MAX_PAGES, 20)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
 
 

@@ -6,9 +6,11 @@ SHA-256 of its bytes (``ocr.engines.sha256_of``, the project's one file hash): `
 recognises finished inputs by content, wherever they moved, and a file found twice (the same
 bytes under two names) is read once.
 
+A PDF, and a TIFF of two pages or more, is a document (``ocr.document``): one task per page.
 An input that cannot be planned (unreadable, a PDF that is damaged, encrypted or over the page
-limit) still becomes one task, carrying its error: the runner writes it as an error record in
-its place in the order, so every input given shows up in the output.
+limit, a multi-page TIFF whose page table is damaged or that is over the limit) still becomes one
+task, carrying its error: the runner writes it as an error record in its place in the order, so
+every input given shows up in the output.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ocr.document import HEAD_BYTES, document_kind, document_of
 from ocr.errors import ImageTooLargeError, InvalidImageError, OCRError, PdfTooLargeError
 from ocr.imageio import MAX_BYTES
-from ocr.pdf import DEFAULT_LIMITS, PdfLimits, is_pdf, page_count
+from ocr.pdf import DEFAULT_LIMITS, PdfLimits
 from ocr.engines import sha256_of
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
 @dataclass(frozen=True)
 class PageTask:
     """One page to read. ``page`` is 1-based; ``None`` when the input failed before its pages were
-    known (then ``error`` says why). ``kind`` is "image" or "pdf"."""
+    known (then ``error`` says why). ``kind`` is "image", "pdf" or "tiff" (a TIFF of two pages or more)."""
 
     source: str
     page: int | None
@@ -64,7 +67,7 @@ class Plan:
 
 
 def _scan_folder(folder: Path) -> list[Path]:
-    """Image and PDF files under ``folder``, hidden files and folders skipped, sorted by relative path."""
+    """Image, PDF and TIFF files under ``folder``, hidden files and folders skipped, sorted by relative path."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -113,15 +116,16 @@ def read_input(path: Path, max_bytes: int | None = MAX_BYTES) -> bytes:
 
 def _pages_of(path: Path, source: str, digest: str, limits: PdfLimits) -> list[PageTask]:
     """The tasks of one input: one per page, or one carrying the error that stopped planning it."""
+    kind = "image"
     try:
         with path.open("rb") as f:
-            head = f.read(1024)
-        if not is_pdf(head):
+            kind = document_kind(f.read(HEAD_BYTES)) or "image"
+        doc = None if kind == "image" else document_of(path, limits)  # a PDF over the byte limit: refused here
+        if doc is None:  # an image, a TIFF of one page included (over the byte limit: refused when it is read)
             return [PageTask(source, 1, digest, "image")]
-        count = page_count(read_input(path, limits.max_bytes), limits)
-        return [PageTask(source, n, digest, "pdf") for n in range(1, count + 1)]
+        return [PageTask(source, n, digest, doc.kind) for n in range(1, doc.page_count() + 1)]
     except OCRError as exc:
-        return [PageTask(source, None, digest, "pdf", {"code": exc.code, "message": exc.message})]
+        return [PageTask(source, None, digest, kind, {"code": exc.code, "message": exc.message})]
     except OSError as exc:
         message = f"cannot read the file ({exc.strerror or exc.__class__.__name__})"
         return [PageTask(source, None, digest, "image", {"code": InvalidImageError.code, "message": message})]

@@ -50,7 +50,7 @@ def error_record(task: PageTask, code: str, message: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def render_limits() -> Any:
-    """The ``OCR_PDF_*`` limits a worker renders with; the page count was checked by the plan
+    """The ``OCR_PDF_*`` limits a worker reads documents with; the page count was checked by the plan
     (with ``--max-pages``), so it is not checked again here."""
     from ocr.settings import Settings
 
@@ -58,13 +58,14 @@ def render_limits() -> Any:
 
 
 def load_page(task: PageTask) -> Any:
-    """The page's RGB pixels: the image, or page ``task.page`` of the PDF (rendered alone)."""
+    """The page's RGB pixels: the image, or page ``task.page`` of the document (a PDF or a multi-page
+    TIFF, that page alone)."""
+    from ocr.document import Document
     from ocr.imageio import load_image
-    from ocr.pdf import render_page
 
     data = read_input(Path(task.source))
-    if task.kind == "pdf":
-        return render_page(data, task.page - 1, render_limits())
+    if task.kind != "image":
+        return Document(task.kind, data, render_limits()).page(task.page - 1)
     return load_image(data)
 
 

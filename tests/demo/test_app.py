@@ -277,18 +277,18 @@ def test_a_pdf_upload_puts_each_picked_page_into_the_image_input(service, tmp_pa
     upload.parent.mkdir(parents=True, exist_ok=True)
     upload.write_bytes(buf.getvalue())
 
-    first = fns["pdf_uploaded"]({"path": str(upload)})
+    first = fns["document_uploaded"]({"path": str(upload)})
     page_one = next(v for v in first.values() if isinstance(v, np.ndarray))
     picker = next(v for v in first.values() if isinstance(v, dict) and "maximum" in v)
     assert picker["maximum"] == 2 and picker["value"] == 1 and picker["visible"] is True
     assert page_one[..., 0].mean() > 150 > page_one[..., 2].mean()  # the red page
-    second = fns["pdf_page"]({"path": str(upload)}, 2)
+    second = fns["document_page"]({"path": str(upload)}, 2)
     page_two = next(v for v in second.values() if isinstance(v, np.ndarray))
     assert page_two[..., 2].mean() > 150 > page_two[..., 0].mean()  # the blue page
 
     broken = upload.with_name("broken.pdf")
     broken.write_bytes(b"%PDF-1.4\n%%EOF\n")
-    message = json.dumps(list(fns["pdf_uploaded"]({"path": str(broken)}).values()), ensure_ascii=False, default=str)
+    message = json.dumps(list(fns["document_uploaded"]({"path": str(broken)}).values()), ensure_ascii=False, default=str)
     assert "PDF" in message and str(broken.parent) not in message
 
 
@@ -303,3 +303,46 @@ def test_model_summary_describes_one_network_and_says_what_rereads(service):
     assert "licence plate" in text  # auto re-reads plates however sure (ocr.recognize.cascade)
     # the decoding as it is set: the language model's weight and the word list's margin of the first-stage network
     assert f"weight {first.lm_weight:g}" in text and f"margin {first.lexicon_margin:g} nats" in text
+
+
+def test_a_multi_page_tiff_is_a_document_in_the_ui(service):
+    """The document box takes TIFFs: a 3-page TIFF shows page 1 and a picker of 3, picking page 3 shows it; a
+    single-page TIFF has no picker. Dropped on the image input instead, page 1 is read and the status says the
+    other pages were not (it used to drop them silently)."""
+    import numpy as np
+    from gradio.utils import get_upload_folder
+    from PIL import Image
+
+    from demo.ui import build_blocks
+    from tests.ocr.test_tiff import tiff_bytes
+
+    blocks = build_blocks(service)
+    fns = {getattr(fn.fn, "__name__", ""): fn.fn for fn in
+           (blocks.fns.values() if isinstance(blocks.fns, dict) else blocks.fns)}
+    box = next(c for c in blocks.get_config_file()["components"] if c.get("props", {}).get("elem_id") == "doc-upload")
+    assert {".pdf", ".tif", ".tiff"} <= set(box["props"]["file_types"])
+    folder = Path(get_upload_folder()) / "tiff-picker-test"
+    folder.mkdir(parents=True, exist_ok=True)
+    fax, one = folder / "fax.tif", folder / "one.tiff"
+    colours = [(220, 20, 20), (20, 220, 20), (20, 20, 220)]
+    fax.write_bytes(tiff_bytes([Image.new("RGB", (300, 200), c) for c in colours]))
+    one.write_bytes(tiff_bytes([Image.new("RGB", (300, 200), colours[0])]))
+
+    def shown(out: dict) -> tuple[np.ndarray, dict]:
+        return (next(v for v in out.values() if isinstance(v, np.ndarray)),
+                next(v for v in out.values() if isinstance(v, dict) and "maximum" in v))
+
+    page_one, picker = shown(fns["document_uploaded"]({"path": str(fax)}))
+    assert picker["maximum"] == 3 and picker["value"] == 1 and picker["visible"] is True
+    assert tuple(page_one[0, 0]) == colours[0]
+    page_three, picker = shown(fns["document_page"]({"path": str(fax)}, 3))
+    assert tuple(page_three[0, 0]) == colours[2] and picker["value"] == 3
+    alone, picker = shown(fns["document_uploaded"]({"path": str(one)}))
+    assert tuple(alone[0, 0]) == colours[0] and picker["visible"] is False
+
+    settings = ("auto", ["contrast", "deskew"], 7, 2.0, 11, 2, 0, "fast", False)
+    status = lambda out: next(v for k, v in out.items() if getattr(k, "elem_id", None) == "status")  # noqa: E731
+    noted = status(fns["read_image"]({"path": str(fax)}, *settings))
+    assert noted["visible"] is True and "This file has 3 pages and only page 1 was read" in noted["value"]
+    assert "PDF / TIFF" in noted["value"] and str(folder) not in noted["value"]
+    assert "pages" not in status(fns["read_image"]({"path": str(one)}, *settings))["value"]

@@ -1,6 +1,6 @@
-"""REST inputs beyond one uploaded image: PDFs (every page; explain one page) and ``image_url``
-(off by default; when on, fetched from public addresses only), and the HTTP status of every
-``url_*`` / ``pdf_*`` refusal. URLs are served by a server this test starts on 127.0.0.1."""
+"""REST inputs beyond one uploaded image: PDFs and multi-page TIFFs (every page; explain one page) and
+``image_url`` (off by default; when on, fetched from public addresses only), and the HTTP status of every
+``url_*`` / ``pdf_*`` / ``tiff_*`` refusal. URLs are served by a server this test starts on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ocr.service import OCRService
 from ocr.settings import Settings
 from ocr.url_fetch import UrlPolicy
 from tests.ocr.test_pdf import encrypted
+from tests.ocr.test_tiff import PAGE_WORDS, text_pages, tiff_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -122,6 +123,42 @@ def test_pdf_refusals(service, client, two_pages) -> None:
         assert one_page.get("/api/v1/health").json()["max_pdf_pages"] == 1
 
 
+# ---------------------------------------------------------------- multi-page TIFFs
+
+
+@pytest.fixture(scope="module")
+def three_tiff() -> bytes:
+    return tiff_bytes(text_pages(), compression="tiff_lzw")
+
+
+def test_tiff_every_page_and_explain_one(client, three_tiff) -> None:
+    """A 3-page TIFF is a document as a PDF is: three page answers, each the single-image answer's fields;
+    ``page`` picks the page /explain explains; a single-page TIFF is answered as an image."""
+    ways = [dict(content=three_tiff, headers={"content-type": "image/tiff"}),
+            dict(files={"image": ("fax.tif", three_tiff, "image/tiff")}),
+            dict(json={"image_base64": b64(three_tiff)})]
+    answers = [client.post(OCR, **way) for way in ways]
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    body = answers[0].json()
+    assert body["success"] is True and body["page_count"] == 3 and len(body["pages"]) == 3
+    for page, word in zip(body["pages"], PAGE_WORDS):
+        assert word in page["text"].replace(" ", ""), page["text"]
+    assert [p["text"] for r in answers for p in r.json()["pages"]] == [p["text"] for p in body["pages"]] * 3
+    explained = client.post(EXPLAIN, json={"image_base64": b64(three_tiff), "page": 2, "methods": ["alignment"]})
+    assert explained.status_code == 200, explained.text
+    assert explained.json()["page"] == 2 and explained.json()["text"] == body["pages"][2]["lines"][0]["text"]
+    assert_error(client.post(EXPLAIN, json={"image_base64": b64(three_tiff), "page": 3}), 400, "invalid_page")
+    single = client.post(OCR, content=tiff_bytes(text_pages()[1:2]), headers={"content-type": "image/tiff"}).json()
+    assert "pages" not in single and PAGE_WORDS[1] in single["text"]
+
+
+def test_tiff_refusals(service, three_tiff) -> None:
+    with TestClient(create_api(service_with(service, pdf_max_pages=2), workers=1, queue=2)) as two_pages:
+        body = assert_error(two_pages.post(OCR, content=three_tiff, headers={"content-type": "image/tiff"}),
+                            413, "tiff_too_many_pages")
+        assert "limit of 2" in body["error"]["message"]
+
+
 # ---------------------------------------------------------------- image_url
 
 
@@ -217,11 +254,12 @@ def test_image_url_fetched_and_read_like_an_upload(service, image_server) -> Non
 # ---------------------------------------------------------------- statuses
 
 
-def test_every_url_and_pdf_error_has_a_status_below_500() -> None:
+def test_every_url_pdf_and_tiff_error_has_a_status_below_500() -> None:
     want = {errors.UrlDisabledError: 400, errors.UrlNotAllowedError: 403, errors.UrlTooLargeError: 413,
             errors.UrlNotImageError: 415, errors.UrlTimeoutError: 504, errors.UrlFetchError: 400,
             errors.PdfInvalidError: 400, errors.PdfEncryptedError: 415, errors.PdfTooLargeError: 413,
-            errors.PdfTooManyPagesError: 413, errors.PdfTimeoutError: 504}
+            errors.PdfTooManyPagesError: 413, errors.PdfTimeoutError: 504,
+            errors.TiffInvalidError: 400, errors.TiffTooManyPagesError: 413}
     for error, status in want.items():
         api = ocr_error_to_api(error())
         assert (api.status, api.code) == (status, error.code), error

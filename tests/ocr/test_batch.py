@@ -26,6 +26,7 @@ from ocr.batch.output import JsonlWriter, finished, remaining, repair_tail
 from ocr.batch.reader import TIMING_KEYS, ServiceReader
 from ocr.batch.runner import read_page, run_inline
 from ocr.engines import sha256_of
+from tests.ocr.test_tiff import colour_pages, tiff_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -151,6 +152,30 @@ def test_error_records_never_stop_the_run(tmp_path, archive) -> None:
                    "success": False, "error": bad["error"]}
     assert str(tmp_path) not in bad["error"]["message"]  # no server paths in messages
     assert records[2]["text"] == "456x61"
+
+
+def test_a_multi_page_tiff_is_one_task_per_page(tmp_path) -> None:
+    """A 3-page TIFF is planned as 3 tasks and each worker reads its own page; a single-page TIFF is one image
+    task; over the page limit, one error task (as a PDF)."""
+    from ocr.batch.runner import load_page
+    from ocr.imageio import load_image
+    from ocr.pdf import PdfLimits
+
+    (tmp_path / "a_fax.tif").write_bytes(tiff_bytes(colour_pages()))
+    (tmp_path / "b_one.tiff").write_bytes(tiff_bytes(colour_pages()[:1]))
+    tasks = plan([tmp_path]).tasks
+    assert [(Path(t.source).name, t.page, t.kind) for t in tasks] == [
+        ("a_fax.tif", 1, "tiff"), ("a_fax.tif", 2, "tiff"), ("a_fax.tif", 3, "tiff"), ("b_one.tiff", 1, "image")]
+    for task, image in zip(tasks, colour_pages()):
+        assert np.array_equal(load_page(task), load_image(image))
+    assert [r["text"] for r in run_inline(tasks, FakeReader())] == ["40x30", "50x20", "20x60", "40x30"]
+    (error,) = plan([tmp_path / "a_fax.tif"], PdfLimits(max_pages=2)).tasks
+    assert error.page is None and error.kind == "tiff" and error.error["code"] == "tiff_too_many_pages"
+    long = tiff_bytes([Image.new("L", (30 + n, 20), 255) for n in range(22)])
+    (tmp_path / "long.tif").write_bytes(long)
+    assert plan([tmp_path / "long.tif"]).tasks[0].error["code"] == "tiff_too_many_pages"
+    tasks = plan([tmp_path / "long.tif"], PdfLimits(max_pages=25)).tasks
+    assert len(tasks) == 22 and load_page(tasks[-1]).shape == (20, 51, 3)
 
 
 def test_fields_hook() -> None:

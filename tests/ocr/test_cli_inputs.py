@@ -1,4 +1,4 @@
-"""``python -m ocr page`` on PDFs (every page) and ``page`` / ``recognize`` on links (only with
+"""``python -m ocr page`` on PDFs and multi-page TIFFs (every page) and ``page`` / ``recognize`` on links (only with
 OCR_ALLOW_URLS=1, public addresses only); links are served by a server started on 127.0.0.1."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PIL import Image
 from ocr.__main__ import main
 from ocr.settings import Settings
 from ocr.url_fetch import UrlPolicy
+from tests.ocr.test_tiff import PAGE_WORDS, text_pages, tiff_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = ROOT / "examples" / "line_zh.png"
@@ -57,6 +58,30 @@ def test_page_reads_every_pdf_page(tmp_path, capsys):
     assert main(["--threads", "1", "page", str(tmp_path / "bad.pdf")]) == 1  # one error line, no traceback
     err = capsys.readouterr().err
     assert f"{tmp_path / 'bad.pdf'}\terror: the PDF cannot be opened" in err and "Traceback" not in err
+
+
+def test_page_reads_every_tiff_page_and_recognize_points_to_it(tmp_path, capsys):
+    """A 3-page TIFF: ``page`` prints each page, numbered, each with its own text; ``recognize`` says what it is
+    and points to ``page`` (it used to read page 1 alone); a single-page TIFF stays an image for both."""
+    fax = tmp_path / "fax.tif"
+    fax.write_bytes(tiff_bytes(text_pages()))
+    assert main(["--threads", "1", "page", "--json", str(fax)]) == 0
+    rows = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    assert [(r["image"], r["page"]) for r in rows] == [(str(fax), 1), (str(fax), 2), (str(fax), 3)]
+    for row, word in zip(rows, PAGE_WORDS):
+        assert word in row["text"].replace(" ", ""), row["text"]
+    assert main(["--threads", "1", "page", str(fax)]) == 0
+    assert f"== {fax} page 3 ==" in capsys.readouterr().out
+    assert main(["--threads", "1", "recognize", str(fax)]) == 1
+    err = capsys.readouterr().err
+    assert f"{fax}\terror: it is a TIFF of 3 pages" in err and "python -m ocr page" in err
+    one = tmp_path / "one.tiff"
+    one.write_bytes(tiff_bytes([Image.open(LINE).convert("RGB")]))
+    assert main(["--threads", "1", "recognize", str(one)]) == 0
+    assert "1,234.56" in capsys.readouterr().out
+    assert main(["--threads", "1", "page", "--json", str(one)]) == 0
+    (row,) = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    assert "page" not in row and "1,234.56" in row["text"]
 
 
 def test_links_are_off_by_default(link, monkeypatch, capsys):

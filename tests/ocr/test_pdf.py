@@ -144,17 +144,19 @@ def test_codes_are_distinct() -> None:
     assert len({e.code for e in errors}) == len(errors)
 
 
-def test_pdf_data_from_bytes_and_paths(three_pages, tmp_path) -> None:
-    from ocr.pdf import pdf_data
+def test_document_of_pdf_bytes_and_paths(three_pages, tmp_path) -> None:
+    """``ocr.document.document_of`` (which replaced ``pdf_data``): a PDF as bytes or a path, anything else None."""
+    from ocr.document import document_of
 
     (tmp_path / "scan.pdf").write_bytes(three_pages)
-    assert pdf_data(three_pages) == three_pages and pdf_data(tmp_path / "scan.pdf") == three_pages
-    assert pdf_data(str(tmp_path / "scan.pdf")) == three_pages
+    for source in (three_pages, tmp_path / "scan.pdf", str(tmp_path / "scan.pdf")):
+        doc = document_of(source)
+        assert doc is not None and doc.kind == "pdf" and doc.data == three_pages
     for not_pdf in (INVOICE, str(INVOICE), INVOICE.read_bytes(), np.zeros((4, 4, 3), np.uint8), "x" * 5000, "a\0b",
                     tmp_path / "missing.pdf"):
-        assert pdf_data(not_pdf) is None
+        assert document_of(not_pdf) is None
     with pytest.raises(PdfTooLargeError):
-        pdf_data(tmp_path / "scan.pdf", PdfLimits(max_bytes=100))
+        document_of(tmp_path / "scan.pdf", PdfLimits(max_bytes=100))
 
 
 def test_service_pages_of_an_upload(service, three_pages, tmp_path) -> None:
