@@ -160,3 +160,26 @@ def test_example_thumbnail_click_reads_it(app_url, browser):
     thumbs.nth(index).click()
     wait_for_text(page, first_line.split()[0])
     page.close()
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
+    """A fax-like TIFF of two pages in the PDF / TIFF box: page 1 is read, the page picker says 1 / 2, and
+    moving it to the end reads page 2 (two example pages with different first lines)."""
+    from PIL import Image
+
+    first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
+    tif = tmp_path / "two_pages.tif"
+    first.save(tif, save_all=True, append_images=[second], compression="tiff_deflate")
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    page.locator("#doc-upload input[type=file]").set_input_files(str(tif))
+    wait_for_text(page, "SWIFTWAY")
+    picker = page.locator("#doc-page")
+    picker.get_by_text("(1 / 2)").wait_for(state="visible", timeout=STEP_MS)
+    slider = picker.locator("input[type=range]")
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)  # a release at the far end
+    wait_for_text(page, "GREENLEAF")
+    picker.get_by_text("(2 / 2)").wait_for(state="visible", timeout=STEP_MS)
+    page.close()
