@@ -76,6 +76,19 @@ def test_pages_counted_and_each_converted_as_an_image_is(three) -> None:
     assert [p.shape for p in read_frames(three, pages=[2, 0])] == [(60, 20, 3), (30, 40, 3)]
 
 
+def test_a_palette_page_beside_pages_of_other_modes_is_read_like_the_rest() -> None:
+    """Pillow keeps a palette page's state when it seeks on: every page is read from a fresh file, so a scan
+    with a colour (palette) cover and bilevel, CMYK or RGB pages loses none of them (found by a black-box pass)."""
+    base = Image.open(EXAMPLES / "receipt_en.png").convert("RGB").crop((0, 0, 200, 120))
+    modes = [base.convert("1"), base.convert("P"), base, base.convert("CMYK"), base.convert("P"), base.convert("L")]
+    data = tiff_bytes(modes)
+    pages = list(read_frames(data))
+    assert len(pages) == len(modes)
+    for page, image in zip(pages, modes):
+        assert np.array_equal(page, load_image(image))
+    assert np.array_equal(read_frame(data, 2), load_image(base))
+
+
 def test_a_fax_tiff_group4(three) -> None:
     """A fax: bilevel pages, CCITT group 4; black and white come back as 0 and 255."""
     white, black = Image.new("1", (64, 32), 1), Image.new("1", (64, 32), 0)
