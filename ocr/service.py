@@ -262,12 +262,18 @@ class OCRService:
     def line_view(self, image: Any, *, kind: str = "page", line: int = 0,
                   preprocess: PreprocessConfig | None = None, model: str | None = None,
                   lm: bool | None = None) -> LineView:
-        """Line ``line`` of the page as read (``kind="line"``: the whole image, not read yet).
+        """Line ``line`` of the page as read (``kind="line"``: the whole image, read as one line).
 
         The same choice for the UI and the REST API: no line -> :class:`NoTextLineError`, an index
         outside the page's lines -> :class:`InvalidLineError`; never a silent fallback to line 0.
+        A line image is read here with ``model`` and ``lm`` as asked, so its explanation explains that
+        reading (read again inside the explainer, it took the default ``lm``); one that reads as blank is
+        explained as the whole image, by the model asked for.
         """
         if kind == "line":
+            page = self.read_line(image, model=model, lm=lm)
+            if page.lines:
+                return self.pick_line(page, 0)
             return LineView(0, load_image(image), "", 0.0, model=check_model(model) if model else None)
         page = self._run(image, preprocess, model, lm=lm)
         return self.pick_line(page, line)

@@ -399,6 +399,26 @@ def test_explain_line(client, line_png):
     assert "alignment" in text
 
 
+def test_explain_kind_line_explains_the_reading_of_the_lm_asked_for(client, service):
+    """``kind=line`` used to be read again inside the explainer with the default ``lm``: with ``lm`` off, /explain
+    explained the language model's reading, not the one /ocr returned (found by a black-box pass)."""
+    from ocr.imageio import load_image
+
+    rgb = load_image(EXAMPLES / "receipt_en.png")
+    off, on = (service.ocr(rgb, model="fast", lm=lm) for lm in (False, True))
+    crops = [a.crop for a, b in zip(off.lines, on.lines) if a.text != b.text]
+    assert crops, "the receipt has a line the language model reads differently"
+    crop = b64(png_bytes(crops[0]))
+    texts = {}
+    for lm in (False, True):
+        fields = {"image_base64": crop, "kind": "line", "model": "fast", "lm": lm}
+        read = client.post(OCR, json=fields).json()
+        explained = client.post(EXPLAIN, json={**fields, "methods": ["alignment"]}).json()
+        assert explained["text"] == read["text"], (lm, explained["text"], read["text"])
+        texts[lm] = read["text"]
+    assert texts[False] != texts[True]
+
+
 def test_explain_page_line_multipart(client, example_page):
     data, entry = example_page
     resp = client.post(EXPLAIN, files={"image": (entry["image"], data, "image/png")},
