@@ -31,6 +31,22 @@ class RequestTimeoutError(APIError):
                                          "try a smaller image or fewer explanation methods")
 
 
+class AbandonedError(Exception):
+    """Raised inside a call whose client was already answered 504, at its next progress report: the work
+    stops there and frees its slot, instead of holding it for minutes nobody waits for."""
+
+
+_CALL = threading.local()
+
+
+def stop_if_abandoned(_fraction: float = 0.0) -> None:
+    """A progress callback for long work run by :meth:`WorkLimiter.run` (an explanation): raises
+    :class:`AbandonedError` once the request's timeout has passed. Outside such a call it does nothing."""
+    deadline = getattr(_CALL, "deadline", None)
+    if deadline is not None and time.monotonic() >= deadline:
+        raise AbandonedError("the request timed out; its work stops here")
+
+
 #: what a call is assumed to take before any has been timed (an invoice page read, on a quiet machine)
 FIRST_GUESS_SECONDS = 1.0
 #: weight of the newest call in the running mean of call times
@@ -48,7 +64,8 @@ class WorkLimiter:
 
     ``timeout_seconds`` bounds each admitted request (queue wait + work): past it the client
     gets 504 at once. A thread cannot be killed, so a timed-out call keeps its admission slot
-    until it really ends; otherwise abandoned work would pile up beyond ``workers + queue``.
+    until it really ends; otherwise abandoned work would pile up beyond ``workers + queue``. Long work
+    that reports progress through :func:`stop_if_abandoned` (explanations) ends at its next report.
     """
 
     def __init__(self, workers: int = 1, queue: int = 4, wait_seconds: float = 60.0,
@@ -83,10 +100,15 @@ class WorkLimiter:
                     else self.mean_call_seconds)
         return math.ceil(ahead / self.workers) * per_call
 
+    def refuses(self, wait: float | None = None) -> bool:
+        """Whether a request arriving now is answered 503 (too many admitted, or too long a wait ahead)."""
+        wait = self.expected_wait() if wait is None else wait
+        return self._admitted >= self.max_admitted or (self.max_wait is not None and wait > self.max_wait)
+
     def _admit(self, kind: str) -> int:
         with self._lock:
             wait = self.expected_wait()
-            if self._admitted >= self.max_admitted or (self.max_wait is not None and wait > self.max_wait):
+            if self.refuses(wait):
                 raise BusyError(max(wait, self.mean_call_seconds))
             self._admitted += 1
             ticket = next(self._tickets)
@@ -122,9 +144,11 @@ class WorkLimiter:
             if deadline is not None and time.monotonic() >= deadline:
                 raise BusyError()  # the client was already answered 504: do not start work nobody awaits
             started = time.monotonic()
+            _CALL.deadline = deadline
             try:
                 return fn(*args, **kwargs)
             finally:
+                _CALL.deadline = None
                 took = time.monotonic() - started
                 with self._lock:
                     self.mean_call_seconds += SMOOTHING * (took - self.mean_call_seconds)

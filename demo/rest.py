@@ -34,7 +34,7 @@ from starlette.routing import Match
 
 from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, JSONAnswer, ParsedRequest, check_image_bytes,
                              error_body, ocr_error_to_api, parse_image_request)
-from demo.limiter import WorkLimiter
+from demo.limiter import WorkLimiter, stop_if_abandoned
 from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, bool_field, int_field, jsonable, kind_field, lm_field,
                            methods_field, model_field, preprocess_field)
 from ocr.errors import OCRError
@@ -146,7 +146,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model,
                              lm=lm_field(fields))
     result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model,
-                                  reading=view.line_result)
+                                  reading=view.line_result, progress=stop_if_abandoned)
     if not include_maps:
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)
@@ -160,7 +160,7 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
 def health(service: OCRService, limiter: WorkLimiter, max_image_bytes: int) -> dict[str, Any]:
     """``/api/v1/health``: loaded, busy, limits, and the hooks left on the shared model (0)."""
     return {"success": True, "status": "ok", "model_loaded": True, "api_version": API_VERSION,
-            "busy": limiter.admitted >= limiter.max_admitted, "in_flight": limiter.admitted,
+            "busy": limiter.refuses(), "in_flight": limiter.admitted,
             "explain_available": service.explainer is not None, "default_model": service.default_model,
             "max_image_bytes": max_image_bytes, "max_pixels": MAX_PIXELS, "allowed_types": [*ALLOWED_TYPES, "pdf"],
             "max_pdf_pages": service.pdf_limits.max_pages, "image_url_enabled": service.url_policy.enabled,

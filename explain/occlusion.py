@@ -6,11 +6,13 @@ when hidden. The patch is 0 in the normalised input, i.e. mid-grey (127.5).
 
 Every occluded copy is scored for *all* targets at once, so the cost is the
 number of patch positions (about ``5 * width / 8`` forwards with the default
-16x16 patch, stride 8), not that times the number of characters.
+16x16 patch, stride 8, at most ``5 * MAX_X_POSITIONS``), not that times the
+number of characters.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,6 +24,13 @@ from explain.maps import ModelInput, as_line_input, normalize01
 from explain.targets import Target, batch_scores
 
 Progress = Callable[[float], None]
+
+#: patch positions along a line at most: a longer line gets a proportionally longer stride and patch, so its
+#: cost grows with its width once, not with its square (lines up to 1,616 input px keep stride 8)
+MAX_X_POSITIONS = 200
+#: input columns per forward batch (32 words of 160 px): a long line is occluded a few copies at a time, so
+#: progress -- and a cancelled request's stop -- comes every few seconds, not after minutes
+BATCH_COLUMNS = 32 * 160
 
 
 def _positions(length: int, size: int, stride: int) -> list[int]:
@@ -47,13 +56,16 @@ def occlusion_drops(model: nn.Module, x: ModelInput, targets: Sequence[Target], 
     ph, pw = (patch, patch) if isinstance(patch, int) else (int(patch[0]), int(patch[1]))
     line = as_line_input(x, width)
     h, w = line.height, line.width
-    ph, pw = min(ph, h), min(pw, w)
-    coords = [(y, x0) for y in _positions(h, ph, stride) for x0 in _positions(w, pw, stride)]
+    stride_x = max(stride, math.ceil(max(w - pw, 0) / MAX_X_POSITIONS))
+    ph, pw = min(ph, h), min(max(pw, 2 * stride_x), w)
+    batch_size = max(1, min(batch_size, BATCH_COLUMNS // max(w, 1)))
+    coords = [(y, x0) for y in _positions(h, ph, stride) for x0 in _positions(w, pw, stride_x)]
     targets = list(targets)
     drops = np.zeros((len(targets), len(coords)), np.float32)
     if targets:
         with eval_guard(model), torch.inference_mode():
-            base = torch.stack([batch_scores(t, model(line.tensor))[0] for t in targets])
+            logits = model(line.tensor)  # once: the line's own scores for every target (not a forward each)
+            base = torch.stack([batch_scores(t, logits)[0] for t in targets])
             for start in range(0, len(coords), batch_size):
                 chunk = coords[start : start + batch_size]
                 xb = line.tensor.repeat(len(chunk), 1, 1, 1)

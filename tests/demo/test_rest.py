@@ -333,11 +333,47 @@ def test_requests_queue_while_the_expected_wait_is_short_and_get_retry_after_bey
         refused = c.post(OCR, json=data)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "busy"
         assert refused.headers["Retry-After"] == "12" and "12 s" in refused.json()["error"]["message"]
+        # health says busy whenever a request would be refused, not only when every slot is taken (3 < 33)
+        assert c.get("/api/v1/health").json()["busy"] is True
         slow.release.set()
         for t in threads:
             t.join(60)
         assert [a.status_code for a in answers] == [200, 200, 200]
         assert c.post(OCR, json=data).status_code == 200
+
+
+def test_abandoned_work_that_reports_progress_stops_and_frees_its_slot():
+    """An explanation past the timeout used to run on for minutes, its slot held, every other request 503
+    (found by a black-box pass). Work reporting progress through ``stop_if_abandoned`` ends at its next report."""
+    import asyncio
+
+    from demo.limiter import AbandonedError, RequestTimeoutError, WorkLimiter, stop_if_abandoned
+
+    limiter = WorkLimiter(workers=1, queue=0, timeout_seconds=0.3)
+    ended: dict = {}
+
+    def long_work() -> None:
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 30:  # 30 s of "explaining", reporting as it goes
+                stop_if_abandoned(0.5)
+                time.sleep(0.01)
+        except AbandonedError:
+            ended["after"] = time.monotonic() - started
+            raise
+
+    async def scenario() -> int:
+        with pytest.raises(RequestTimeoutError):
+            await limiter.run(long_work)
+        held = limiter.admitted  # the client has its 504; the work still holds the slot
+        deadline = time.monotonic() + 10
+        while limiter.admitted and time.monotonic() < deadline:  # the server's loop goes on
+            await asyncio.sleep(0.02)
+        return held
+
+    assert asyncio.run(scenario()) == 1
+    assert limiter.admitted == 0 and ended["after"] < 5
+    stop_if_abandoned(1.0)  # outside a limited call: nothing to stop
 
 
 def test_slow_calls_are_not_admitted_on_the_strength_of_fast_ones():

@@ -220,6 +220,42 @@ def test_occlusion_maps_and_progress(recognizer, short_line):
     assert sum(_peak_in_box(m, prep, box, tol=10) for m, box in zip(maps, line.char_boxes)) >= 3
 
 
+def test_occlusion_of_a_long_line_costs_width_once_and_reports_progress_often():
+    """A 330-character line kept an explanation busy for minutes (found by a black-box pass): the line's own
+    scores took one forward per target, and a long line ran 32 full-width copies between progress reports.
+    Now: one forward for the scores, at most ``MAX_X_POSITIONS`` patch positions per row, and batches of at
+    most ``BATCH_COLUMNS`` input columns."""
+    import torch
+    from torch import nn
+
+    from explain.occlusion import BATCH_COLUMNS, MAX_X_POSITIONS, occlusion_drops
+
+    class Counting(nn.Module):
+        """Logits [B, W/8, 4] from column means: cheap, deterministic, counts what it is given."""
+
+        def __init__(self, line: torch.Tensor) -> None:
+            super().__init__()
+            self.line, self.batches, self.clean = line, [], 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.batches.append(x.shape[0])
+            self.clean += sum(bool(torch.equal(copy, self.line[0])) for copy in x)
+            cols = x.mean(dim=(1, 2)).reshape(x.shape[0], -1, 8).mean(-1)  # [B, T]
+            return torch.stack([cols, -cols, cols * 2, cols.abs()], dim=-1)
+
+    width = 3200
+    line = torch.rand(1, 3, 48, width)
+    targets = [CharScore(1 + k % 3, t, t) for k, t in enumerate(range(0, width // 8, 4))]  # 100 characters
+    model, seen = Counting(line), []
+    drops = occlusion_drops(model, line, targets, progress=seen.append)
+    assert drops.shape == (len(targets), 48, width)
+    assert model.clean == 1  # the line's own scores: one forward for all 100 targets (was 100)
+    copies = sum(model.batches[1:])
+    assert copies <= 5 * (MAX_X_POSITIONS + 1)  # 5 rows of patches, not 5 x 400
+    assert max(model.batches[1:]) * width <= max(BATCH_COLUMNS, width)
+    assert len(seen) == len(model.batches) - 1 and seen[-1] == pytest.approx(1.0)
+
+
 def test_integrated_gradients_saliency_and_reach(recognizer, short_line):
     _, result, prep = short_line
     target = CharScore.from_span(result.chars[2])
