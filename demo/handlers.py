@@ -459,8 +459,10 @@ def _explanation_notes(result: dict, note: str) -> str:
     if timings:
         notes.append("耗时 time: " + " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
     for choice in result.get("decoder_choices") or []:
-        notes.append(f"“{choice['char']}” 由解码器（语言模型、词表或车牌规则）选定 chosen by the decoder (language model, "
-                     f"word list or plate rules): its frames alone prefer “{choice['image_prefers']}” "
+        notes.append(f"“{choice['char']}” 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
+                     f"by this crop's frames alone: the decoder (language model, word list or plate rules) or the "
+                     f"page's read, where the line was read in a batch with others (with the language model off, "
+                     f"only the latter); this crop's frames alone prefer “{choice['image_prefers']}” "
                      f"({choice['image_probability']:.2f} vs {choice['confidence']:.2f})")
     chars = result.get("chars") or []
     reaches = result.get("tables", {}).get("reach") or {}

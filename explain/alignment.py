@@ -132,9 +132,11 @@ def char_rows(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]
 
 
 def decoder_choices(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]]:
-    """The characters the decoder chose against their own frames: where another character is more probable on
+    """The characters the reading chose against their own frames: where another character is more probable on
     the frames the reading gives this one (its first runner-up beats it). The language model, the word list
-    and the plate rules make such choices; the image alone would have read the runner-up."""
+    and the plate rules make such choices; so does a page's read, where the line was read in a batch (padded
+    with others) and by the inference engine, while these frames come from the crop alone on the float model.
+    The image alone, read this way, would have read the runner-up."""
     return [{"index": i, "char": c.char, "confidence": round(float(c.confidence), digits),
              "image_prefers": c.candidates[0][0], "image_probability": round(float(c.candidates[0][1]), digits)}
             for i, c in enumerate(chars) if c.candidates and c.candidates[0][1] > c.confidence]
