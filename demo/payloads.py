@@ -74,7 +74,8 @@ def int_field(fields: dict, name: str, default: int | None) -> int | None:
 
 
 def methods_field(fields: dict, known_methods: tuple[str, ...]) -> tuple[str, ...]:
-    """``methods``: a list or a comma-separated string of names the explainer knows."""
+    """``methods``: a list or a comma-separated string of names the explainer knows; ``all`` (alone, or in the
+    list) stands for every one, as ``python -m explain --method all`` does."""
     value = fields.get("methods")
     if value is None or value == "":
         return DEFAULT_METHODS
@@ -83,6 +84,8 @@ def methods_field(fields: dict, known_methods: tuple[str, ...]) -> tuple[str, ..
     if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
         raise APIError(422, "invalid_field", "methods must be a list of method names")
     known = known_methods
+    if "all" in value:
+        value = [m for m in value if m != "all"] + list(known)
     unknown = [m for m in value if m not in known]
     if unknown:
         raise APIError(422, "invalid_field", f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}")

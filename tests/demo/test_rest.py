@@ -667,3 +667,15 @@ def test_no_docs_page_needs_a_cdn(full_client):
     assert "cdn.jsdelivr.net" not in full_client.get("/docs").text
     r = full_client.get("/redoc")
     assert "cdn.jsdelivr.net" not in r.text and "redoc" not in r.text.lower()
+
+
+def test_explain_methods_all_means_every_method():
+    """The /docs schema says ``methods`` may be "all" (as ``python -m explain --method all``); it was a 422."""
+    from demo.http_input import APIError
+    from demo.payloads import methods_field
+
+    known = ("alignment", "gradcam", "saliency", "occlusion", "ig")
+    assert methods_field({"methods": "all"}, known) == known
+    assert methods_field({"methods": ["ig", "all"]}, known) == ("ig", "alignment", "gradcam", "saliency", "occlusion")
+    with pytest.raises(APIError):
+        methods_field({"methods": "everything"}, known)
