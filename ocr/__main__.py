@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ocr.batch.cli import positive_int
+from ocr.batch.cli import on_off, positive_int
 from ocr.engines import ENGINES
 from ocr.errors import OCRError, UnsupportedImageError
 from ocr.fields import extract_fields
@@ -318,17 +318,9 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, default=None,
                         help="recogniser: fast, accurate, or auto (fast, the unsure lines re-read accurately); "
                         "default: OCR_MODEL, else auto")
-    parser.add_argument("--lm", type=_on_off, default=None, metavar="on|off",
+    parser.add_argument("--lm", type=on_off, default=None, metavar="on|off",
                         help="decode with the character language model (beam search) and the English word list; "
                         "default: per model, as measured on the validation slice, weights/README.md")
-
-
-def _on_off(value: str) -> bool:
-    if value.lower() in ("on", "true", "1", "yes"):
-        return True
-    if value.lower() in ("off", "false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError("give on or off")
 
 
 def _default_model(args: argparse.Namespace) -> None:
@@ -353,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--weights", type=Path, default=None)
     rec.add_argument("--json", action="store_true")
     rec.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
-    rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    rec.add_argument("--decoder", choices=["greedy", "beam"], default="greedy",
+                     help="with --lm off: best path (greedy, the default) or beam search without the language "
+                     "model; with the language model on (the default) unsure lines are beam-searched anyway")
     _model_option(rec)
     rec.set_defaults(func=cmd_recognize)
     page = sub.add_parser("page", help="read whole pages: detect lines, then recognise them")

@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def on_off(value: str) -> bool:
+    """``--lm on|off`` (also true/false, 1/0, yes/no), the one parser of every command's switch."""
+    if value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError("give on or off")
+
+
 def positive_int(text: str) -> int:
     """An argparse type for counts that must be 1 or more (0 or -1 would silently mean "no limit" or
     "refuse everything"): anything else is the usual usage error, exit 2."""
@@ -75,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, default=None,
                         help="recogniser: auto, fast or accurate (default: OCR_MODEL, else auto); fast reads an "
                         "archive 1.15-1.45x sooner")
+    parser.add_argument("--lm", type=on_off, default=None, metavar="on|off",
+                        help="decode with the character language model and the English word list (default: per "
+                        "model, as measured on the validation slice; each record says \"lm\")")
     parser.add_argument("--max-pages", type=positive_int, default=None,
                         help="pages per PDF or multi-page TIFF, at least 1 (default: OCR_PDF_MAX_PAGES, 20)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
@@ -106,8 +118,9 @@ def _describe(p: Plan) -> None:
 
 def run(args: argparse.Namespace, factory: ReaderFactory | None = None) -> Summary:
     """Plan, skip what ``--resume`` finds done, read the rest with the chosen backend (``factory``: the
-    service with ``--model``)."""
-    factory = factory or functools.partial(load_reader, model=getattr(args, "model", None))
+    service with ``--model`` and ``--lm``)."""
+    factory = factory or functools.partial(load_reader, model=getattr(args, "model", None),
+                                           lm=getattr(args, "lm", None))
     fields_spec = FIELDS_HOOK if args.fields else None
     resolve_fields(fields_spec)  # a missing extractor fails here, before any model loads
     _check_output(args.out, args.resume)

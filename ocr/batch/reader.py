@@ -26,23 +26,24 @@ ReaderFactory = Callable[[], PageReader]
 class ServiceReader:
     """The REST answer of ``POST /api/v1/ocr`` (kind page, no preprocessing options) for one page."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, lm: bool | None = None) -> None:
         self.service = service
+        self.lm = lm
 
     def __call__(self, rgb: np.ndarray) -> dict[str, Any]:
         # no result cache: a batch never reads the same page twice, and the cache would only hold memory
-        return self.service.page_answer(rgb, use_cache=False)
+        return self.service.page_answer(rgb, use_cache=False, lm=self.lm)
 
 
-def load_reader(threads: int = 1, model: str | None = None) -> PageReader:
+def load_reader(threads: int = 1, model: str | None = None, lm: bool | None = None) -> PageReader:
     """The default factory: the service with one thread, since the batch runs one worker per core; ``model``:
-    the recogniser (None: ``OCR_MODEL``)."""
+    the recogniser (None: ``OCR_MODEL``); ``lm``: the language model on or off (None: the model's default)."""
     import cv2
 
     from ocr.service import OCRService
 
     cv2.setNumThreads(threads)
-    return ServiceReader(OCRService.load(threads=threads, model=model))
+    return ServiceReader(OCRService.load(threads=threads, model=model), lm)
 
 
 #: the keys of an answer that measure time, so differ between two reads of the same page

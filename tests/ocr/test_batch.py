@@ -303,3 +303,20 @@ def test_fields_hook_names_the_real_extractor() -> None:
     from ocr.fields import fields_for_answer
 
     assert resolve_fields(FIELDS_HOOK) is fields_for_answer
+
+
+def test_batch_takes_the_language_model_switch(service, tmp_path):
+    """``lm`` is one switch everywhere (README): ``python -m ocr batch --lm off`` was a usage error (black-box
+    pass). The option reaches the reader, and each record says which decoding it got."""
+    import argparse
+
+    from ocr.imageio import load_image
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args([str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--lm", "off"])
+    assert args.lm is False
+    assert parser.parse_args([str(tmp_path), "--out", str(tmp_path / "o.jsonl")]).lm is None
+    rgb = load_image(Path(__file__).resolve().parents[2] / "examples" / "line_zh.png")
+    assert ServiceReader(service, lm=args.lm)(rgb)["lm"] is False
+    assert ServiceReader(service)(rgb)["lm"] is True
