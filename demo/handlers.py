@@ -188,6 +188,11 @@ def document_page(service: OCRService, ui: "Components", doc_value: Any, page: f
     return _document_page_view(service, ui, doc_value, int(page or 1))
 
 
+def document_cleared(service: OCRService, ui: "Components") -> dict:
+    """The PDF / TIFF box emptied: its page picker goes with it (it stayed at "Page 2 / 2"; black-box pass)."""
+    return {ui.doc_page: gr.update(visible=False, value=1)}
+
+
 def _document_page_view(service: OCRService, ui: "Components", doc_value: Any, page: int) -> dict:
     path = doc_value.get("path") if isinstance(doc_value, dict) else doc_value
     if not path:

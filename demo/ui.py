@@ -306,6 +306,7 @@ def wire_reading(c: Components, service: OCRService) -> None:
     doc_outputs = [c.image, c.doc_page, c.status]
     c.doc.upload(bind(handlers.document_uploaded), inputs=[c.doc], outputs=doc_outputs, api_visibility="private",
                  concurrency_id="views", preprocess=False)
+    c.doc.clear(bind(handlers.document_cleared), None, [c.doc_page], queue=False, api_visibility="private")
     c.doc_page.release(bind(handlers.document_page), inputs=[c.doc, c.doc_page], outputs=doc_outputs,
                        api_visibility="private", concurrency_id="views", preprocess=False)
 

@@ -183,3 +183,21 @@ def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
     wait_for_text(page, "GREENLEAF")
     picker.get_by_text("(2 / 2)").wait_for(state="visible", timeout=STEP_MS)
     page.close()
+
+
+def test_emptying_the_document_box_hides_its_page_picker(app_url, browser, tmp_path):
+    """The picker stayed at "Page 2 / 2" after the PDF / TIFF box was cleared (black-box pass)."""
+    from PIL import Image
+
+    pages = [Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "line_zh.png")]
+    tif = tmp_path / "two.tif"
+    pages[0].save(tif, save_all=True, append_images=pages[1:], compression="tiff_deflate")
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    page.locator("#doc-upload input[type=file]").set_input_files(str(tif))
+    picker = page.locator("#doc-page")
+    picker.wait_for(state="visible", timeout=STEP_MS)
+    page.locator("#doc-upload button[aria-label='Clear']").first.click()
+    picker.wait_for(state="hidden", timeout=STEP_MS)
+    page.close()
