@@ -124,7 +124,7 @@ class WorkLimiter:
         task.add_done_callback(lambda done: self._release(done, ticket))
         try:  # shield: a timeout or a client that went away must not detach the slot from the thread
             return await asyncio.wait_for(asyncio.shield(task), self.timeout_seconds)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, AbandonedError):  # the work may notice the deadline a moment before the wait
             log.warning("request abandoned after %.1f s; its worker slot stays held until the call ends",
                         self.timeout_seconds)
             raise RequestTimeoutError(self.timeout_seconds or 0) from None

@@ -375,6 +375,13 @@ def test_abandoned_work_that_reports_progress_stops_and_frees_its_slot():
     assert limiter.admitted == 0 and ended["after"] < 5
     stop_if_abandoned(1.0)  # outside a limited call: nothing to stop
 
+    # work that notices the deadline a moment before the wait times out is a timeout too (504), never a 500
+    def noticed_first() -> None:
+        raise AbandonedError("the request timed out; its work stops here")
+
+    with pytest.raises(RequestTimeoutError):
+        asyncio.run(WorkLimiter(workers=1, queue=0, timeout_seconds=5.0).run(noticed_first))
+
 
 def test_slow_calls_are_not_admitted_on_the_strength_of_fast_ones():
     """The expected wait is learnt per kind of call: after many 10 ms page reads, explanations that take
