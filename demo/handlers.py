@@ -175,14 +175,20 @@ def _upload_bytes(path: str | Path) -> bytes:
     return resolved.read_bytes() if resolved.exists() else b""
 
 
-@reports_errors("status")
+def _document_refused(ui: "Components") -> dict:
+    """A document the box could not read: the image input emptied (so the previous page's reading is cleared
+    with it, as after a bad image) and the page picker hidden; the message says why (black-box pass)."""
+    return {ui.image: None, ui.doc_page: gr.update(visible=False, value=1)}
+
+
+@reports_errors("status", clear=_document_refused)
 def document_uploaded(service: OCRService, ui: "Components", doc_value: Any) -> dict:
     """A PDF or TIFF was uploaded in the document box: its first page into the image input, the page
     picker set to its page count (a single-page TIFF, or an image, is a document of one page)."""
     return _document_page_view(service, ui, doc_value, 1)
 
 
-@reports_errors("status")
+@reports_errors("status", clear=_document_refused)
 def document_page(service: OCRService, ui: "Components", doc_value: Any, page: float) -> dict:
     """Another page of the uploaded document picked (1-based): that page into the image input."""
     return _document_page_view(service, ui, doc_value, int(page or 1))

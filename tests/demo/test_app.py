@@ -288,8 +288,12 @@ def test_a_pdf_upload_puts_each_picked_page_into_the_image_input(service, tmp_pa
 
     broken = upload.with_name("broken.pdf")
     broken.write_bytes(b"%PDF-1.4\n%%EOF\n")
-    message = json.dumps(list(fns["document_uploaded"]({"path": str(broken)}).values()), ensure_ascii=False, default=str)
+    refused = fns["document_uploaded"]({"path": str(broken)})
+    message = json.dumps(list(refused.values()), ensure_ascii=False, default=str)
     assert "PDF" in message and str(broken.parent) not in message
+    # the previous page goes (its reading is cleared with it) and so does the picker: nothing stale stays shown
+    assert None in refused.values()
+    assert any(isinstance(v, dict) and v.get("visible") is False for v in refused.values())
 
 
 def test_model_summary_describes_one_network_and_says_what_rereads(service):
