@@ -169,7 +169,11 @@ IMAGE_BODY: dict[str, Any] = {
             "properties": {"image": {"type": "string", "format": "binary"},
                            "kind": {"type": "string", "enum": ["page", "line"]},
                            "model": {"type": "string", "enum": list(MODELS)},
-                           "lm": {"type": "boolean"}}}},
+                           "lm": {"type": "boolean"},
+                           "preprocess": {"type": "string", "description": "a mode: auto, manual or off"}}}},
+        **{raw: {"schema": {"type": "string", "format": "binary",
+                            "description": "the file itself; options go in the query string, e.g. ?model=fast&lm=false"}}
+           for raw in ("image/*", "application/pdf")},
     },
 }
 EXPLAIN_BODY: dict[str, Any] = json.loads(json.dumps(IMAGE_BODY))
@@ -183,8 +187,26 @@ EXPLAIN_BODY["content"]["application/json"]["schema"]["properties"].update({
     "include_maps": {"type": "boolean", "default": False, "description": "also return the raw float maps"},
 })
 EXPLAIN_BODY["content"]["multipart/form-data"]["schema"]["properties"].update({
-    "line": {"type": "integer"}, "methods": {"type": "string", "description": "comma-separated"},
-    "char_index": {"type": "integer"}, "page": {"type": "integer"}})
+    "line": {"type": "integer"}, "methods": {"type": "string", "description": "comma-separated, or all"},
+    "char_index": {"type": "integer"}, "page": {"type": "integer"}, "include_maps": {"type": "boolean"}})
+
+#: the error answer every failure gets, and when (README, "REST API")
+ERROR_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "success": {"type": "boolean", "enum": [False]},
+    "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+_ERRORS = {
+    400: "bad JSON, multipart or base64; not an image; a decompression bomb; pdf_invalid / tiff_invalid; "
+         "invalid_page / invalid_line; bad_explain_request; url_disabled",
+    403: "url_not_allowed (an image_url to a private address or a host not allowed)",
+    413: "over the 10 MB limit; pdf_too_many_pages / tiff_too_many_pages; url_too_large",
+    415: "a type that is not read (GIF, ...), or a body of another content type; pdf_encrypted; url_not_image",
+    422: "a missing field, two images (conflicting_fields), a bad option (invalid_field); no_text (explain)",
+    503: "busy: the expected wait is too long (Retry-After says how long)",
+    504: "timeout (OCR_API_TIMEOUT); pdf_timeout; url_timeout",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": what, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for status, what in _ERRORS.items()}
 
 #: ``/api/v1/ocr`` only (added after the explain body was copied from it)
 FIELDS_OPTION: dict[str, Any] = {
@@ -193,4 +215,5 @@ FIELDS_OPTION: dict[str, Any] = {
                    "invoices: 发票代码, 发票号码, 开票日期, parties, 金额, 税额, 价税合计), each with value, "
                    "confidence, low_confidence, lines, boxes and explanation (ocr.fields.FieldSet.to_dict)"}
 for _content in IMAGE_BODY["content"].values():
-    _content["schema"]["properties"]["fields"] = FIELDS_OPTION
+    if "properties" in _content["schema"]:  # JSON and form fields; a raw body's options are query parameters
+        _content["schema"]["properties"]["fields"] = FIELDS_OPTION

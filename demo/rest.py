@@ -35,8 +35,8 @@ from starlette.routing import Match
 from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, JSONAnswer, ParsedRequest, check_image_bytes,
                              error_body, ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter, stop_if_abandoned
-from demo.payloads import (EXPLAIN_BODY, IMAGE_BODY, bool_field, int_field, jsonable, kind_field, lm_field,
-                           methods_field, model_field, preprocess_field)
+from demo.payloads import (ERROR_RESPONSES, EXPLAIN_BODY, IMAGE_BODY, bool_field, int_field, jsonable, kind_field,
+                           lm_field, methods_field, model_field, preprocess_field)
 from ocr.errors import OCRError
 from ocr.fields import fields_for_answer
 from ocr.imageio import MAX_PIXELS
@@ -72,9 +72,10 @@ def create_api(service: OCRService, *, max_image_bytes: int = MAX_IMAGE_BYTES, w
     app.state.max_image_bytes = max_image_bytes
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.post("/api/v1/ocr", tags=["ocr"], summary="Read the text of an image",
+    app.post("/api/v1/ocr", tags=["ocr"], summary="Read the text of an image", responses=ERROR_RESPONSES,
              openapi_extra={"requestBody": IMAGE_BODY})(ocr_route)
     app.post("/api/v1/explain", tags=["ocr"], summary="Explain how one line was read",
+             responses={**ERROR_RESPONSES, 501: {"description": "not_available: started without explanations"}},
              openapi_extra={"requestBody": EXPLAIN_BODY})(explain_route)
     app.get("/api/v1/health", tags=["meta"], summary="Is the model loaded?")(health_route)
     for path in (API_PREFIX, API_PREFIX + "/{rest:path}"):  # after the routes above, before the UI mount at "/"

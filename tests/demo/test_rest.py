@@ -106,6 +106,16 @@ def test_openapi_docs(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {OCR, EXPLAIN, "/api/v1/health"} <= set(paths)
     assert "multipart/form-data" in paths[OCR]["post"]["requestBody"]["content"]
+    # what the black-box pass found missing: the errors, raw bodies, and the form options the server takes
+    for path in (OCR, EXPLAIN):
+        post = paths[path]["post"]
+        assert {"400", "413", "415", "422", "503", "504"} <= set(post["responses"])
+        error = post["responses"]["413"]["content"]["application/json"]["schema"]
+        assert set(error["properties"]) == {"success", "error"}
+        assert {"image/*", "application/pdf"} <= set(post["requestBody"]["content"])
+        assert "preprocess" in post["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert "include_maps" in paths[EXPLAIN]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"][
+        "properties"]
 
 
 def test_api_module_does_not_import_gradio():
