@@ -229,23 +229,18 @@ def _payload_data(value: Any) -> bytes | np.ndarray | None:
     return _upload_bytes(value)
 
 
-def read_upload(value: Any, service: OCRService | None = None, page: int = 0) -> tuple[np.ndarray | None, int]:
+def read_upload(value: Any, service: OCRService | None = None) -> tuple[np.ndarray | None, int]:
     """The image input's value as RGB, and how many pages the upload has: a document (PDF, multi-page
-    TIFF) dropped on the image input gives page ``page`` (0-based, clamped) and its page count, so the
-    caller can say that the other pages were not read (the document box reads every page)."""
+    TIFF) dropped on the image input gives its first page and its page count, so the caller can say that
+    the other pages were not read (the document box reads every page)."""
     data = _payload_data(value)
     if data is None or isinstance(data, np.ndarray):
         return (None, 0) if data is None else (load_image(data), 1)
     doc = service.document(data) if service is not None else None
     if doc is None:
         return load_image(data, max_bytes=MAX_IMAGE_BYTES), 1
-    count = doc.page_count()
-    return doc.page(min(max(page, 0), count - 1)), count
-
-
-def read_payload(value: Any, service: OCRService | None = None, page: int = 0) -> np.ndarray | None:
-    """The raw value of a gr.Image input (FileData dict, path, data URL or array) -> RGB array."""
-    return read_upload(value, service, page)[0]
+    count = doc.page_count()  # first: a document over the page limit is refused before any page is made
+    return doc.page(0), count
 
 
 def read_page(service: OCRService, image_value: Any, settings: UISettings) -> PageResult | None:

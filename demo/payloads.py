@@ -13,6 +13,7 @@ from ocr.errors import OCRError
 from ocr.imageio import encode_png, load_image
 from ocr.recognize.models import MODELS
 from ocr.service import DEFAULT_METHODS, OCRService, page_payload  # noqa: F401 - page_payload: its home is ocr
+from ocr.settings import switch_word
 
 
 def kind_field(fields: dict) -> str:
@@ -33,11 +34,6 @@ def model_field(fields: dict) -> str | None:
     return value.strip().lower()
 
 
-#: how a form or JSON field may say yes / no
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
-
-
 def lm_field(fields: dict) -> bool | None:
     """``lm``: decode with the character language model (true / false; None when not given: the
     model's default, chosen on the validation slice)."""
@@ -52,10 +48,10 @@ def bool_field(fields: dict, name: str) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()  # JSON 1 / 0 read as the form words "1" / "0"
-    if text not in TRUE_WORDS + FALSE_WORDS:
+    switch = switch_word(str(value).strip())  # JSON 1 / 0 read as the form words "1" / "0"
+    if switch is None:
         raise APIError(422, "invalid_field", f"{name} must be true or false")
-    return text in TRUE_WORDS
+    return switch
 
 
 def int_field(fields: dict, name: str, default: int | None) -> int | None:

@@ -62,6 +62,14 @@ EXAMPLES_DIR = ROOT / "examples"
 EVAL_ROOT = ROOT.parent / "shared" / "eval"
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+#: how a setting, a REST field, a preprocessing option or a command-line switch says yes / no (one list for all)
+SWITCH_WORDS: dict[str, bool] = {"1": True, "true": True, "yes": True, "on": True,
+                                 "0": False, "false": False, "no": False, "off": False}
+
+
+def switch_word(text: str) -> bool | None:
+    """``text`` (any case) as yes / no, or None when it is neither."""
+    return SWITCH_WORDS.get(text.lower())
 
 
 class SettingsError(OCRError):
@@ -147,9 +155,10 @@ def _parse(meta: Mapping[str, Any], default: Any, kind: Any, raw: str) -> Any:
     kind = str(kind)
     try:
         if kind == "bool":
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            switch = switch_word(raw)
+            if switch is None:
                 raise ValueError
-            return raw.lower() in ("1", "true", "yes", "on")
+            return switch
         if kind.startswith("int"):
             value: Any = int(raw)
         elif kind == "float":

@@ -13,7 +13,7 @@ language-model weight and word list of ``ocr.recognize.lm_choice``), with each c
 The rule, written before this module's first run (a first study at 18:00 UTC, read in the same way, had shown
 the direction: web-style +0.96 char points for the fast model): the reviews are counted in if, for **every**
 model, web-style char accuracy rises by at least ``MIN_GAIN`` points and no other set's (news, each domain of the
-slice) falls by more than ``MAX_LOSS``. Nothing here reads ``../shared/eval``.
+slice) falls by more than ``MAX_LOSS``. Nothing here reads the evaluation sets.
 """
 
 from __future__ import annotations
@@ -71,30 +71,25 @@ def decide(by_model: dict[str, dict[str, dict[str, float]]]) -> bool:
 
 
 def measure(models: Sequence[str], threads: int) -> dict[str, Any]:
-    import ocr.recognize.recognizer as recognizer_module
     from ocr.recognize.recognizer import Recognizer
     from training.zh_text import render, validation_texts
 
     _, slice_lines = read_all()
     slice_images = [load_image(str(ln.image)) for ln in slice_lines]
-    shipped_lm = recognizer_module.default_language_model
+    candidates = {candidate: candidate_model(candidate) for candidate in CANDIDATES}  # counted once, for both models
     by_model: dict[str, dict[str, dict[str, float]]] = {}
-    try:
-        for name in models:
-            recognizer = Recognizer.load(model=name, threads=threads)
-            allowed = set(recognizer.charset.chars)
-            sets = {}
-            for kind in ("web", "news"):
-                texts = validation_texts(kind, allowed)
-                sets[kind] = (render(texts, recognizer.charset.chars), texts)
-            by_model[name] = {}
-            for candidate in CANDIDATES:
-                lm = candidate_model(candidate)
-                recognizer_module.default_language_model = lambda lm=lm: lm
-                by_model[name][candidate] = score_model(recognizer, sets, slice_lines, slice_images)
-                log.info("%s, %s: %s", name, candidate, by_model[name][candidate])
-    finally:
-        recognizer_module.default_language_model = shipped_lm
+    for name in models:
+        recognizer = Recognizer.load(model=name, threads=threads)
+        allowed = set(recognizer.charset.chars)
+        sets = {}
+        for kind in ("web", "news"):
+            texts = validation_texts(kind, allowed)
+            sets[kind] = (render(texts, recognizer.charset.chars), texts)
+        by_model[name] = {}
+        for candidate, lm in candidates.items():
+            recognizer.language_model = lm
+            by_model[name][candidate] = score_model(recognizer, sets, slice_lines, slice_images)
+            log.info("%s, %s: %s", name, candidate, by_model[name][candidate])
     return {"by_model": by_model, "count_reviews": decide(by_model)}
 
 

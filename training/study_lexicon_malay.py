@@ -16,7 +16,6 @@ import argparse
 import json
 import re
 
-import ocr.recognize.recognizer as recognizer_module
 from ocr.imageio import load_image
 from ocr.recognize.lexicon import Lexicon, default_lexicon
 from ocr.recognize.recognizer import Recognizer
@@ -38,16 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     images = [load_image(str(line.image)) for line in lines]
     english = default_lexicon()
     lists = {"en": english, "en+ms": Lexicon(sorted(set(english.words) | set(malay_words())))}
-    shipped = recognizer_module.default_lexicon
     scores = {}
-    try:
-        for model in args.models:
-            recognizer = Recognizer.load(model=model)
-            for name, lexicon in lists.items():
-                recognizer_module.default_lexicon = lambda lexicon=lexicon: lexicon
-                scores[f"{model}/{name}"] = per_domain(lines, [r.text for r in recognizer.recognize(images)])
-    finally:
-        recognizer_module.default_lexicon = shipped
+    for model in args.models:
+        recognizer = Recognizer.load(model=model)
+        for name, lexicon in lists.items():
+            recognizer.lexicon = lexicon
+            scores[f"{model}/{name}"] = per_domain(lines, [r.text for r in recognizer.recognize(images)])
     print(json.dumps(scores, indent=1))
 
 

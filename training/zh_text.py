@@ -13,7 +13,7 @@ real sentences:
   as a check in another register (news), so a gain on reviews is not bought with a loss elsewhere.
 
 Rendered with the held-out font (``training.synth.held_out_fonts``: never used to train) and degraded harder
-than training lines; never ``../shared/eval``.
+than training lines; never the evaluation sets.
 """
 
 from __future__ import annotations

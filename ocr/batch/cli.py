@@ -31,7 +31,7 @@ from ocr.batch.reader import ReaderFactory, load_reader
 from ocr.batch.runner import FIELDS_HOOK, Summary, WorkerFailed, default_workers, resolve_fields, run_pool
 from ocr.errors import OCRError
 from ocr.recognize.models import MODELS
-from ocr.settings import Settings
+from ocr.settings import Settings, switch_word
 
 log = logging.getLogger("ocr.batch")
 
@@ -49,12 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def on_off(value: str) -> bool:
-    """``--lm on|off`` (also true/false, 1/0, yes/no), the one parser of every command's switch."""
-    if value.lower() in ("on", "true", "1", "yes"):
-        return True
-    if value.lower() in ("off", "false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError("give on or off")
+    """``--lm on|off`` (also true/false, 1/0, yes/no: ``ocr.settings.SWITCH_WORDS``), every command's switch."""
+    switch = switch_word(value)
+    if switch is None:
+        raise argparse.ArgumentTypeError("give on or off")
+    return switch
 
 
 def positive_int(text: str) -> int:

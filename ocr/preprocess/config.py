@@ -10,6 +10,7 @@ import numpy as np
 
 from ocr.preprocess.steps import BORDERS, DENOISE_MAX_PIXELS, MAX_LINE_WIDTH, STEP_ORDER
 from ocr.recognize.lineprep import INPUT_HEIGHT, STRIDE_X
+from ocr.settings import switch_word
 
 MODES = ("auto", "manual", "off")
 
@@ -53,8 +54,8 @@ def _flag(where: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, (int, np.integer)) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "on", "yes")
+    if isinstance(value, str) and switch_word(value.strip()) is not None:
+        return bool(switch_word(value.strip()))
     raise ValueError(f"{where} must be true or false, got {value!r}")
 
 

@@ -25,7 +25,7 @@ from ocr.engines import (CHECKSUMS_NAME, BuildOnce, TorchBehindEngine, choose_en
 from ocr.errors import ModelLoadError
 from ocr.imageio import load_image
 from ocr.recognize.charset import Charset
-from ocr.recognize.language import default_language_model
+from ocr.recognize.language import CharLanguageModel, default_language_model
 from ocr.recognize.lexicon import Lexicon, corrected_labels, default_lexicon
 from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
 from ocr.recognize.lm_choice import LEXICON_MARGIN, LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
@@ -243,6 +243,10 @@ class Recognizer(TorchBehindEngine):
         self.lm_weight = LM_WEIGHT.get(spec.name, 0.2) if lm_weight is None else lm_weight
         chosen = LEXICON_MARGIN.get(spec.name) if lexicon_margin is None else lexicon_margin
         self.lexicon_margin = chosen if word_list else None
+        #: the language model and word list decoded with (None: the shipped ones, read once per process); a study
+        #: of candidate ones (``training.choose_lm_text``) sets them here
+        self.language_model: CharLanguageModel | None = None
+        self.lexicon: Lexicon | None = None
         self.threads = threads
         self.turn_tall = turn_tall
         self._model: BuildOnce["CRNN"] = (BuildOnce(value=self._prepare(model)) if model is not None
@@ -359,7 +363,9 @@ class Recognizer(TorchBehindEngine):
         todo = [i for i in range(len(rgbs)) if results[i] is None]
         prepared = {i: prepare_line(rgbs[i], pad_to=self.pad_min_width) for i in todo}
         scorer = self._scorer(lm)
-        lexicon = default_lexicon() if self.uses_lm(lm) and self.lexicon_margin is not None else None
+        lexicon = None
+        if self.uses_lm(lm) and self.lexicon_margin is not None:
+            lexicon = self.lexicon if self.lexicon is not None else default_lexicon()
         batches = [[todo[b] for b in bucket] for bucket in self._buckets([prepared[i] for i in todo])]
 
         def read(forward: Callable[[np.ndarray], np.ndarray], idx: list[int]) -> list[LineDecoding]:
@@ -462,7 +468,7 @@ class Recognizer(TorchBehindEngine):
     def _scorer(self, lm: bool | None) -> Any:
         """False: greedy decoding; None: beam search alone; else the language model to search with."""
         if self.uses_lm(lm):
-            return default_language_model()
+            return self.language_model if self.language_model is not None else default_language_model()
         return None if self.decoder == "beam" else False
 
     def recognize_one(self, image: Any) -> LineResult:

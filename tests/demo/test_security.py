@@ -158,8 +158,8 @@ def test_event_payload_naming_server_file_is_refused(served):
         assert "root:" not in text and "Traceback" not in text
 
 
-def test_read_payload_refuses_server_paths(tmp_path):
-    from demo.handlers import read_payload
+def test_read_upload_refuses_server_paths(tmp_path):
+    from demo.handlers import read_upload
     from ocr.errors import InvalidImageError
 
     outside = tmp_path / "outside.png"
@@ -170,7 +170,7 @@ def test_read_payload_refuses_server_paths(tmp_path):
     for value in (str(WEIGHTS), "/etc/passwd", str(EXAMPLES / ".." / "weights" / "crnn.pt"), str(outside),
                   {"path": "/etc/passwd"}, {"path": str(link_dir / "to_weights.png")}, Path("/etc/hostname")):
         with pytest.raises(InvalidImageError, match="not uploaded"):
-            read_payload(value)
+            read_upload(value)
 
 
 # ---------------------------------------------------------------- image_url: off by default, never fetched

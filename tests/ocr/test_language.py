@@ -103,6 +103,21 @@ def test_recognizer_lm_switch_reads_and_reports(recognizer, latin_font):
     assert recognizer.uses_lm(True) and not recognizer.uses_lm(False)
 
 
+def test_a_recognizer_decodes_with_the_language_model_and_word_list_set_on_it(recognizer):
+    """Studies of candidate models set them on the recogniser (``training.choose_lm_text``) instead of replacing
+    the module's loaders; unset, the shipped ones are used."""
+    from ocr.recognize.lexicon import Lexicon
+
+    assert recognizer._scorer(True) is default_language_model()
+    candidate, words = CharLanguageModel.from_words(WORDS), Lexicon(["receipt"])
+    recognizer.language_model, recognizer.lexicon = candidate, words
+    try:
+        assert recognizer._scorer(True) is candidate and recognizer._scorer(False) is not candidate
+    finally:
+        recognizer.language_model = recognizer.lexicon = None
+    assert recognizer._scorer(True) is default_language_model()
+
+
 def test_page_answer_says_whether_the_language_model_was_used(service):
     from pathlib import Path
 
