@@ -19,7 +19,7 @@ import gradio as gr
 from demo.cache import cache_ttl, install_sweeper
 from demo.http_input import MAX_IMAGE_BYTES
 from demo.rest import create_api
-from demo.ui import CSS, build_blocks, load_examples
+from demo.ui import CSS, JS, build_blocks, load_examples
 from ocr.imageio import load_image
 from ocr.service import OCRService
 from ocr.settings import EXAMPLES_DIR, Settings
@@ -68,7 +68,7 @@ def build_app(service: OCRService, settings: Settings | None = None, *, examples
     ttl = cache_ttl(settings)
     if ttl:  # demo/cache.py sweeps instead: Gradio's own delete_cache task dies under load
         blocks.delete_cache = None
-    app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
+    app = gr.mount_gradio_app(api, blocks, path="/", theme=gr.themes.Soft(primary_hue="indigo"), css=CSS, js=JS,
                               max_file_size=MAX_IMAGE_BYTES, show_error=True, footer_links=["api", "gradio"],
                               allowed_paths=[str(examples_dir)])
     # Gradio checks that a file path submitted to an event was uploaded by a user only once the

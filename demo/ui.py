@@ -35,6 +35,16 @@ CSS = """
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
+#: run once when the page loads. Enter in the page picker's number box did nothing until the box lost focus
+#: (Gradio's slider reads a typed number on blur or pointer-up only): Enter now leaves the box, so the page is read
+JS = """() => {
+  document.addEventListener("keydown", (event) => {
+    const box = event.target;
+    if (event.key === "Enter" && box instanceof HTMLInputElement && box.type === "number" && box.closest("#doc-page")) {
+      box.blur();
+    }
+  });
+}"""
 MODE_CHOICES = [("自动 auto", "auto"), ("手动 manual", "manual"), ("关闭 off", "off")]
 STEP_LABELS = {
     "grayscale": "灰度 grayscale",

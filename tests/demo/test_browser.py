@@ -185,6 +185,26 @@ def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
     page.close()
 
 
+def test_enter_in_the_page_number_box_reads_that_page(app_url, browser, tmp_path):
+    """Typing a page number and pressing Enter read nothing until the box lost focus (black-box pass)."""
+    from PIL import Image
+
+    first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
+    tif = tmp_path / "two_pages.tif"
+    first.save(tif, save_all=True, append_images=[second], compression="tiff_deflate")
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    page.locator("#doc-upload input[type=file]").set_input_files(str(tif))
+    wait_for_text(page, "SWIFTWAY")
+    number = page.locator("#doc-page input[type=number]")
+    number.fill("2")
+    number.press("Enter")
+    wait_for_text(page, "GREENLEAF")
+    page.locator("#doc-page").get_by_text("(2 / 2)").wait_for(state="visible", timeout=STEP_MS)
+    page.close()
+
+
 def test_emptying_the_document_box_hides_its_page_picker(app_url, browser, tmp_path):
     """The picker stayed at "Page 2 / 2" after the PDF / TIFF box was cleared (black-box pass)."""
     from PIL import Image
