@@ -3,7 +3,7 @@
 Input is checked in this order, and nothing is decoded before the size check:
 body size (413) -> JSON / multipart syntax (400; 415 for a non-JSON body of another content type)
 -> missing image, two images, or both an image and ``image_url`` (422) -> base64 (400) -> decoded
-size (413) -> file signature (415 for a known non-allowed type such as GIF, 400 for bytes that are
+size (413) -> file signature (415 for a known non-allowed type such as PSD, 400 for bytes that are
 no image at all; PDF is accepted, and a TIFF of several pages is a document like it) -> decode (400,
 including decompression bombs, which are refused from the header's declared size).
 ``image_url`` is fetched later, inside a worker slot, by ``OCRService.fetch_url``: only when
@@ -108,9 +108,9 @@ def check_image_bytes(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> str:
         return kind  # every page is read (ocr/pdf.py: page, size and time limits)
     if kind is not None and not allowed:
         raise APIError(415, "unsupported_media_type",
-                       f"{kind} is not supported; send one of: jpg, png, bmp, webp, tiff, pdf")
+                       f"{kind} is not supported; send one of: jpg, png, bmp, webp, tiff, gif, pdf")
     if kind is None:
-        raise APIError(400, "invalid_image", "the data is not an image (allowed: jpg, png, bmp, webp, tiff, pdf)")
+        raise APIError(400, "invalid_image", "the data is not an image (allowed: jpg, png, bmp, webp, tiff, gif, pdf)")
     return kind
 
 

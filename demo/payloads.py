@@ -195,7 +195,7 @@ _ERRORS = {
          "invalid_page / invalid_line; bad_explain_request; url_disabled",
     403: "url_not_allowed (an image_url to a private address or a host not allowed)",
     413: "over the 10 MB limit; pdf_too_many_pages / tiff_too_many_pages; url_too_large",
-    415: "a type that is not read (GIF, ...), or a body of another content type; pdf_encrypted; url_not_image",
+    415: "a type that is not read (PSD, SVG, ...), or a body of another content type; pdf_encrypted; url_not_image",
     422: "a missing field, two images (conflicting_fields), a bad option (invalid_field); no_text (explain)",
     503: "busy: the expected wait is too long (Retry-After says how long)",
     504: "timeout (OCR_API_TIMEOUT); pdf_timeout; url_timeout",

@@ -141,7 +141,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
 # inputs): nothing is decoded. ``demo/http_input.py`` and ``ocr/url_fetch.py`` use it.
 
 #: what the API and URL fetching accept (a subset of what load_image decodes)
-SNIFF_ALLOWED_TYPES = ("jpeg", "png", "bmp", "webp", "tiff")
+SNIFF_ALLOWED_TYPES = ("jpeg", "png", "bmp", "webp", "tiff", "gif")
 
 _ALLOWED_SIGNATURES = (
     ("jpeg", lambda b: b.startswith(b"\xff\xd8\xff")),
@@ -149,10 +149,10 @@ _ALLOWED_SIGNATURES = (
     ("bmp", lambda b: b.startswith(b"BM") and len(b) >= 26),
     ("webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"),
     ("tiff", lambda b: b[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
+    ("gif", lambda b: b[:6] in (b"GIF87a", b"GIF89a")),  # its first frame, as the UI and the CLI read it
 )
 
 _OTHER_SIGNATURES = (
-    ("gif", lambda b: b[:6] in (b"GIF87a", b"GIF89a")),
     ("pdf", lambda b: b.lstrip()[:5] == b"%PDF-"),
     ("svg", lambda b: b.lstrip()[:5].lower() in (b"<?xml", b"<svg ", b"<svg>")),
     ("ico", lambda b: b[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")),

@@ -220,10 +220,9 @@ def test_truncated_png_is_invalid(client, line_png):
     assert_error(client.post(OCR, json={"image_base64": b64(line_png[0][:200])}), 400, "invalid_image")
 
 
-@pytest.mark.parametrize("data,kind", [  # PDFs are read (tests/demo/test_rest_inputs.py)
-    (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,"
-     b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", "gif"),
+@pytest.mark.parametrize("data,kind", [  # PDFs and GIFs are read (tests/demo/test_rest_inputs.py)
     (b"8BPS\x00\x01" + b"\x00" * 40, "psd"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'/>" + b" " * 40, "svg"),
 ])
 def test_wrong_type(client, data, kind):
     body = assert_error(client.post(OCR, json={"image_base64": b64(data)}), 415, "unsupported_media_type")
@@ -513,7 +512,8 @@ def test_sniffing():
     assert sniff_image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == ("webp", True)
     assert sniff_image_type(b"II*\x00\x08\x00\x00\x00") == ("tiff", True)
     assert sniff_image_type(b"BM" + b"\x00" * 40) == ("bmp", True)
-    assert sniff_image_type(b"GIF87a....") == ("gif", False)
+    assert sniff_image_type(b"GIF87a....") == ("gif", True)
+    assert sniff_image_type(b"8BPS\x00\x01") == ("psd", False)
     assert sniff_image_type(b"%PDF-1.4") == ("pdf", False)
     assert sniff_image_type(b"hello") == (None, False)
     with pytest.raises(Exception):

@@ -72,6 +72,26 @@ def assert_error(resp, status: int, code: str) -> dict:
     return body
 
 
+# ---------------------------------------------------------------- GIFs
+
+
+def test_an_animated_gif_is_read_as_its_first_frame(client, pages) -> None:
+    """REST refused GIF (415) while the UI and the CLI read its first frame (black-box pass): now every way of
+    sending it answers what the first frame alone, sent as PNG, answers."""
+    line = pages[1]
+    blank = Image.new("RGB", line.size, "white")
+    gif, png = io.BytesIO(), io.BytesIO()
+    line.save(gif, format="GIF", save_all=True, append_images=[blank], duration=100, loop=0)
+    line.convert("P", palette=Image.Palette.ADAPTIVE).convert("RGB").save(png, format="PNG")  # the GIF's colours
+    expected = client.post(OCR, content=png.getvalue(), headers={"content-type": "image/png"}).json()
+    assert expected["text"]
+    for answer in (client.post(OCR, content=gif.getvalue(), headers={"content-type": "image/gif"}),
+                   client.post(OCR, json={"image_base64": b64(gif.getvalue())}),
+                   client.post(OCR, files={"image": ("anim.gif", gif.getvalue(), "image/gif")})):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["text"] == expected["text"]
+
+
 # ---------------------------------------------------------------- PDFs
 
 

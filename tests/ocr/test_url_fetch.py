@@ -54,6 +54,7 @@ def _png() -> bytes:
 
 PNG = _png()
 GIF = b"GIF89a" + bytes(40)
+PSD = b"8BPS\x00\x01" + bytes(40)
 HTML = b"<!doctype html><html><body>login page</body></html>" * 4
 BIG = b"\x89PNG\r\n\x1a\n" + bytes(12 * 1024 * 1024)  # a 12 MB "PNG"
 
@@ -113,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def r_gif(self, q):
         self._send(200, GIF, "image/gif")
+
+    def r_psd(self, q):
+        self._send(200, PSD, "image/vnd.adobe.photoshop")
 
     def r_gzip(self, q):
         self._send(200, gzip.compress(PNG), "image/png", **{"Content-Encoding": "gzip"})
@@ -490,8 +494,9 @@ def test_redirect_without_location_or_other_statuses_fail_cleanly(net, server):
 
 def test_image_types_are_sniffed_from_the_bytes(net, server):
     assert fetch_image_bytes(server.url("/octet", "public.test"), STRICT) == PNG  # wrong type, real PNG: read
+    assert fetch_image_bytes(server.url("/gif", "public.test"), STRICT) == GIF  # its first frame is read
     for path, needle in (("/html", "did not return an image"), ("/html-as-png", "did not return an image"),
-                         ("/gif", "gif"), ("/gzip", "did not return an image"), ("/empty", "no data")):
+                         ("/psd", "psd"), ("/gzip", "did not return an image"), ("/empty", "no data")):
         err, _ = _refused(UrlNotImageError, server.url(path, "public.test"))
         assert err.code == "url_not_image" and needle in str(err)
 
