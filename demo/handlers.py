@@ -206,10 +206,18 @@ def _document_page_view(service: OCRService, ui: "Components", doc_value: Any, p
     data = _upload_bytes(path)
     count = service.page_count(data)  # an image uploaded here is a document of one page
     index = min(max(page, 1), count)
-    rgb = load_image(service.load_page(data, index - 1))
-    return {ui.image: rgb, ui.status: gr.update(visible=False),
-            ui.doc_page: gr.update(minimum=1, maximum=max(count, 2), value=index, visible=count > 1,
-                                   label=f"页 Page ({index} / {count})")}
+    picker = gr.update(minimum=1, maximum=max(count, 2), value=index, visible=count > 1,
+                       label=f"页 Page ({index} / {count})")
+    try:
+        rgb = load_image(service.load_page(data, index - 1))
+    except OCRError as exc:
+        if count < 2:
+            raise
+        # one damaged page of several: say so, and keep the picker so the other pages can still be read
+        note = "  \n其他页仍可在上方选择 The other pages can still be picked above."
+        return {ui.image: None, ui.doc_page: picker,
+                ui.status: gr.update(value=render.user_message(exc.code, exc.message) + note, visible=True)}
+    return {ui.image: rgb, ui.status: gr.update(visible=False), ui.doc_page: picker}
 
 
 def _payload_data(value: Any) -> bytes | np.ndarray | None:

@@ -333,7 +333,7 @@ ZH_ERRORS = {
 }
 #: errors about the file itself: the message suggests choosing another file
 FILE_ERRORS = ("invalid_image", "image_too_large", "unsupported_image")
-SUPPORTED = "PNG, JPEG, BMP, WebP, TIFF"
+SUPPORTED = "PNG, JPEG, BMP, WebP, TIFF, GIF"
 
 
 def user_message(code: str, english: str) -> str:

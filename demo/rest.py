@@ -9,6 +9,7 @@
   (422 otherwise; each line answers ``"model"`` and ``"reread"``) and ``"preprocess": {...}`` (``ocr.preprocess.config_from_dict``).
   A document, a PDF or a TIFF of two pages or more (``ocr.document``), has every page read:
   ``{"success": true, "pages": [page answer, ...], "page_count": n}``; a single-page TIFF is an image.
+  A page that cannot be read is ``{"success": false, "error": {...}}`` in its place (the others are read).
   Optional ``"fields": true``: the key fields (``ocr.fields``), an object ``fields`` in each page's answer.
 * ``POST /api/v1/explain``: the same image fields plus ``"line"`` (index of a detected line,
   default 0) or ``"kind": "line"``, ``"methods"``, ``"char_index"`` and, for a document, ``"page"``
@@ -128,7 +129,8 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
                                 kind=kind_field(fields), model=model_field(fields), lm=lm_field(fields))
     if with_fields:
         for page in out.get("pages", [out]):
-            page["fields"] = fields_for_answer(page)
+            if page["success"]:  # a document's page that could not be read has no fields
+                page["fields"] = fields_for_answer(page)
     return out
 
 

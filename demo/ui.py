@@ -140,7 +140,7 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
         with gr.Column(scale=5):
             image = gr.Image(show_label=False, sources=["upload", "clipboard", "webcam"], type="filepath",
                              image_mode=None, format="png", height=380, elem_id="input-image",
-                             placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF)")
+                             placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF, GIF)")
             status = gr.Markdown(visible=False, elem_id="status")
             with gr.Row(equal_height=True):
                 doc = gr.File(label="PDF / TIFF 文件 file (发票、传真 invoices, faxes; 每页可读 every page can be read)",

@@ -238,11 +238,16 @@ def fetched(source: Path | str) -> Any:
 def _print_each(paths: list[Path], read: Callable[[Path], Iterator[tuple[int | None, Any]]], as_json: bool,
                 as_text: Callable[[Path, Any], str]) -> int:
     """Read every path, printing each result (a document: one per page, numbered from 1) or one error
-    line; 1 if any failed."""
+    line (a document's page that cannot be read: one for that page, and the other pages are printed);
+    1 if any failed."""
     status = 0
     for path in paths:
         try:
             for page, result in read(path):
+                if isinstance(result, OCRError):
+                    print(f"{path} page {page}\terror: {result}", file=sys.stderr)
+                    status = 1
+                    continue
                 where = {"image": str(path)} if page is None else {"image": str(path), "page": page}
                 if as_json:
                     print(json.dumps({**where, **result.to_dict()}, ensure_ascii=False))
@@ -292,8 +297,8 @@ def cmd_page(args: argparse.Namespace) -> int:
         if doc is None:
             yield None, wrap(pipeline.run(source))
             return
-        for number, rgb in enumerate(doc.pages(), 1):
-            yield number, wrap(pipeline.run(rgb))
+        for number, rgb in enumerate(doc.pages(keep_going=True), 1):
+            yield number, rgb if isinstance(rgb, OCRError) else wrap(pipeline.run(rgb))
 
     as_text = (lambda path, result: result.to_text()) if args.fields else (lambda path, result: result.text)
     return _print_each(args.images, read, args.json, as_text)

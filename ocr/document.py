@@ -54,11 +54,14 @@ class Document:
             return pdf.page_count(self.data, self.limits)
         return tiff.frame_count(self.data, self.limits.max_pages)
 
-    def pages(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
-        """Each page (or each 0-based index in ``indices``) as RGB, in order, one at a time."""
+    def pages(self, indices: Iterable[int] | None = None, *, keep_going: bool = False
+              ) -> Iterator[np.ndarray | OCRError]:
+        """Each page (or each 0-based index in ``indices``) as RGB, in order, one at a time. The first page
+        that cannot be read raises its error; with ``keep_going`` it is yielded in the page's place instead,
+        and the pages after it are still read (one damaged page of a scan must not lose the others)."""
         if self.kind == "pdf":
-            return pdf.render_pages(self.data, self.limits, indices)
-        return tiff.read_frames(self.data, self.limits.max_pages, indices)
+            return pdf.render_pages(self.data, self.limits, indices, keep_going=keep_going)
+        return tiff.read_frames(self.data, self.limits.max_pages, indices, keep_going=keep_going)
 
     def page(self, index: int) -> np.ndarray:
         """Page ``index`` (0-based) alone, as RGB."""

@@ -180,13 +180,14 @@ def _render_one(pdfium: Any, doc: Any, index: int, limits: PdfLimits) -> np.ndar
     return rgb
 
 
-def render_pages(data: bytes, limits: PdfLimits = DEFAULT_LIMITS,
-                 pages: Iterable[int] | None = None) -> Iterator[np.ndarray]:
+def render_pages(data: bytes, limits: PdfLimits = DEFAULT_LIMITS, pages: Iterable[int] | None = None,
+                 keep_going: bool = False) -> Iterator[np.ndarray | PdfInvalidError]:
     """Yield each page (or each 0-based index in ``pages``) as HxWx3 uint8 RGB, in order.
 
     A generator so a 20-page document never holds 20 bitmaps: the caller reads a page while the
     next one is not yet rendered. Limits are checked as the module docstring says; an error ends
-    the generator (pages already yielded stay valid).
+    the generator (pages already yielded stay valid), unless ``keep_going``: then a page PDFium cannot
+    render is yielded as its ``PdfInvalidError`` and the next page is rendered (the time limit still ends it).
     """
     pdfium = _pdfium()
     clock = _Clock(limits.timeout_s)
@@ -203,7 +204,11 @@ def render_pages(data: bytes, limits: PdfLimits = DEFAULT_LIMITS,
                 with _LOCK, clock.timed():
                     rgb = _render_one(pdfium, doc, index, limits)
             except pdfium.PdfiumError as exc:
-                raise PdfInvalidError(f"page {index + 1} cannot be rendered ({_reason(exc)})") from None
+                rgb = PdfInvalidError(f"page {index + 1} cannot be rendered ({_reason(exc)})")
+            except PdfInvalidError as exc:
+                rgb = exc
+            if isinstance(rgb, PdfInvalidError) and not keep_going:
+                raise rgb from None
             yield rgb
     finally:
         with _LOCK:

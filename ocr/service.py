@@ -158,12 +158,21 @@ class OCRService:
     def upload_answer(self, source: Any, *, preprocess: PreprocessConfig | None = None,
                       kind: str = "page", model: str | None = None, lm: bool | None = None) -> dict[str, Any]:
         """:meth:`page_answer` for an image; for a document (a PDF, a multi-page TIFF) every page is read,
-        one at a time: ``{"success": True, "pages": [page answer, ...], "page_count": n}``."""
+        one at a time: ``{"success": True, "pages": [page answer, ...], "page_count": n}``. A page that
+        cannot be read is ``{"success": False, "error": {"code", "message"}}`` in its place, and the others
+        are still read; if no page can be read, the first page's error is raised."""
         doc = self.document(source)
         if doc is None:
             return self.page_answer(source, preprocess=preprocess, kind=kind, model=model, lm=lm)
-        pages = [self.page_answer(rgb, preprocess=preprocess, kind=kind, model=model, lm=lm)
-                 for rgb in doc.pages()]
+        pages, failed = [], []
+        for page in doc.pages(keep_going=True):
+            if isinstance(page, OCRError):
+                failed.append(page)
+                pages.append({"success": False, "error": {"code": page.code, "message": page.message}})
+            else:
+                pages.append(self.page_answer(page, preprocess=preprocess, kind=kind, model=model, lm=lm))
+        if len(failed) == len(pages):
+            raise failed[0]
         return {"success": True, "pages": pages, "page_count": len(pages)}
 
     # ------------------------------------------------------------ inputs: documents and URLs

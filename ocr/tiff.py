@@ -98,19 +98,26 @@ def _frame(img: Image.Image, index: int, max_pixels: int | None) -> np.ndarray:
 
 
 def read_frames(data: bytes, max_pages: int | None = MAX_PAGES, pages: Iterable[int] | None = None,
-                max_pixels: int | None = MAX_PIXELS) -> Iterator[np.ndarray]:
+                max_pixels: int | None = MAX_PIXELS, keep_going: bool = False) -> Iterator[np.ndarray | OCRError]:
     """Yield each page (or each 0-based index in ``pages``) as HxWx3 uint8 RGB, in order.
 
     The page count is checked first (nothing decoded if over ``max_pages``); a generator, so a
-    20-page fax never holds 20 pages. An error ends it (pages already yielded stay valid). Each page
-    is read from a freshly opened file: Pillow keeps a palette page's state when it seeks on, so a
-    page after (or before) a palette page was refused as corrupt on a reused image."""
+    20-page fax never holds 20 pages. An error ends it (pages already yielded stay valid), unless
+    ``keep_going``: then a page that cannot be read is yielded as its error and the next page is read.
+    Each page is read from a freshly opened file: Pillow keeps a palette page's state when it seeks on,
+    so a page after (or before) a palette page was refused as corrupt on a reused image."""
     total = frame_count(data, max_pages)
     for index in range(total) if pages is None else pages:
         if not 0 <= index < total:
             raise TiffInvalidError(f"the TIFF has no page {index + 1} (it has {total})")
-        with _open_tiff(data) as img:
-            yield _frame(img, index, max_pixels)
+        try:
+            with _open_tiff(data) as img:
+                frame = _frame(img, index, max_pixels)
+        except OCRError as exc:
+            if not keep_going:
+                raise
+            frame = exc
+        yield frame
 
 
 def read_frame(data: bytes, index: int, max_pages: int | None = MAX_PAGES,

@@ -350,3 +350,30 @@ def test_a_multi_page_tiff_is_a_document_in_the_ui(service):
     assert noted["visible"] is True and "This file has 3 pages and only page 1 was read" in noted["value"]
     assert "PDF / TIFF" in noted["value"] and str(folder) not in noted["value"]
     assert "pages" not in status(fns["read_image"]({"path": str(one)}, *settings))["value"]
+
+
+def test_a_damaged_page_keeps_the_page_picker(service):
+    """Page 2 of 3 over the pixel limit: picking it says why and empties the image, but the picker stays, so
+    page 3 can still be read (it used to vanish with the refused page)."""
+    from gradio.utils import get_upload_folder
+    from PIL import Image
+
+    from demo.ui import build_blocks
+    from tests.ocr.test_tiff import tiff_bytes
+
+    blocks = build_blocks(service)
+    fns = {getattr(fn.fn, "__name__", ""): fn.fn for fn in
+           (blocks.fns.values() if isinstance(blocks.fns, dict) else blocks.fns)}
+    folder = Path(get_upload_folder()) / "damaged-page-test"
+    folder.mkdir(parents=True, exist_ok=True)
+    fax = folder / "fax.tif"
+    fax.write_bytes(tiff_bytes([Image.new("RGB", (300, 200), "red"), Image.new("1", (8000, 6000), 1),
+                                Image.new("RGB", (300, 200), "blue")]))
+    out = {getattr(k, "elem_id", None) or k: v for k, v in fns["document_page"]({"path": str(fax)}, 2).items()}
+    assert out["status"]["visible"] is True and "page 2" in out["status"]["value"].lower()
+    assert str(folder) not in out["status"]["value"] and "other pages can still be picked" in out["status"]["value"]
+    picker = next(v for v in out.values() if isinstance(v, dict) and "maximum" in v)
+    assert picker["visible"] is True and picker["value"] == 2 and picker["maximum"] == 3
+    assert any(v is None for v in out.values())  # the previous page's image is emptied
+    page_three = next(v for v in fns["document_page"]({"path": str(fax)}, 3).values() if hasattr(v, "shape"))
+    assert tuple(page_three[0, 0]) == (0, 0, 255)

@@ -179,6 +179,22 @@ def test_tiff_refusals(service, three_tiff) -> None:
         assert "limit of 2" in body["error"]["message"]
 
 
+def test_a_damaged_page_does_not_lose_the_other_pages(client) -> None:
+    """A 3-page scan whose page 2 is over the pixel limit: pages 1 and 3 are answered, page 2 is an error entry
+    in its place (the whole document used to be one 413); a document with no readable page is still refused."""
+    receipt, _, label = text_pages()
+    huge = Image.new("1", (8000, 6000), 1)  # 48 MP, over the 40 MP limit: refused on its declared size
+    body = client.post(OCR, content=tiff_bytes([receipt, huge, label], compression="tiff_deflate"),
+                       headers={"content-type": "image/tiff"})
+    assert body.status_code == 200, body.text
+    pages = body.json()["pages"]
+    assert body.json()["page_count"] == 3 and [p["success"] for p in pages] == [True, False, True]
+    assert PAGE_WORDS[0] in pages[0]["text"].replace(" ", "") and PAGE_WORDS[2] in pages[2]["text"].replace(" ", "")
+    assert pages[1]["error"]["code"] == "image_too_large" and "page 2" in pages[1]["error"]["message"]
+    assert_error(client.post(OCR, content=tiff_bytes([huge, huge], compression="tiff_deflate"),
+                             headers={"content-type": "image/tiff"}), 400, "image_too_large")
+
+
 # ---------------------------------------------------------------- image_url
 
 

@@ -84,6 +84,19 @@ def test_page_reads_every_tiff_page_and_recognize_points_to_it(tmp_path, capsys)
     assert "page" not in row and "1,234.56" in row["text"]
 
 
+def test_page_prints_the_pages_after_a_damaged_one(tmp_path, capsys):
+    """Page 2 of 3 over the pixel limit: pages 1 and 3 are printed, page 2 is one error line, exit status 1
+    (the pages after the damaged one used to be lost)."""
+    receipt, _, label = text_pages()
+    fax = tmp_path / "fax.tif"
+    fax.write_bytes(tiff_bytes([receipt, Image.new("1", (8000, 6000), 1), label]))
+    assert main(["--threads", "1", "page", "--json", str(fax)]) == 1
+    out, err = capsys.readouterr()
+    rows = [json.loads(r) for r in out.splitlines()]
+    assert [r["page"] for r in rows] == [1, 3] and PAGE_WORDS[2] in rows[1]["text"].replace(" ", "")
+    assert f"{fax} page 2\terror: page 2 of the TIFF" in err and "Traceback" not in err
+
+
 def test_links_are_off_by_default(link, monkeypatch, capsys):
     url, server = link
     monkeypatch.delenv("OCR_ALLOW_URLS", raising=False)

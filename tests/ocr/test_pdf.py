@@ -174,3 +174,25 @@ def test_service_pages_of_an_upload(service, three_pages, tmp_path) -> None:
     for source, index in ((three_pages, 3), (three_pages, -1), (INVOICE, 1)):
         with pytest.raises(InvalidPageError):
             service.load_page(source, index)
+
+
+def test_keep_going_renders_the_pages_after_one_pdfium_cannot(three_pages, monkeypatch) -> None:
+    """A page PDFium fails on ends the pages by default; with ``keep_going`` it is yielded as its error in its
+    place and the next page is rendered (PDFium's failure is simulated on page 2: a real one is rare to make)."""
+    import pypdfium2
+
+    import ocr.pdf
+
+    real = ocr.pdf._render_one
+
+    def fail_on_page_two(pdfium, doc, index, limits):
+        if index == 1:
+            raise pypdfium2.PdfiumError("Failed to render page")
+        return real(pdfium, doc, index, limits)
+
+    monkeypatch.setattr(ocr.pdf, "_render_one", fail_on_page_two)
+    with pytest.raises(PdfInvalidError, match="page 2 cannot be rendered"):
+        list(render_pages(three_pages))
+    first, second, third = render_pages(three_pages, keep_going=True)
+    assert isinstance(second, PdfInvalidError) and "page 2" in second.message
+    assert first.shape[:2] == (1400, 2000) and is_red(third[200, 300])

@@ -187,3 +187,14 @@ def test_service_reads_every_page(service, tmp_path) -> None:
     single = service.upload_answer(one)
     assert "pages" not in single and PAGE_WORDS[1] in single["text"]
     assert service.page_count(one) == 1 and service.load_page(one, 0) is one
+
+
+def test_keep_going_reads_the_pages_after_a_damaged_one() -> None:
+    """A page that cannot be read ends the pages by default; with ``keep_going`` it is yielded as its error in
+    its place and the pages after it are read (one bad page of a scan must not lose the rest)."""
+    data = tiff_bytes([Image.new("RGB", (40, 30), "red"), Image.new("RGB", (500, 400)), Image.new("RGB", (20, 60), "blue")])
+    with pytest.raises(ImageTooLargeError, match="page 2"):
+        list(read_frames(data, max_pixels=10_000))
+    first, second, third = read_frames(data, max_pixels=10_000, keep_going=True)
+    assert tuple(first[0, 0]) == (255, 0, 0) and tuple(third[0, 0]) == (0, 0, 255)
+    assert isinstance(second, ImageTooLargeError) and "page 2" in second.message
