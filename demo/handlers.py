@@ -194,6 +194,18 @@ def document_page(service: OCRService, ui: "Components", doc_value: Any, page: f
     return _document_page_view(service, ui, doc_value, int(page or 1))
 
 
+def mode_controls(mode: str) -> list[Any]:
+    """The Preprocess tab's step boxes and settings: live in auto and manual mode, greyed out when it is off."""
+    return [gr.update(interactive=mode != "off") for _ in range(6)]
+
+
+def example_picked(evt: gr.SelectData) -> Any:
+    """A sample page clicked in the examples gallery: its file, for the image input (whose change reads it)."""
+    value = evt.value if isinstance(evt.value, dict) else {}
+    image = value.get("image") or {}
+    return image.get("path") if isinstance(image, dict) else None
+
+
 def document_cleared(service: OCRService, ui: "Components") -> dict:
     """The PDF / TIFF box emptied: its page picker goes with it (it stayed at "Page 2 / 2"; black-box pass)."""
     return {ui.doc_page: gr.update(visible=False, value=1)}
@@ -295,10 +307,16 @@ def line_choices(page: PageResult) -> list[tuple[str, int]]:
     return [(render.line_label(i, ln.text), i) for i, ln in enumerate(page.lines)]
 
 
+def shown_char(char: str) -> str:
+    """A character as a label shows it: a space as ␣ (a blank label looked like a missing entry)."""
+    return "␣" if char == " " else char
+
+
 def char_choices(page: PageResult | None, line: int | None) -> list[tuple[str, int]]:
     choices = [("整行 whole line", WHOLE_LINE)]
     if page is not None and line is not None and 0 <= line < len(page.lines):
-        choices += [(f"{i + 1}: {c.char}  ({c.confidence:.0%})", i) for i, c in enumerate(page.lines[line].chars)]
+        choices += [(f"{i + 1}: {shown_char(c.char)}  ({c.confidence:.0%})", i)
+                    for i, c in enumerate(page.lines[line].chars)]
     return choices
 
 
@@ -451,9 +469,12 @@ def pick_field(service: OCRService, ui: "Components", image_value: Any, settings
 
 
 def _least_confident(view: LineView) -> int | None:
+    """The character the per-character maps show by default: the least confident one that is visible (a space,
+    often the least confident, would show a map of the gap between words); a line of spaces only: the first."""
     if not view.chars:
         return None
-    return min(range(len(view.chars)), key=lambda i: view.chars[i].confidence)
+    visible = [i for i, c in enumerate(view.chars) if not c.char.isspace()] or [0]
+    return min(visible, key=lambda i: view.chars[i].confidence)
 
 
 #: how to read the gradient reach (the UI's one sentence on it)
@@ -568,7 +589,7 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
         result = service.explain_line(view.crop, methods=methods, char_index=None, progress=report,
                                       reading=view.line_result)
         target = None
-    which = f"“{view.chars[target].char}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
+    which = f"“{shown_char(view.chars[target].char)}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "
             f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.2f} s")
     return explanation_outputs(ui, result, view.crop, target, note)

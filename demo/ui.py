@@ -35,13 +35,39 @@ CSS = """
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
-#: run once when the page loads. Enter in the page picker's number box did nothing until the box lost focus
-#: (Gradio's slider reads a typed number on blur or pointer-up only): Enter now leaves the box, so the page is read
+#: run once when the page loads. Every slider here acts on "release", which Gradio's slider sends on a pointer-up
+#: or when its number box loses focus: Enter in the number box and the arrow keys on the slider did nothing (the
+#: page picker and the preprocessing settings showed a value that was not the one read). Enter now leaves the
+#: box, and a key that moves a slider sends the pointer-up a mouse would. A PDF dropped on the image input goes
+#: to the PDF / TIFF box.
 JS = """() => {
+  const sliderOf = (el) => el instanceof HTMLInputElement && el.closest(".block")?.querySelector("input[type=range]");
   document.addEventListener("keydown", (event) => {
     const box = event.target;
-    if (event.key === "Enter" && box instanceof HTMLInputElement && box.type === "number" && box.closest("#doc-page")) {
+    if (event.key === "Enter" && box.type === "number" && sliderOf(box)) {
       box.blur();
+    }
+  });
+  // a PDF dropped on the image input (which takes images only: the browser refused it with a toast) goes to the
+  // PDF / TIFF box instead, which reads its first page and offers the others
+  document.addEventListener("drop", (event) => {
+    const files = event.dataTransfer?.files;
+    const onImage = event.target instanceof Element && event.target.closest("#input-image");
+    const isPdf = (f) => f.type === "application/pdf" || /\.pdf$/i.test(f.name);
+    const box = document.querySelector("#doc-upload input[type=file]");
+    if (!onImage || !box || !files?.length || !isPdf(files[0])) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const moved = new DataTransfer();
+    moved.items.add(files[0]);
+    box.files = moved.files;
+    box.dispatchEvent(new Event("change", {bubbles: true}));
+  }, true);
+  const moves = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"];
+  document.addEventListener("keyup", (event) => {
+    const range = event.target;
+    if (moves.includes(event.key) && range instanceof HTMLInputElement && range.type === "range") {
+      range.dispatchEvent(new PointerEvent("pointerup", {bubbles: true}));
     }
   });
 }"""
@@ -112,6 +138,7 @@ class Components:
     lm: Any = None  # the language-model checkbox, beside the model switch
     doc: Any = None  # a PDF or (multi-page) TIFF upload, put page by page into ``image``
     doc_page: Any = None  # its page picker, shown for a document of two pages or more
+    examples: Any = None  # the sample pages' gallery (None without examples)
 
     @property
     def settings(self) -> list[Any]:
@@ -133,15 +160,17 @@ def intro(text: str) -> None:
     gr.Markdown(text, elem_classes=["tab-intro"])
 
 
-def input_panel(examples: list[list[str]], default_model: str = "auto", default_lm: bool = False) -> dict[str, Any]:
-    """The upload, the model switch (when offered), the read button, the one place for messages, the
-    examples, and the result text beside them."""
+def input_panel(examples: list[list[str]], default_model: str = "auto", default_lm: bool = False,
+                example_labels: list[str] | None = None) -> dict[str, Any]:
+    """The upload, the one place for messages, the examples (named: several look alike as thumbnails, and
+    they sat below the fold), the documents box, the model switch, the read button, and the result beside them."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             image = gr.Image(show_label=False, sources=["upload", "clipboard", "webcam"], type="filepath",
-                             image_mode=None, format="png", height=380, elem_id="input-image",
+                             image_mode=None, format="png", height=320, elem_id="input-image",
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF, GIF)")
             status = gr.Markdown(visible=False, elem_id="status")
+            examples_view = examples_gallery(examples, example_labels or [p[0] for p in examples])
             with gr.Row(equal_height=True):
                 doc = gr.File(label="PDF / TIFF 文件 file (发票、传真 invoices, faxes; 每页可读 every page can be read)",
                               file_types=[".pdf", ".tif", ".tiff"], height=150, elem_id="doc-upload", scale=3)
@@ -152,9 +181,6 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
             lm = gr.Checkbox(value=default_lm, label="语言模型 Language model", elem_id="lm-switch",
                              info=handlers.LM_TRADE_OFF)
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
-            if examples:
-                gr.Examples(examples=examples, inputs=[image], cache_examples=False, elem_id="examples",
-                            label="示例（点击即识别） Examples — click one to read it", examples_per_page=12)
         with gr.Column(scale=6):
             text = gr.Textbox(label="识别结果 Result text", lines=10, max_lines=24, buttons=["copy"],
                               elem_id="result-text", interactive=False)
@@ -163,7 +189,16 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
     return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
-                dl_json=dl_json, model=model, lm=lm, doc=doc, doc_page=doc_page)
+                dl_json=dl_json, model=model, lm=lm, doc=doc, doc_page=doc_page, examples=examples_view)
+
+
+def examples_gallery(examples: list[list[str]], labels: list[str]) -> Any:
+    """The sample pages as captioned thumbnails: a click puts one into the image input, which reads it."""
+    if not examples:
+        return None
+    return gr.Gallery(value=[(row[0], label) for row, label in zip(examples, labels)],
+                      label="示例（点击即识别） Examples — click one to read it", columns=3, height="auto",
+                      allow_preview=False, object_fit="contain", buttons=[], elem_id="examples")
 
 
 def result_tab() -> dict[str, Any]:
@@ -199,7 +234,9 @@ def preprocess_tab() -> dict[str, Any]:
                 mode = gr.Radio(MODE_CHOICES, value="auto", label="模式 Mode",
                                 info="auto: 每步按图像自行决定 each step decides from the image")
                 steps = gr.CheckboxGroup([(STEP_LABELS[s], s) for s in STEP_ORDER], value=["contrast", "deskew"],
-                                         label="步骤（手动模式） Steps (manual mode)")
+                                         label="步骤（手动模式） Steps (manual mode)",
+                                         info="自动模式每步自行决定，只取“尺寸归一” · auto decides each step itself and "
+                                              "takes only normalize size from here; the settings below apply to both")
                 denoise_h = gr.Slider(0, 30, value=7, step=1, label="去噪强度 Denoise h")
                 clahe_clip = gr.Slider(0.5, 10, value=2.0, step=0.5, label="CLAHE 限幅 clip limit")
                 block_size = gr.Slider(3, 99, value=11, step=2, label="二值化窗口 Binarize block size")
@@ -312,6 +349,11 @@ def wire_reading(c: Components, service: OCRService) -> None:
         api_visibility="private", concurrency_id="views", preprocess=False)
     for tab in c.other_tabs:
         tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
+    # preprocessing off: its controls change nothing, so they are greyed out (they looked live; black-box pass)
+    c.mode.change(handlers.mode_controls, [c.mode], [c.steps, c.denoise_h, c.clahe_clip, c.block_size, c.bin_c,
+                                                    c.deskew_angle], queue=False, api_visibility="private")
+    if c.examples is not None:  # a sample page goes into the image input too
+        c.examples.select(handlers.example_picked, None, [c.image], queue=False, api_visibility="private")
     # a document's page (PDF, multi-page TIFF) goes into the image input, whose change reads it like any upload
     doc_outputs = [c.image, c.doc_page, c.status]
     c.doc.upload(bind(handlers.document_uploaded), inputs=[c.doc], outputs=doc_outputs, api_visibility="private",
@@ -354,7 +396,7 @@ def wire_events(c: Components, service: OCRService) -> None:
 
 
 def load_examples(examples_dir: Path = EXAMPLES_DIR) -> tuple[list[list[str]], list[str]]:
-    """``examples/index.jsonl`` -> [[path]], labels; without an index, every image in the folder."""
+    """``examples/index.jsonl`` -> [[path]], captions; without an index, every image in the folder."""
     index = examples_dir / "index.jsonl"
     items: list[tuple[str, str]] = []
     if index.exists():
@@ -365,7 +407,7 @@ def load_examples(examples_dir: Path = EXAMPLES_DIR) -> tuple[list[list[str]], l
                 continue
             path = examples_dir / str(entry.get("image", ""))
             if path.is_file():
-                items.append((str(path), str(entry.get("description") or path.stem)))
+                items.append((str(path), str(entry.get("caption") or entry.get("description") or path.stem)))
     elif examples_dir.is_dir():
         for path in sorted(examples_dir.iterdir()):
             if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
@@ -375,10 +417,11 @@ def load_examples(examples_dir: Path = EXAMPLES_DIR) -> tuple[list[list[str]], l
 
 def build_blocks(service: OCRService, *, examples_dir: Path = EXAMPLES_DIR) -> gr.Blocks:
     """The Blocks UI around a loaded service (queue() is called by ``demo.app.build_app``)."""
-    examples, _ = load_examples(examples_dir)
+    examples, labels = load_examples(examples_dir)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 7200)) as blocks:
         gr.Markdown(INTRO)
-        top = input_panel(examples, default_model=service.default_model, default_lm=service.reader().uses_lm())
+        top = input_panel(examples, default_model=service.default_model, default_lm=service.reader().uses_lm(),
+                          example_labels=labels)
         with gr.Tabs():
             parts = {**result_tab(), **preprocess_tab(), **explain_tab()}
             model = model_tab(service)

@@ -3,7 +3,7 @@
     python -m training.samples --out examples/
 
 writes, for every sample, ``<name>.png`` (or ``.jpg``) and ``<name>.json`` =
-``{"image", "kind", "description", "lines": [{"box": [x1,y1,...,x4,y4], "text"}]}``
+``{"image", "kind", "description", "caption", "lines": [{"box": [x1,y1,...,x4,y4], "text"}]}``
 — the format of a page set's ``page.jsonl`` lines — plus ``index.jsonl`` with
 one such object per sample, so the set can be run and scored end to end::
 
@@ -108,6 +108,13 @@ class TextRun:
     anchor: str = "ls"
 
 
+#: the short caption each sample shows under its thumbnail in the UI (the description is too long to fit)
+CAPTIONS = {"invoice_zh": "发票 invoice", "receipt_en": "收据 receipt", "shipping_label": "面单 label",
+            "line_zh": "单行 one line", "invoice_zh_blur": "发票·模糊 blurred", "invoice_zh_tilt": "发票·倾斜 tilted",
+            "invoice_zh_jpeg": "发票·JPEG 25", "receipt_en_shadow": "收据·阴影 shadow",
+            "receipt_en_lowcontrast": "收据·褪色 faded"}
+
+
 @dataclass
 class Sample:
     """A rendered sample: the image and its labelled lines."""
@@ -125,7 +132,8 @@ class Sample:
 
     def record(self) -> dict:
         """The page.jsonl object of this sample (image path relative to the output directory)."""
-        return {"image": self.filename, "kind": self.kind, "description": self.description, "lines": self.lines}
+        return {"image": self.filename, "kind": self.kind, "description": self.description,
+                "caption": CAPTIONS.get(self.name, self.name), "lines": self.lines}
 
 
 def rect_box(x1: float, y1: float, x2: float, y2: float) -> list[float]:

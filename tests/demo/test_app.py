@@ -377,3 +377,32 @@ def test_a_damaged_page_keeps_the_page_picker(service):
     assert any(v is None for v in out.values())  # the previous page's image is emptied
     page_three = next(v for v in fns["document_page"]({"path": str(fax)}, 3).values() if hasattr(v, "shape"))
     assert tuple(page_three[0, 0]) == (0, 0, 255)
+
+
+def test_the_default_character_to_explain_is_never_a_space():
+    """The least confident character was often a space, so Explain opened on a map of a gap (black-box pass)."""
+    from types import SimpleNamespace
+
+    from demo import handlers
+
+    chars = [SimpleNamespace(char=c, confidence=p) for c, p in (("A", 0.9), (" ", 0.3), ("B", 0.6), ("C", 0.95))]
+    assert handlers._least_confident(SimpleNamespace(chars=chars)) == 2
+    spaces = [SimpleNamespace(char=" ", confidence=0.5)] * 2
+    assert handlers._least_confident(SimpleNamespace(chars=spaces)) == 0
+    assert handlers._least_confident(SimpleNamespace(chars=[])) is None
+    line = SimpleNamespace(chars=chars)
+    labels = [label for label, _ in handlers.char_choices(SimpleNamespace(lines=[line]), 0)]
+    assert labels[2] == "2: ␣  (30%)" and labels[1] == "1: A  (90%)"
+
+
+def test_preprocessing_controls_grey_out_when_it_is_off_and_examples_have_captions():
+    from demo import handlers
+    from demo.ui import load_examples
+
+    assert all(u["interactive"] is False for u in handlers.mode_controls("off"))
+    assert all(u["interactive"] is True for u in handlers.mode_controls("auto") + handlers.mode_controls("manual"))
+    paths, captions = load_examples()
+    assert len(paths) == len(captions) >= 9 and "发票·模糊 blurred" in captions
+    assert all(len(c) <= 16 for c in captions)  # they fit under a thumbnail
+    picked = type("Select", (), {"value": {"image": {"path": paths[1][0]}, "caption": captions[1]}})()
+    assert handlers.example_picked(picked) == paths[1][0]

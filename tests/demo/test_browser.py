@@ -185,8 +185,9 @@ def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
     page.close()
 
 
-def test_enter_in_the_page_number_box_reads_that_page(app_url, browser, tmp_path):
-    """Typing a page number and pressing Enter read nothing until the box lost focus (black-box pass)."""
+def test_enter_and_arrow_keys_on_the_page_picker_read_that_page(app_url, browser, tmp_path):
+    """Typing a page number and pressing Enter, or moving the slider with an arrow key, read nothing until the
+    box lost focus or the mouse was used (black-box passes)."""
     from PIL import Image
 
     first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
@@ -202,6 +203,9 @@ def test_enter_in_the_page_number_box_reads_that_page(app_url, browser, tmp_path
     number.press("Enter")
     wait_for_text(page, "GREENLEAF")
     page.locator("#doc-page").get_by_text("(2 / 2)").wait_for(state="visible", timeout=STEP_MS)
+    page.locator("#doc-page input[type=range]").press("ArrowLeft")  # the keyboard moves it back: page 1 is read
+    wait_for_text(page, "SWIFTWAY")
+    page.locator("#doc-page").get_by_text("(1 / 2)").wait_for(state="visible", timeout=STEP_MS)
     page.close()
 
 
@@ -220,4 +224,29 @@ def test_emptying_the_document_box_hides_its_page_picker(app_url, browser, tmp_p
     picker.wait_for(state="visible", timeout=STEP_MS)
     page.locator("#doc-upload button[aria-label='Clear']").first.click()
     picker.wait_for(state="hidden", timeout=STEP_MS)
+    page.close()
+
+
+def test_a_pdf_dropped_on_the_image_input_goes_to_the_document_box(app_url, browser, tmp_path):
+    """The image input takes images only, so the browser refused a dropped PDF with a toast (black-box pass):
+    the page's script hands it to the PDF / TIFF box, which reads page 1 and shows the page picker."""
+    from PIL import Image
+
+    first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
+    pdf = tmp_path / "two.pdf"
+    first.save(pdf, save_all=True, append_images=[second], resolution=100)
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    page.locator("#input-image").wait_for(state="visible", timeout=STEP_MS)
+    page.evaluate("""([bytes, name]) => {
+        const file = new File([new Uint8Array(bytes)], name, {type: "application/pdf"});
+        const data = new DataTransfer();
+        data.items.add(file);
+        const target = document.querySelector("#input-image");
+        target.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+    }""", [list(pdf.read_bytes()), "two.pdf"])
+    wait_for_text(page, "SWIFTWAY")
+    page.locator("#doc-page").get_by_text("(1 / 2)").wait_for(state="visible", timeout=STEP_MS)
+    assert page.locator(".toast-body").count() == 0
     page.close()
