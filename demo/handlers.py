@@ -114,7 +114,8 @@ def reports_errors(where: str, clear: Callable[["Components"], dict] | None = No
             except Exception:  # noqa: BLE001
                 log.exception("unexpected error in %s", fn.__name__)
                 message = "⚠️ **内部错误，请重试。** Internal error — please try again (details are in the server log)."
-            return {**(clear(ui) if clear else {}), getattr(ui, where): gr.update(value=message, visible=True)}
+            return {**(clear(ui) if clear else {}),
+                    getattr(ui, where): gr.update(value=message, visible=True, elem_classes=[])}
 
         return wrapper
 
@@ -228,7 +229,7 @@ def _document_page_view(service: OCRService, ui: "Components", doc_value: Any, p
         # one damaged page of several: say so, and keep the picker so the other pages can still be read
         note = "  \n其他页仍可在上方选择 The other pages can still be picked above."
         return {ui.image: None, ui.doc_page: picker,
-                ui.status: gr.update(value=render.user_message(exc.code, exc.message) + note, visible=True)}
+                ui.status: gr.update(value=render.user_message(exc.code, exc.message) + note, visible=True, elem_classes=[])}
     return {ui.image: rgb, ui.status: gr.update(visible=False), ui.doc_page: picker}
 
 
@@ -356,7 +357,7 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
     choices = line_choices(page)
     no_text = "" if page.lines else "ℹ️ 没有找到文字 No text was found in this image."
     status = "\n\n".join(note for note in (pages_note(pages), no_text) if note)
-    return {ui.status: gr.update(value=status, visible=bool(status)), ui.text: page.text,
+    return {ui.status: gr.update(value=status, visible=bool(status), elem_classes=["status-info"]), ui.text: page.text,
             ui.page_img: VIEWS.image_file(page, "page", lambda: render.page_view(page)),
             ui.highlighted: VIEWS.get(page, "highlighted", lambda: render.highlighted(page)),
             ui.lines_df: VIEWS.get(page, "lines", lambda: render.lines_table(page)),

@@ -33,6 +33,7 @@ CSS = """
 .small-note { font-size: 0.85rem; opacity: 0.8; }
 .tab-intro { margin-bottom: 0.4rem; }
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
+#status.status-info { border-left-color: #2f6fde; background: #f0f5ff; }
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
 #: run once when the page loads. Every slider here acts on "release", which Gradio's slider sends on a pointer-up
