@@ -102,16 +102,18 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def recognize_manifest(entries: list[tuple[str, str]], root: Path, out: Path, recognizer, batch: int = 64) -> int:
+def recognize_manifest(entries: list[tuple[str, str]], root: Path, out: Path, recognizer,
+                       batch: int = 64) -> tuple[int, int]:
     """Write ``path<TAB>prediction<TAB>confidence`` for every manifest entry (paths relative to
-    ``root``), same order.
+    ``root``), same order; (rows written, images that could not be read).
 
     An image that exists but cannot be read gets an empty prediction (and a warning) instead of
-    stopping the run, as ``batch`` writes an error record and goes on; missing images were refused
-    before (:func:`manifest_entries`).
+    stopping the run, as ``batch`` writes an error record and goes on (and, like ``batch``, the
+    command then exits 1); missing images were refused before (:func:`manifest_entries`).
     """
     started = time.time()
     rows: list[str] = []
+    unread = 0
     for chunk in _chunks(entries, batch):
         paths = [root / rel for rel, _ in chunk]
         try:
@@ -124,13 +126,14 @@ def recognize_manifest(entries: list[tuple[str, str]], root: Path, out: Path, re
                 except OCRError as exc:
                     log.warning("%s: %s", path, exc)
                     results.append(None)
+                    unread += 1
         for (rel, _), res in zip(chunk, results):
             text = res.text.replace("\t", " ").replace("\n", " ") if res else ""
             rows.append(f"{rel}\t{text}\t{res.confidence if res else 0.0:.4f}")
         _progress(len(rows), len(entries), started)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
-    return len(rows)
+    return len(rows), unread
 
 
 def stacked_rows(rgb: Any) -> int:
@@ -172,9 +175,11 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     recognizer = Recognizer.load(args.weights, model=args.model, threads=args.threads, engine=args.engine,
                                  decoder=args.decoder, lm=args.lm)
     if entries is not None:
-        n = recognize_manifest(entries, args.manifest.parent, args.out, recognizer)
+        n, unread = recognize_manifest(entries, args.manifest.parent, args.out, recognizer)
         log.info("wrote %d predictions to %s", n, args.out)
-        return 0
+        if unread:
+            print(f"error: {unread} image(s) could not be read (empty predictions written for them)", file=sys.stderr)
+        return 1 if unread else 0
 
     def read(path: Path | str) -> Iterator[tuple[int | None, Any]]:
         from ocr.imageio import load_image
@@ -402,12 +407,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stdout_closed() -> int:
     """Python's recipe for a closed pipe: stdout goes to devnull (so the flush at exit cannot fail
-    again and print a traceback) and the command ends quietly, status 1."""
+    again and print a traceback) and the command ends quietly, status 141 (128 + SIGPIPE), as a Unix tool
+    killed by the closed pipe ends: 1 would say an image could not be read."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):  # no real file descriptor behind stdout (tests): nothing to redirect
         pass
-    return 1
+    return 141
 
 
 if __name__ == "__main__":

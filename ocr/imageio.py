@@ -241,6 +241,9 @@ def open_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
     except _BOMB_ERRORS as e:
         raise ImageTooLargeError(_bomb_message(e, max_pixels)) from None
     except UnidentifiedImageError:
+        if sniff_image_type(data)[0] == "pdf":  # a valid PDF was called "not an image" (black-box pass)
+            raise UnsupportedImageError("it is a PDF, not an image: read its pages with python -m ocr page, "
+                                        "OCRService.upload_answer or ocr.document.document_of") from None
         fmt = _probe_format(data)
         if fmt is not None:
             raise UnsupportedImageError(

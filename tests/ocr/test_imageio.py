@@ -306,3 +306,12 @@ def test_helpers():
 def test_module_constants():
     assert imageio.MAX_PIXELS == 40_000_000
     assert imageio.MAX_BYTES == 20 * 1024 * 1024
+
+
+def test_a_pdf_given_as_an_image_says_what_it_is():
+    """The Python API called a valid PDF "not an image, or its header is damaged" (black-box pass)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 50), "white").save(buf, format="PDF")
+    with pytest.raises(UnsupportedImageError, match="it is a PDF") as info:
+        load_image(buf.getvalue())
+    assert "python -m ocr page" in str(info.value)

@@ -166,7 +166,8 @@ def test_manifest_cli_round_trip(tmp_path, cjk_font, capsys):
     with manifest.open("a", encoding="utf-8") as f:
         f.write("images/9.png\t坏\n")
     preds = tmp_path / "preds.tsv"
-    assert ocr_main(["recognize", "--manifest", str(manifest), "--out", str(preds)]) == 0
+    assert ocr_main(["recognize", "--manifest", str(manifest), "--out", str(preds)]) == 1  # as batch: one unread
+    assert "1 image(s) could not be read" in capsys.readouterr().err
     rows = [line.split("\t") for line in preds.read_text(encoding="utf-8").splitlines()]
     assert [r[0] for r in rows] == ["images/0.png", "images/1.png", "images/2.png", "images/9.png"]
     assert [r[1] for r in rows] == texts + [""]
