@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -387,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not args.verbose:  # Pillow's warnings (corrupt EXIF, its own pixel limit) name its install path; our errors say why
+        warnings.filterwarnings("ignore", module=r"PIL\.")
     try:
         _default_model(args)
         status = args.func(args)

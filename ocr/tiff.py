@@ -58,14 +58,24 @@ def _step(img: Image.Image, index: int) -> bool:
 
 
 def _count(img: Image.Image, max_pages: int | None) -> int:
-    """Pages of an opened TIFF, stepping through page headers only; more than ``max_pages`` refused."""
+    """Pages of an opened TIFF, stepping through page headers only; more than ``max_pages`` refused.
+
+    A page whose header cannot be reached (a file cut off in transfer) is counted as the last page: reading
+    it raises why, and the pages before it are still read (they were lost with it; black-box pass)."""
     count = 1
-    while _step(img, count):
+    while True:
+        try:
+            found, damaged = _step(img, count), False
+        except TiffInvalidError:
+            found, damaged = True, True
+        if not found:
+            return count
         count += 1
         if max_pages is not None and count > max_pages:
             raise TiffTooManyPagesError(f"the TIFF has more pages than the limit of {max_pages}; "
                                         "split it into smaller documents")
-    return count
+        if damaged:
+            return count
 
 
 def _open_tiff(data: bytes) -> Image.Image:

@@ -120,8 +120,10 @@ def test_damaged_pages_are_a_clear_error(three) -> None:
     entries = struct.unpack("<H", three[first:first + 2])[0]
     at = first + 2 + 12 * entries
     bad_pointer = three[:at] + struct.pack("<I", 10**8) + three[at + 4:]
+    doc = document_of(bad_pointer)  # the unreachable page counts as the last one: page 1 is not lost with it
+    assert doc is not None and doc.page_count() == 2 and doc.page(0).shape == (30, 40, 3)
     with pytest.raises(TiffInvalidError, match="page 2") as info:
-        document_of(bad_pointer)
+        doc.page(1)
     assert info.value.code == "tiff_invalid" and isinstance(info.value, InvalidImageError)
     # the last page's pixels cut short (PIL writes each page's header before its pixels)
     big = tiff_bytes([Image.new("RGB", (40, 30), "red"), Image.effect_noise((200, 200), 40).convert("RGB")])
@@ -198,3 +200,16 @@ def test_keep_going_reads_the_pages_after_a_damaged_one() -> None:
     first, second, third = read_frames(data, max_pixels=10_000, keep_going=True)
     assert tuple(first[0, 0]) == (255, 0, 0) and tuple(third[0, 0]) == (0, 0, 255)
     assert isinstance(second, ImageTooLargeError) and "page 2" in second.message
+
+
+def test_a_tiff_cut_off_in_transfer_keeps_the_pages_before_the_cut() -> None:
+    """A two-page scan cut off halfway (the second page's header lost) used to fail as a whole while its pages
+    were counted, so the readable first page was lost too (black-box pass)."""
+    pages = [Image.open(EXAMPLES / "receipt_en.png").convert("L"), Image.open(EXAMPLES / "invoice_zh.png").convert("L")]
+    whole = tiff_bytes(pages, compression="tiff_deflate")
+    first_page_end = len(tiff_bytes(pages[:1], compression="tiff_deflate"))
+    cut = whole[: first_page_end + 200]
+    doc = document_of(cut)
+    assert doc is not None and doc.page_count() == 2
+    first, second = doc.pages(keep_going=True)
+    assert first.shape[:2] == (900, 420) and isinstance(second, TiffInvalidError) and "page 2" in second.message
