@@ -17,8 +17,12 @@ Limits, each answered with its own :class:`~ocr.errors.OCRError` (stable codes):
 * pages: more than ``max_pages`` (20) -> ``pdf_too_many_pages``, checked when the document opens,
   before any page is rendered;
 * pixels: each page is rendered so its longer side is at most ``max_side`` (2000 px: the size the
-  detector reads pages at, so more pixels would only cost time) and at most ``max_dpi`` (200: a
-  small receipt is not blown up into a blurry poster);
+  detector reads pages at, so more pixels would only cost time). A scanned page (one raster image
+  covering most of it, no visible text) is rendered at its image's own pixel
+  density, so the page reads exactly as the scan's image would: resampling a 72 dpi receipt to
+  200 dpi splits its lines, and a page tiny in inches must not shrink its scan to a few pixels. Any
+  other page (born-digital: vector text, drawings, several images) is rendered at most ``max_dpi``
+  (200: a small receipt is not blown up into a blurry poster);
 * time: PDFium time spent on one document (opening and rendering, not the caller's work between
   pages) past ``timeout_s`` -> ``pdf_timeout``. It is checked between pages: PDFium cannot be
   interrupted inside one page, so one pathological page can overrun by its own render time;
@@ -31,6 +35,7 @@ process-wide lock. Processes (the batch runner's workers, Ray actors) each have 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from contextlib import closing, contextmanager
@@ -51,6 +56,18 @@ MAX_DPI = 200
 TIMEOUT_S = 60.0
 #: PDF user-space units per inch
 POINTS_PER_INCH = 72.0
+#: a page is a scan when one image covers at least this share of it (a scan on a slightly larger page)
+SCAN_COVER = 0.8
+#: page objects looked at before a page is called drawn, not scanned: bounds the look under the lock
+#: (a vector page may hold thousands; a scan holds its image and perhaps a few more)
+SCAN_MAX_OBJECTS = 64
+#: drawn objects (paths, shadings) a scan may carry besides its image: a white background, a frame, a stamp
+SCAN_MAX_DRAWN = 8
+#: an image smaller than this (px, longer side) is a logo or a thumbnail, not a scan: its page keeps the dpi rule
+SCAN_MIN_SIDE = 200
+#: PDFium's sizes are float32 and pypdfium2 rounds a page's pixels up: a scan's scale is this share less, so a
+#: 900 px scan on a 21.6 pt page is 900 px, not 901
+_HAIR = 1e-5
 
 _LOCK = threading.Lock()
 
@@ -80,6 +97,89 @@ def render_scale(width_pt: float, height_pt: float, max_side: int = MAX_SIDE, ma
     if not (width_pt > 0 and height_pt > 0):
         raise PdfInvalidError(f"a page has no size ({width_pt:g} x {height_pt:g} pt)")
     return min(max_dpi / POINTS_PER_INCH, max_side / max(width_pt, height_pt))
+
+
+def scan_scale(px_per_pt: float, width_pt: float, height_pt: float, max_side: int = MAX_SIDE) -> float:
+    """Pixels per PDF point for a scanned page: its image's own density (its pixels 1:1, never enlarged),
+    the longer side still <= ``max_side``. ``max_dpi`` does not apply: a scan's pixels are its resolution."""
+    if not (width_pt > 0 and height_pt > 0):
+        raise PdfInvalidError(f"a page has no size ({width_pt:g} x {height_pt:g} pt)")
+    return min(px_per_pt, max_side / max(width_pt, height_pt)) * (1 - _HAIR)
+
+
+def _page_matrix(obj: Any) -> Any:
+    """``obj``'s matrix to page space: an object inside a Form XObject is placed by its form(s) too."""
+    matrix = obj.get_matrix()
+    container = obj.container
+    while container is not None:
+        matrix = matrix.multiply(container.get_matrix())
+        container = container.container
+    return matrix
+
+
+def _image_density(image: Any, matrix: Any) -> float | None:
+    """Image pixels per page point (the denser axis: no pixel of the scan is lost), or None for an image
+    too small to be a scan or placed with no size."""
+    px_w, px_h = image.get_px_size()
+    width_pt, height_pt = math.hypot(matrix.a, matrix.b), math.hypot(matrix.c, matrix.d)
+    if max(px_w, px_h) < SCAN_MIN_SIDE or not (width_pt > 0 and height_pt > 0):
+        return None
+    return max(px_w / width_pt, px_h / height_pt)
+
+
+def _cover(rect: tuple[float, float, float, float], box: tuple[float, float, float, float]) -> float:
+    """The share of ``box`` (left, bottom, right, top) that ``rect`` covers."""
+    w = min(rect[2], box[2]) - max(rect[0], box[0])
+    h = min(rect[3], box[3]) - max(rect[1], box[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(w, 0.0) * max(h, 0.0) / area if area > 0 else 0.0
+
+
+def _sole_image(pdfium: Any, page: Any) -> Any | None:
+    """The page's one image if it is (essentially) all the page shows, else None: visible text, a second
+    image, more than a few drawn objects or too many objects to look at all make it a drawn page. Text
+    drawn invisibly (the searchable layer OCR software lays over a scan) is not shown, so does not count."""
+    raw = pdfium.raw
+    image, drawn = None, 0
+    for seen, obj in enumerate(page.get_objects(max_depth=4), start=1):
+        kind = obj.type
+        if seen > SCAN_MAX_OBJECTS or (kind == raw.FPDF_PAGEOBJ_IMAGE and image is not None):
+            return None
+        if kind == raw.FPDF_PAGEOBJ_IMAGE:
+            image = obj
+        elif kind == raw.FPDF_PAGEOBJ_TEXT:
+            if raw.FPDFTextObj_GetTextRenderMode(obj.raw) != raw.FPDF_TEXTRENDERMODE_INVISIBLE:
+                return None
+        elif kind != raw.FPDF_PAGEOBJ_FORM:
+            drawn += 1
+            if drawn > SCAN_MAX_DRAWN:
+                return None
+    return image
+
+
+def _scan_density(pdfium: Any, page: Any) -> float | None:
+    """Pixels per point of the scan a page is (one image covering at least ``SCAN_COVER`` of it, nothing
+    else visible but a few drawn objects), else None: the page is drawn and keeps the dpi rule. Looking
+    is an optimisation, so anything PDFium cannot answer here means "not a scan", never a failed page."""
+    try:
+        image = _sole_image(pdfium, page)
+        if image is None:
+            return None
+        matrix = _page_matrix(image)
+        if _cover(matrix.on_rect(0, 0, 1, 1), page.get_bbox()) < SCAN_COVER:
+            return None
+        return _image_density(image, matrix)
+    except pdfium.PdfiumError:
+        return None
+
+
+def _page_scale(pdfium: Any, page: Any, limits: PdfLimits) -> float:
+    """Pixels per point for ``page``: a scan's own density, or the dpi rule for a drawn page."""
+    width_pt, height_pt = page.get_size()
+    density = _scan_density(pdfium, page)
+    if density is None:
+        return render_scale(width_pt, height_pt, limits.max_side, limits.max_dpi)
+    return scan_scale(density, width_pt, height_pt, limits.max_side)
 
 
 class _Clock:
@@ -165,7 +265,7 @@ def _render_one(pdfium: Any, doc: Any, index: int, limits: PdfLimits) -> np.ndar
     """Page ``index`` (0-based) as a new HxWx3 uint8 RGB array on white."""
     page = doc[index]
     try:
-        scale = render_scale(*page.get_size(), limits.max_side, limits.max_dpi)
+        scale = _page_scale(pdfium, page, limits)
         # 3-byte pixels in RGB order: PDFium's own format, so no channel shuffle or alpha to drop
         bitmap = page.render(scale=scale, force_bitmap_format=pdfium.raw.FPDFBitmap_BGR, rev_byteorder=True,
                              fill_color=(255, 255, 255, 255))
@@ -222,4 +322,4 @@ def render_page(data: bytes, index: int, limits: PdfLimits = DEFAULT_LIMITS) -> 
 
 
 __all__ = ["PdfLimits", "DEFAULT_LIMITS", "MAX_PAGES", "MAX_SIDE", "MAX_DPI", "TIMEOUT_S", "is_pdf",
-           "page_count", "render_page", "render_pages", "render_scale"]
+           "page_count", "render_page", "render_pages", "render_scale", "scan_scale"]

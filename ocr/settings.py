@@ -33,7 +33,7 @@ Environment (``Settings.from_env()``; a bad value is a :class:`SettingsError`, o
 | ``OCR_URL_ALLOW_HOSTS`` | (any public host) | only these hosts are fetched: names separated by commas, ``*.example.com`` for subdomains |
 | ``OCR_PDF_MAX_PAGES`` | 20 | pages a PDF or a multi-page TIFF may have (more: ``pdf_too_many_pages`` / ``tiff_too_many_pages``, nothing rendered or decoded) |
 | ``OCR_PDF_MAX_SIDE`` | 2000 | longer side, in pixels, a PDF page is rendered at (at most) |
-| ``OCR_PDF_MAX_DPI`` | 200 | resolution a PDF page is rendered at (at most) |
+| ``OCR_PDF_MAX_DPI`` | 200 | resolution a born-digital PDF page is rendered at (at most); a scanned page keeps its image's own |
 | ``OCR_PDF_TIMEOUT`` | 60 | seconds of rendering one PDF may take (0: no limit) |
 | ``LOG_LEVEL`` | INFO | the app's log level |
 | ``UVICORN_LOG_LEVEL`` | warning | uvicorn's log level |
