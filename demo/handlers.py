@@ -308,15 +308,10 @@ def line_choices(page: PageResult) -> list[tuple[str, int]]:
     return [(render.line_label(i, ln.text), i) for i, ln in enumerate(page.lines)]
 
 
-def shown_char(char: str) -> str:
-    """A character as a label shows it: a space as ␣ (a blank label looked like a missing entry)."""
-    return "␣" if char == " " else char
-
-
 def char_choices(page: PageResult | None, line: int | None) -> list[tuple[str, int]]:
     choices = [("整行 whole line", WHOLE_LINE)]
     if page is not None and line is not None and 0 <= line < len(page.lines):
-        choices += [(f"{i + 1}: {shown_char(c.char)}  ({c.confidence:.0%})", i)
+        choices += [(f"{i + 1}: {render.cell_char(c.char)}  ({c.confidence:.0%})", i)
                     for i, c in enumerate(page.lines[line].chars)]
     return choices
 
@@ -498,8 +493,9 @@ def _explanation_notes(result: dict, note: str) -> str:
         notes.append(f"“{choice['char']}” 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
                      f"by this crop's frames alone: the decoder (language model, word list or plate rules) or the "
                      f"page's read, where the line was read in a batch with others (with the language model off, "
-                     f"only the latter); this crop's frames alone prefer “{choice['image_prefers']}” "
-                     f"({choice['image_probability']:.2f} vs {choice['confidence']:.2f})")
+                     f"only the latter); this crop's frames alone prefer "
+                     + (f"“{choice['image_prefers']}”" if choice["image_prefers"] else "no character here (blank)")
+                     + f" ({choice['image_probability']:.2f} vs {choice['confidence']:.2f})")
     chars = result.get("chars") or []
     reaches = result.get("tables", {}).get("reach") or {}
     for i, reach in reaches.items():
@@ -590,7 +586,8 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
         result = service.explain_line(view.crop, methods=methods, char_index=None, progress=report,
                                       reading=view.line_result)
         target = None
-    which = f"“{shown_char(view.chars[target].char)}” (#{target + 1})" if target is not None and target < len(view.chars) else "—"
+    shown = target is not None and target < len(view.chars)
+    which = f"“{render.cell_char(view.chars[target].char)}” (#{target + 1})" if shown else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "
             f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.2f} s")
     return explanation_outputs(ui, result, view.crop, target, note)

@@ -270,7 +270,9 @@ def explain_tab() -> dict[str, Any]:
         explain_md = gr.Markdown(elem_id="explain-notes")
         main = dict(
             line_crop=titled_image("行图像（字符框） The line with each character's columns", format="png"),
-            cam_line=titled_image("Grad-CAM 整行 whole line — 越红越重要 the redder, the more it mattered",
+            cam_line=titled_image("Grad-CAM 整行 whole line — 红：最左右整行读数把握的像素（多在最不确定的字上） "
+                                  "red: the pixels that move the whole reading's probability most (mostly at its "
+                                  "least sure characters)",
                                   elem_id="cam-line", format="png"),
             cam_char=titled_image("Grad-CAM 单字 one character (outlined in magenta)", elem_id="cam-char",
                                   format="png"),

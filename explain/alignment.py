@@ -131,15 +131,26 @@ def char_rows(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]
     ]
 
 
-def decoder_choices(chars: Sequence[CharSpan], digits: int = 4) -> list[dict[str, Any]]:
+def decoder_choices(chars: Sequence[CharSpan], probs: np.ndarray | None = None,
+                    digits: int = 4) -> list[dict[str, Any]]:
     """The characters the reading chose against their own frames: where another character is more probable on
-    the frames the reading gives this one (its first runner-up beats it). The language model, the word list
-    and the plate rules make such choices; so does a page's read, where the line was read in a batch (padded
-    with others) and by the inference engine, while these frames come from the crop alone on the float model.
-    The image alone, read this way, would have read the runner-up."""
-    return [{"index": i, "char": c.char, "confidence": round(float(c.confidence), digits),
-             "image_prefers": c.candidates[0][0], "image_probability": round(float(c.candidates[0][1]), digits)}
-            for i, c in enumerate(chars) if c.candidates and c.candidates[0][1] > c.confidence]
+    the frames the reading gives this one (its first runner-up beats it), or, given the frame probabilities
+    ``probs`` [T, C], where no character is (blank beats it and every runner-up: the reading *inserted* it, as
+    the language model can, e.g. "SOLD" read "SOLID"; ``image_prefers`` is then ""). The language model, the
+    word list and the plate rules make such choices; so does a page's read, where the line was read in a batch
+    (padded with others) and by the inference engine, while these frames come from the crop alone on the float
+    model. The image alone, read this way, would have read the runner-up (or nothing)."""
+    out = []
+    for i, c in enumerate(chars):
+        prefers, p = (c.candidates[0][0], float(c.candidates[0][1])) if c.candidates else ("", 0.0)
+        if probs is not None and c.t_end < len(probs):
+            blank = float(probs[c.t_start:c.t_end + 1, BLANK].mean())
+            if blank > max(p, c.confidence):
+                prefers, p = "", blank
+        if p > c.confidence:
+            out.append({"index": i, "char": c.char, "confidence": round(float(c.confidence), digits),
+                        "image_prefers": prefers, "image_probability": round(p, digits)})
+    return out
 
 
 def reference_probabilities(recognizer: Any, prepared: PreparedLine) -> np.ndarray:

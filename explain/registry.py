@@ -224,4 +224,4 @@ def explain_line(recognizer: Any, image: Any, methods: str | Iterable[str] = ("g
             "width": rgb.shape[1], "height": rgb.shape[0], "chars": al.rows, "selected_chars": selected,
             "methods": run, "images": line.images, "maps": line.maps, "tables": line.tables, "timings": timings,
             "explained_with": EXPLAINED_WITH, "reading_engine": al.reading_engine, "force_aligned": al.force_aligned,
-            "decoder_choices": decoder_choices(chars)}
+            "decoder_choices": decoder_choices(chars, al.probs)}

@@ -116,3 +116,19 @@ def test_the_explanation_notes_say_which_characters_the_decoder_chose():
     notes = _explanation_notes(result, "note")
     assert "“O”" in notes and "prefer “5” (0.60 vs 0.35)" in notes
     assert "prefer" not in _explanation_notes({**result, "decoder_choices": []}, "note")
+
+
+def test_time_step_table_shows_a_space_as_the_open_box():
+    alignment = {"topk": {"labels": [[" ", "<blank>", "a"], ["<blank>", " ", "b"]],
+                          "probs": [[0.7, 0.3, 0.0], [0.99, 0.01, 0.0]]},
+                 "frame_columns": [[0, 4], [4, 8]]}
+    _, rows = render.timestep_table(alignment, [{"char": " ", "t_start": 0, "t_end": 0}])
+    assert rows[0][2] == "␣" and rows[0][3] == "␣ 0.70" and rows[1][4] == "␣ 0.01"
+    assert rows[1][3] == "<blank> 0.99" and rows[1][2] == ""
+
+
+def test_a_heat_panel_scale_is_as_wide_as_the_enlarged_picture():
+    panel = render.heat_panel(np.full((20, 500, 3), 180, np.uint8), title="Saliency")
+    under = panel[96:].astype(int)  # the line enlarged to 96 px high, then its scale
+    coloured = (under.max(axis=2) - under.min(axis=2)) > 60
+    assert coloured.all(axis=1).any() and panel.shape[1] == 2400

@@ -388,6 +388,14 @@ def test_decoder_choices_name_the_characters_chosen_against_their_frames():
              CharSpan("K", 7, 0.5, 4, 4, 16.0, 20.0, [])]
     assert decoder_choices(chars) == [{"index": 1, "char": "O", "confidence": 0.35, "image_prefers": "5",
                                        "image_probability": 0.6}]
+    # with the frames: a character on frames where blank wins was inserted by the decoder ("SOLD" read "SOLID")
+    probs = np.zeros((5, 10), np.float32)
+    probs[0:2, 3], probs[0:2, 0] = 0.9, 0.1
+    probs[2:4, 5], probs[2:4, 0] = 0.35, 0.05
+    probs[4, 7], probs[4, 0] = 0.4, 0.6
+    inserted = decoder_choices(chars, probs)
+    assert [c["index"] for c in inserted] == [1, 2]
+    assert inserted[1] == {"index": 2, "char": "K", "confidence": 0.5, "image_prefers": "", "image_probability": 0.6}
 
 
 def test_an_explanation_lists_decoder_choices(recognizer, latin_font):
