@@ -23,13 +23,13 @@ import os
 import re
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ocr.batch.cli import on_off, positive_int
 from ocr.engines import ENGINES
 from ocr.errors import OCRError, UnsupportedImageError
+from ocr.imageio import quiet_pillow_warnings
 from ocr.fields import extract_fields
 
 log = logging.getLogger("ocr")
@@ -388,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    if not args.verbose:  # Pillow's warnings (corrupt EXIF, its own pixel limit) name its install path; our errors say why
-        warnings.filterwarnings("ignore", module=r"PIL\.")
+    if not args.verbose:
+        quiet_pillow_warnings()
     try:
         _default_model(args)
         status = args.func(args)

@@ -137,6 +137,14 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 
 # -- byte sniffing -------------------------------------------------------------
+def quiet_pillow_warnings() -> None:
+    """Silence Pillow's warnings (corrupt EXIF, its own pixel limit) in a command-line process: they print its
+    install path and source line, and this module's errors already say what is wrong with an image."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module=r"PIL\.")
+
+
 # The one file-signature check for bytes from outside (uploads, URLs, batch
 # inputs): nothing is decoded. ``demo/http_input.py`` and ``ocr/url_fetch.py`` use it.
 

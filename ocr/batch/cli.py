@@ -2,15 +2,17 @@
 
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]] [--fields]
 
-INPUT: image, PDF or TIFF files (a PDF or a multi-page TIFF: every page), folders (read recursively)
-and glob patterns (quote them; ``**`` recurses).
-One line per page: the REST answer plus ``source``, ``page`` (1-based) and ``sha256`` (of the input
-file); a page that could not be read is ``{"success": false, "source", "page", "sha256", "error":
-{"code", "message"}}`` and the run goes on. ``--resume`` continues a stopped run: inputs whose pages
-are all in the output (matched by content hash) are skipped. Ctrl-C stops cleanly.
+INPUT: image, PDF or TIFF files (a PDF or a multi-page TIFF: every page), folders (read recursively),
+glob patterns (quote them; ``**`` recurses) and zip / tar / tar.gz archives (every member that is a page).
+One line per page: the REST answer plus ``source``, ``page`` (1-based), ``sha256`` (of the input
+file or member) and the run's ``options``; a page that could not be read (or an input that does not
+exist) is ``{"success": false, "source", "page", "sha256", "error": {"code", "message"}}`` and the run
+goes on. ``--resume`` continues a stopped run with the same options: pages already in the output
+(matched by content hash) are skipped. Ctrl-C stops cleanly.
 
-Exit status: 0 every page read; 1 some pages are error records; 2 nothing could be run (bad
-arguments, models missing); 130 stopped by Ctrl-C (``--resume`` continues).
+Exit status: 0 every page read; 1 some pages are error records (a missing input included, and those a
+resumed output already held); 2 nothing could be run (bad arguments, no input exists, ``--resume`` with
+other options, models missing); 130 stopped by Ctrl-C (``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from ocr.batch.inputs import Plan, plan
-from ocr.batch.output import JsonlWriter, count_lines, finished, remaining, repair_tail
+from ocr.batch.archives import MAX_MEMBERS
+from ocr.batch.inputs import NotFoundError, PageTask, Plan, plan
+from ocr.batch.output import Existing, JsonlWriter, count_lines, options_conflict, read_back, remaining, repair_tail
 from ocr.batch.reader import ReaderFactory, load_reader
 from ocr.batch.runner import FIELDS_HOOK, Summary, WorkerFailed, default_workers, resolve_fields, run_pool
 from ocr.errors import OCRError
@@ -88,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "model, as measured on the validation slice; each record says \"lm\")")
     parser.add_argument("--max-pages", type=positive_int, default=None,
                         help="pages per PDF or multi-page TIFF, at least 1 (default: OCR_PDF_MAX_PAGES, 20)")
+    parser.add_argument("--max-members", type=positive_int, default=MAX_MEMBERS,
+                        help=f"entries an archive may hold, folders included (default: {MAX_MEMBERS})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway without a terminal)")
 
 
@@ -99,20 +104,67 @@ def _ray_address(args: argparse.Namespace) -> None:
 
 
 def _check_output(out: Path, resume: bool) -> None:
+    """Refuse an --out that is a folder, in a folder that does not exist (a typo must not make a new tree),
+    or that holds records and no --resume."""
     if out.exists() and out.is_dir():
         raise OCRError(f"--out {out} is a folder; give a file name such as {out / 'results.jsonl'}")
+    if not out.parent.is_dir():
+        raise OCRError(f"the folder of --out does not exist: {out.parent} (create it first)")
     if not resume and out.exists() and out.stat().st_size > 0:
         raise OCRError(f"{out} already holds {count_lines(out)} record(s): pass --resume to continue it, "
                        "or choose another --out")
 
 
+def _listing(names: list[str], shown: int = 5) -> str:
+    """A few names and how many more: one line, however many files were skipped."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _describe(p: Plan) -> None:
-    for missing in p.missing:
-        log.warning("nothing found for %s", missing)
+    """What planning found, on stderr: missing inputs (when something else is read; else the error says
+    it), one line per kind of skipped file, duplicates, and the count."""
+    for task in p.tasks if p.readable else []:
+        if task.error and task.error["code"] == NotFoundError.code:
+            log.warning("%s: %s (an error record)", task.source, task.error["message"])
+    for text in p.empty:
+        log.warning("nothing to read in %s", text)
+    for reason, names in p.skipped.items():
+        log.warning("skipped %d file(s) %s: %s", len(names), reason, _listing(names))
     for dup, first in p.duplicates:
         log.info("%s has the same content as %s: read once", dup, first)
     extra = f", {len(p.duplicates)} duplicate(s) skipped" if p.duplicates else ""
-    log.info("%d input(s), %d page(s)%s", p.inputs, len(p.tasks), extra)
+    log.info("%d input(s), %d page(s)%s", p.inputs, len(p.tasks) - len(p.missing), extra)
+
+
+def _check_plan(p: Plan) -> None:
+    """Nothing to read at all is a usage error (exit 2), naming the arguments that do not exist."""
+    if p.readable:
+        return
+    if p.missing:
+        raise OCRError("nothing to read: " + "; ".join(f"{t.source}: {t.error['message']}" for t in p.tasks))
+    raise OCRError("no image, PDF or archive found in the inputs given")
+
+
+def reading_options(args: argparse.Namespace, settings: Settings, limits: Any) -> dict[str, Any]:
+    """What changes a record's content, stored in every record: a resume must read with the same."""
+    return {"model": getattr(args, "model", None) or settings.model, "lm": getattr(args, "lm", None),
+            "fields": bool(args.fields), "engine": settings.engine, "max_pages": limits.max_pages,
+            "pdf_max_dpi": limits.max_dpi, "pdf_max_side": limits.max_side,
+            "max_members": getattr(args, "max_members", MAX_MEMBERS)}
+
+
+def _existing(args: argparse.Namespace, options: dict[str, Any]) -> Existing:
+    """What --resume continues (nothing without it); other options than the file's are refused."""
+    if not args.resume:
+        return Existing()
+    repair_tail(args.out)
+    existing = read_back(args.out)
+    conflict = options_conflict(existing, options)
+    if conflict:
+        raise OCRError(f"--resume with other options than {args.out} was read with ({conflict}): "
+                       "use the same options, or another --out")
+    return existing
 
 
 def run(args: argparse.Namespace, factory: ReaderFactory | None = None) -> Summary:
@@ -123,32 +175,36 @@ def run(args: argparse.Namespace, factory: ReaderFactory | None = None) -> Summa
     fields_spec = FIELDS_HOOK if args.fields else None
     resolve_fields(fields_spec)  # a missing extractor fails here, before any model loads
     _check_output(args.out, args.resume)
-    limits = Settings.from_env().pdf_limits()
+    settings = Settings.from_env()
+    limits = settings.pdf_limits()
     limits = dataclasses.replace(limits, max_pages=args.max_pages or limits.max_pages)
-    work = plan(args.inputs, limits)
+    options = reading_options(args, settings, limits)
+    existing = _existing(args, options)
+    work = plan(args.inputs, limits, options["max_members"])
     _describe(work)
-    if not work.tasks:
-        raise OCRError("no image or PDF found in the inputs given")
-    done = set()
-    if args.resume:
-        repair_tail(args.out)
-        done = finished(args.out)
-    todo, skipped = remaining(work.tasks, done)
-    summary = Summary(planned=len(work.tasks), skipped=skipped)
+    _check_plan(work)
+    todo, skipped = remaining(work.tasks, existing.done, existing.failed)
+    summary = Summary(planned=len(work.tasks), skipped=skipped, earlier_errors=existing.errors)
     started = time.perf_counter()
-    progress = not args.no_progress and sys.stderr.isatty()
-    with JsonlWriter(args.out) as writer:
-        if args.ray is not None:
-            from ocr.batch.ray_job import run_ray
-
-            address = None if args.ray == LOCAL else args.ray
-            run_ray(todo, writer, summary, address=address, workers=args.workers, factory=factory,
-                    fields_spec=fields_spec, progress=progress, local_cpus=args.workers or default_workers())
-        else:
-            run_pool(todo, writer, summary, workers=args.workers or default_workers(), factory=factory,
-                     fields_spec=fields_spec, progress=progress)
+    with JsonlWriter(args.out, stamp={"options": options}) as writer:
+        _read(args, todo, writer, summary, factory, fields_spec)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _read(args: argparse.Namespace, todo: list[PageTask], writer: JsonlWriter, summary: Summary,
+          factory: ReaderFactory, fields_spec: str | None) -> None:
+    """The chosen backend: the process pool, or Ray (local, or at ``--ray ADDRESS``)."""
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.ray is None:
+        run_pool(todo, writer, summary, workers=args.workers or default_workers(), factory=factory,
+                 fields_spec=fields_spec, progress=progress)
+        return
+    from ocr.batch.ray_job import run_ray
+
+    address = None if args.ray == LOCAL else args.ray
+    run_ray(todo, writer, summary, address=address, workers=args.workers, factory=factory,
+            fields_spec=fields_spec, progress=progress, local_cpus=args.workers or default_workers())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,7 +225,7 @@ def execute(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print(f"continue with: the same command and --resume (output: {args.out})", file=sys.stderr)
         return 130
-    return 1 if summary.errors else 0
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":

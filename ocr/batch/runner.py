@@ -22,13 +22,13 @@ import multiprocessing
 import os
 import signal
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ocr.batch.inputs import PageTask, read_input
+from ocr.batch.inputs import PageTask, task_bytes
 from ocr.batch.output import JsonlWriter
 from ocr.batch.reader import PageReader, ReaderFactory
 from ocr.errors import OCRError
+from ocr.imageio import quiet_pillow_warnings
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ def render_limits() -> Any:
 
 def load_page(task: PageTask) -> Any:
     """The page's RGB pixels: the image, or page ``task.page`` of the document (a PDF or a multi-page
-    TIFF, that page alone)."""
+    TIFF, that page alone); from a file or an archive's member."""
     from ocr.document import Document
     from ocr.imageio import load_image
 
-    data = read_input(Path(task.source))
+    data = task_bytes(task)
     if task.kind != "image":
         return Document(task.kind, data, render_limits()).page(task.page - 1)
     return load_image(data)
@@ -119,6 +119,7 @@ def init_worker(factory: ReaderFactory, fields_spec: str | None) -> None:
     """Pool initializer: load the models once per process. Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    quiet_pillow_warnings()  # a worker's stderr is the command's: no library paths there
     try:
         _WORKER["reader"] = factory()
         _WORKER["fields"] = resolve_fields(fields_spec)
@@ -172,6 +173,7 @@ class Summary:
     skipped: int = 0
     read: int = 0
     errors: int = 0
+    earlier_errors: int = 0  # error records a resumed run found in the output (they make the exit status 1)
     seconds: float = 0.0
     interrupted: bool = False
     error_codes: dict[str, int] = field(default_factory=dict)
@@ -184,6 +186,11 @@ class Summary:
         else:
             self.read += 1
 
+    @property
+    def failed(self) -> bool:
+        """Exit status 1: error records in the output, written now or by the run this one resumed."""
+        return bool(self.errors or self.earlier_errors)
+
     def text(self) -> str:
         done = self.read + self.errors
         rate = done / self.seconds if self.seconds > 0 else 0.0
@@ -192,6 +199,8 @@ class Summary:
             parts[-1] += " (" + ", ".join(f"{c}: {n}" for c, n in sorted(self.error_codes.items())) + ")"
         if self.skipped:
             parts.append(f"{self.skipped} already in the output (skipped)")
+        if self.earlier_errors:
+            parts.append(f"{self.earlier_errors} error record(s) from before in the output")
         head = "interrupted" if self.interrupted else "done"
         tail = f" -- {done} of {self.planned - self.skipped} to do" if self.interrupted else ""
         return f"{head}: " + ", ".join(parts) + f" in {self.seconds:.1f} s ({rate:.2f} pages/s){tail}"

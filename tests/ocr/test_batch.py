@@ -89,7 +89,10 @@ def test_folder_glob_and_pdf_expansion(archive, tmp_path) -> None:
     copy.write_bytes((archive / "a_line.png").read_bytes())
     work = plan([archive, copy, str(tmp_path / "nothing*.png")])
     assert [(Path(t.source).name, t.page, t.kind) for t in work.tasks] == [
-        ("a_line.png", 1, "image"), ("b_crop.png", 1, "image"), ("c_two.pdf", 1, "pdf"), ("c_two.pdf", 2, "pdf")]
+        ("a_line.png", 1, "image"), ("b_crop.png", 1, "image"), ("c_two.pdf", 1, "pdf"), ("c_two.pdf", 2, "pdf"),
+        ("nothing*.png", None, "image")]
+    assert work.tasks[-1].error["code"] == "not_found"  # an error record, not silence
+    assert work.skipped == {"that are not images or PDFs": [str(archive / "notes.txt")]}
     assert work.tasks[0].sha256 == sha256_of(archive / "a_line.png")
     assert work.duplicates == [(str(copy), str(archive / "a_line.png"))]  # same bytes: read once
     assert work.missing == [str(tmp_path / "nothing*.png")]
@@ -296,6 +299,19 @@ def test_ray_local_2cpu_matches_process_pool(local_ray, pool_runs, archive, tmp_
     assert cli.main([str(archive), "--out", str(out), "--no-progress", "--ray"]) == 0
     ray_records = read_jsonl(out)
     assert [strip(r) for r in ray_records] == [strip(r) for r in pool_runs[1]]
+
+
+def test_ray_reads_archive_members(local_ray, tmp_path) -> None:
+    """Ray actors load a member's bytes from the task (sent as JSON), as the process pool's workers do."""
+    from ocr.batch.ray_job import run_ray
+    from ocr.batch.runner import Summary
+    from tests.ocr.test_batch_inputs import fake_factory, make_tar, png_bytes
+
+    tgz = make_tar(tmp_path / "s.tgz", {"b.png": png_bytes(71), "a.png": png_bytes(72)})
+    out = tmp_path / "ray.jsonl"
+    with JsonlWriter(out) as writer:
+        run_ray(plan([tgz]).tasks, writer, Summary(), address=None, workers=1, factory=fake_factory, progress=False)
+    assert [(r["source"], r["text"]) for r in read_jsonl(out)] == [(f"{tgz}!a.png", "72x20"), (f"{tgz}!b.png", "71x20")]
 
 
 def test_fields_hook_names_the_real_extractor() -> None:
