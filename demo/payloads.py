@@ -16,6 +16,19 @@ from ocr.service import DEFAULT_METHODS, OCRService, page_payload  # noqa: F401 
 from ocr.settings import switch_word
 
 
+#: the options each route reads (besides the image); any other name is a 422, so a typo is not read as the default
+OCR_FIELDS = frozenset({"image_base64", "image_url", "kind", "model", "lm", "preprocess", "fields"})
+EXPLAIN_FIELDS = OCR_FIELDS - {"fields"} | {"line", "methods", "char_index", "include_maps", "page"}
+
+
+def check_known_fields(fields: dict, known: frozenset[str]) -> None:
+    """422 ``unknown_field`` for an option the route does not read (``"modle": "accurate"`` was read as auto)."""
+    unknown = sorted(str(k) for k in fields if k not in known)
+    if unknown:
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+        raise APIError(422, "unknown_field", f"unknown field(s) {shown}; this route reads: {', '.join(sorted(known))}")
+
+
 def kind_field(fields: dict) -> str:
     """``kind``: \"page\" (detect lines) or \"line\" (the image is one line)."""
     kind = str(fields.get("kind") or "page").lower()
@@ -196,7 +209,7 @@ _ERRORS = {
     403: "url_not_allowed (an image_url to a private address or a host not allowed)",
     413: "over the 10 MB limit; pdf_too_many_pages / tiff_too_many_pages; url_too_large",
     415: "a type that is not read (PSD, SVG, ...), or a body of another content type; pdf_encrypted; url_not_image",
-    422: "a missing field, two images (conflicting_fields), a bad option (invalid_field); no_text (explain)",
+    422: "a missing field, two images (conflicting_fields), a bad option (invalid_field), a field the route does not read (unknown_field); no_text (explain)",
     503: "busy: the expected wait is too long (Retry-After says how long)",
     504: "timeout (OCR_API_TIMEOUT); pdf_timeout; url_timeout",
 }

@@ -36,8 +36,9 @@ from starlette.routing import Match
 from demo.http_input import (ALLOWED_TYPES, MAX_IMAGE_BYTES, APIError, JSONAnswer, ParsedRequest, check_image_bytes,
                              error_body, ocr_error_to_api, parse_image_request)
 from demo.limiter import WorkLimiter, stop_if_abandoned
-from demo.payloads import (ERROR_RESPONSES, EXPLAIN_BODY, IMAGE_BODY, bool_field, int_field, jsonable, kind_field,
-                           lm_field, methods_field, model_field, preprocess_field)
+from demo.payloads import (ERROR_RESPONSES, EXPLAIN_BODY, EXPLAIN_FIELDS, IMAGE_BODY, OCR_FIELDS, bool_field,
+                           check_known_fields, int_field, jsonable, kind_field, lm_field, methods_field, model_field,
+                           preprocess_field)
 from ocr.errors import OCRError
 from ocr.fields import fields_for_answer
 from ocr.imageio import MAX_PIXELS
@@ -124,6 +125,7 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
     """``/api/v1/ocr``: the page (or the line; or every page of a document) as text, lines, characters and
     boxes; each page's key fields if asked (opt-in: the everyday answer stays as small as before)."""
     fields = parsed.fields
+    check_known_fields(fields, OCR_FIELDS)
     with_fields = bool_field(fields, "fields")  # checked before the work, as every option is
     out = service.upload_answer(source_bytes(service, parsed), preprocess=preprocess_field(service, fields),
                                 kind=kind_field(fields), model=model_field(fields), lm=lm_field(fields))
@@ -137,6 +139,7 @@ def read(service: OCRService, parsed: ParsedRequest) -> dict:
 def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     """``/api/v1/explain``: one line's explanation; the line is chosen by the service, as in the UI."""
     fields = parsed.fields
+    check_known_fields(fields, EXPLAIN_FIELDS)
     kind = kind_field(fields)
     methods = methods_field(fields, service.methods())
     line = int_field(fields, "line", 0) or 0

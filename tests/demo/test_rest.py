@@ -696,3 +696,21 @@ def test_explain_methods_all_means_every_method():
     assert methods_field({"methods": ["ig", "all"]}, known) == ("ig", "alignment", "gradcam", "saliency", "occlusion")
     with pytest.raises(APIError):
         methods_field({"methods": "everything"}, known)
+
+
+def test_an_unknown_field_is_refused_not_ignored(client, line_png):
+    """``"modle": "accurate"`` was read with the default model and a 200 (black-box pass): now 422, naming it,
+    in JSON, multipart and a raw body's query string; the documented fields are exactly the ones read."""
+    from demo.payloads import EXPLAIN_BODY, EXPLAIN_FIELDS, IMAGE_BODY, OCR_FIELDS
+
+    body = assert_error(client.post(OCR, json={"image_base64": b64(line_png[0]), "modle": "accurate"}),
+                        422, "unknown_field")
+    assert "'modle'" in body["error"]["message"] and "model" in body["error"]["message"]
+    assert_error(client.post(OCR, files={"image": ("x.png", line_png[0], "image/png")}, data={"knd": "line"}),
+                 422, "unknown_field")
+    assert_error(client.post(OCR + "?kind=line&lang=en", content=line_png[0], headers={"content-type": "image/png"}),
+                 422, "unknown_field")
+    assert_error(client.post(EXPLAIN, json={"image_base64": b64(line_png[0]), "fields": True}), 422, "unknown_field")
+    for route_body, known in ((IMAGE_BODY, OCR_FIELDS), (EXPLAIN_BODY, EXPLAIN_FIELDS)):
+        documented = set(route_body["content"]["application/json"]["schema"]["properties"])
+        assert documented == set(known), (documented ^ set(known))
