@@ -345,7 +345,9 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
 
     Only what the first screen shows is made here, each piece once per page result (``VIEWS``);
     the Preprocess tab's pictures are made when that tab is shown (``preprocess_views``)."""
+    started = time.perf_counter()
     page, pages = read_counted(service, image_value, settings)
+    answered = time.perf_counter() - started
     if page is None:
         return _cleared(ui)
     txt_path, json_path = VIEWS.get(page, "downloads", lambda: _write_downloads(page))
@@ -358,7 +360,7 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
             ui.lines_df: VIEWS.get(page, "lines", lambda: render.lines_table(page)),
             ui.page_json: VIEWS.get(page, "json", lambda: render.compact_json(page)),
             ui.dl_txt: gr.update(value=txt_path, interactive=True),
-            ui.dl_json: gr.update(value=json_path, interactive=True), ui.summary: render.timings_markdown(page),
+            ui.dl_json: gr.update(value=json_path, interactive=True), ui.summary: render.timings_markdown(page, answered),
             ui.line_dd: gr.update(choices=choices, value=0 if choices else None),
             ui.char_dd: gr.update(choices=char_choices(page, 0), value=WHOLE_LINE),
             ui.line_crop: _crop_file(page, 0), ui.truth: page.lines[0].text if page.lines else "",
@@ -606,7 +608,13 @@ def attribute_preprocessing(service: OCRService, ui: "Components", image_value: 
     """Re-read the line with each preprocessing step toggled: which step helps or hurts which character."""
     view = _picked_line(service, image_value, settings, line)
     progress(0.1, desc="逐步切换重读 re-reading with each step toggled")
-    md, headers, rows = render.preprocess_attribution(service.attribute_preprocessing(view))
+    report = service.attribute_preprocessing(view)
+    md, headers, rows = render.preprocess_attribution(report)
+    base = float((report.get("base") or {}).get("confidence") or 0.0)
+    if round(base, 3) != round(view.confidence, 3):  # the same line, two numbers: say why (black-box pass)
+        md += (f"\n\n基准读数是单独重读这一行图像（页面读数在批量中读出：{view.confidence:.1%}） · The base reading re-reads "
+               f"the line's crop alone, so each toggle is compared like with like; the page read it in a batch with "
+               f"its other lines at {view.confidence:.1%}.")
     return {ui.pattr_md: md, ui.pattr_df: gr.update(value=rows, headers=headers)}
 
 

@@ -204,8 +204,13 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def timings_markdown(page: Any) -> str:
+def timings_markdown(page: Any, answered_s: float | None = None) -> str:
+    """Lines, confidence, re-reads and the stage times; ``answered_s``: how long this answer took, said when it
+    came from the cache (the stage times are then of the page's first read, not of this click)."""
     parts = [f"{k} {v * 1000:.0f} ms" for k, v in (page.timings or {}).items()]
+    total = (page.timings or {}).get("total")
+    if answered_s is not None and total and answered_s < 0.5 * total:
+        parts.append(f"缓存 cached: 本次 {answered_s * 1000:.0f} ms answered now (the times are of its first read)")
     rot = f" · 旋转 rotated {page.rotation}°" if page.rotation else ""
     reread = sum(bool(getattr(getattr(ln, "line_result", None), "reread", False)) for ln in page.lines)
     rot += f" · **{reread}** 行由精确模型重读 re-read by Accurate (↺)" if reread else ""

@@ -132,3 +132,14 @@ def test_a_heat_panel_scale_is_as_wide_as_the_enlarged_picture():
     under = panel[96:].astype(int)  # the line enlarged to 96 px high, then its scale
     coloured = (under.max(axis=2) - under.min(axis=2)) > 60
     assert coloured.all(axis=1).any() and panel.shape[1] == 2400
+
+
+def test_a_cached_answer_says_so_beside_its_first_read_times():
+    """A repeated click showed the first read's "total 1049 ms" though it answered in 0.2 s (black-box pass)."""
+    from types import SimpleNamespace
+
+    from demo.render import timings_markdown
+
+    page = SimpleNamespace(timings={"detect": 0.5, "total": 1.0}, rotation=0, lines=[], confidence=0.0)
+    assert "cached" not in timings_markdown(page) and "cached" not in timings_markdown(page, 0.9)
+    assert "缓存 cached: 本次 20 ms" in timings_markdown(page, 0.02)
