@@ -34,6 +34,7 @@ CSS = """
 .tab-intro { margin-bottom: 0.4rem; }
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
 #status.status-info { border-left-color: #2f6fde; background: #f0f5ff; }
+.pic .icon-button-wrapper.top-panel { position: static; display: flex; justify-content: flex-end; margin: 0 0 2px 0; }
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
 #: run once when the page loads. Every slider here acts on "release", which Gradio's slider sends on a pointer-up
@@ -153,7 +154,8 @@ class Components:
 def titled_image(title: str, **kwargs: Any) -> Any:
     """An output picture with its title above it (Gradio's label chip sits over the picture's corner)."""
     gr.Markdown(f"**{title}**", elem_classes=["small-note"])
-    return gr.Image(show_label=False, interactive=False, **kwargs)
+    # "pic": its toolbar (fullscreen, download) sits above the picture, not over a line's right end
+    return gr.Image(show_label=False, interactive=False, elem_classes=["pic"], **kwargs)
 
 
 def intro(text: str) -> None:
@@ -274,7 +276,7 @@ def explain_tab() -> dict[str, Any]:
                                   "red: the pixels that move the whole reading's probability most (mostly at its "
                                   "least sure characters)",
                                   elem_id="cam-line", format="png"),
-            cam_char=titled_image("Grad-CAM 单字 one character (outlined in magenta)", elem_id="cam-char",
+            cam_char=titled_image("Grad-CAM 单字 one character (bracketed in magenta)", elem_id="cam-char",
                                   format="png"),
             align_img=titled_image("CTC 对齐热图 alignment (time step × class): a clean reading is a staircase",
                                    elem_id="alignment", format="png"),
@@ -284,7 +286,8 @@ def explain_tab() -> dict[str, Any]:
         for name, (title, caption) in render.EXPLAIN_VIEWS.items():
             with gr.Column(visible="hidden", elem_id=f"view-{name}") as column:
                 gr.Markdown(f"**{title}** — {caption}", elem_classes=["small-note"])
-                views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img", format="png"))
+                views[name] = (column, gr.Image(show_label=False, interactive=False, elem_id=f"view-{name}-img",
+                                                format="png", elem_classes=["pic"]))
         attribution = attribution_panels()
     return dict(explain_tab=tab, line_dd=line_dd, char_dd=char_dd, extra_methods=extra_methods,
                 explain_btn=explain_btn, explain_md=explain_md, views=views, **main, **attribution)
