@@ -35,6 +35,11 @@ CSS = """
 #status { border-left: 4px solid #d9363e; padding: 0.4rem 0.8rem; background: #fff5f5; border-radius: 4px; }
 #status.status-info { border-left-color: #2f6fde; background: #f0f5ff; }
 .pic .icon-button-wrapper.top-panel { position: static; display: flex; justify-content: flex-end; margin: 0 0 2px 0; }
+/* tab labels are "中文\nEnglish": one line on a desktop; on a phone two short lines, so the four tabs fit in one
+   row instead of three of them hiding behind a "⋯" menu */
+@media (max-width: 560px) {
+  .tab-wrapper button { white-space: pre-line; line-height: 1.15; font-size: 0.8rem !important; padding: 2px 6px !important; }
+}
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
 """
 #: run once when the page loads. Every slider here acts on "release", which Gradio's slider sends on a pointer-up
@@ -206,7 +211,7 @@ def examples_gallery(examples: list[list[str]], labels: list[str]) -> Any:
 
 def result_tab() -> dict[str, Any]:
     """Lines on the page, per-character confidence, the line table, the JSON."""
-    with gr.Tab("结果 Result", id="result") as tab:
+    with gr.Tab("结果\nResult", id="result") as tab:
         intro("页面上每个找到的文字行（点击一行即可在“解释”页查看），以及每个字的置信度 · Every text line found on "
               "the page (click one to explain it) and how sure the model is of each character. 在 5,781 行测试文字上，"
               "绿色的字 99% 正确，黄色 87–92%，红色约一半多 · On 5,781 benchmark lines, green characters were right 99% "
@@ -229,7 +234,7 @@ def result_tab() -> dict[str, Any]:
 
 def preprocess_tab() -> dict[str, Any]:
     """What preprocessing did and why, the controls, and the detector's probability map."""
-    with gr.Tab("预处理 Preprocess", id="preprocess") as tab:
+    with gr.Tab("预处理\nPreprocess", id="preprocess") as tab:
         intro("识别前对图像做了什么、为什么；改动设置会重新识别 · What was done to the image before reading it, "
               "and why; changing a setting reads it again.")
         with gr.Row():
@@ -260,7 +265,7 @@ def preprocess_tab() -> dict[str, Any]:
 
 def explain_tab() -> dict[str, Any]:
     """Line and character pickers, Grad-CAM, the CTC alignment, opt-in methods, and the two attributions."""
-    with gr.Tab("解释 Explain", id="explain") as tab:
+    with gr.Tab("解释\nExplain", id="explain") as tab:
         intro("模型读这一行时看了哪些像素：越红越重要 · Which pixels the model looked at to read this line: "
               "the redder, the more they mattered. Pick a line (or click it on the Result tab) and a character.")
         with gr.Row():
@@ -315,7 +320,7 @@ def attribution_panels() -> dict[str, Any]:
 
 def model_tab(service: OCRService) -> Any:
     """What the model is, in a few lines; the architecture, accuracy and model card folded away."""
-    with gr.Tab("模型 Model", id="model") as tab:
+    with gr.Tab("模型\nModel", id="model") as tab:
         intro("识别模型是什么、有多准；细节折叠在下面 · What the recogniser is and how accurate it is; the "
               "details are folded below.")
         try:

@@ -53,7 +53,8 @@ def test_blocks_build(service):
     assert {"ocr", "explain", "attribute_errors"} <= set(named)
     for name in ("ocr", "explain", "attribute_errors"):
         assert named[name].concurrency_id == "model"
-    labels = json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str)
+    # tab labels are "中文\nEnglish" (two lines on a phone, one on a desktop)
+    labels = json.dumps(blocks.get_config_file(), ensure_ascii=False, default=str).replace("\\n", " ")
     for label in ("识别结果 Result", "预处理 Preprocess", "解释 Explain", "模型 Model", "结果 Result"):
         assert label in labels
 

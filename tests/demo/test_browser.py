@@ -250,3 +250,16 @@ def test_a_pdf_dropped_on_the_image_input_goes_to_the_document_box(app_url, brow
     page.locator("#doc-page").get_by_text("(1 / 2)").wait_for(state="visible", timeout=STEP_MS)
     assert page.locator(".toast-body").count() == 0
     page.close()
+
+
+def test_on_a_phone_every_tab_is_in_view(app_url, browser):
+    """At 390 px only "Result" showed; Preprocess, Explain and Model hid behind an unlabelled "⋯" (black-box pass)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    tabs = page.locator("[role=tablist] [role=tab]")
+    tabs.first.wait_for(state="visible", timeout=STEP_MS)
+    assert tabs.count() == 4
+    for name in ("结果 Result", "预处理 Preprocess", "解释 Explain", "模型 Model"):
+        assert page.get_by_role("tab", name=name).count() == 1
+    page.close()
