@@ -173,13 +173,14 @@ def steps_table(prep: Any) -> list[list[Any]]:
 
 def steps_summary(prep: Any, mode: str | None) -> str:
     """One sentence: what preprocessing did to this image, and why to look at the table."""
-    if prep is None:
+    if prep is None or mode == "off":  # "off" said "it is clean enough" (black-box pass): nothing was judged
         return "预处理已关闭 Preprocessing is off: the detector saw the image as uploaded."
     applied = list(prep.applied)
     angle = f"（纠斜 deskewed {prep.angle:+.2f}°）" if prep.angle else ""
     if not applied:
-        return (f"**{mode or 'auto'}**: 没有步骤改变图像 no step changed this image — 图像已足够清晰 "
-                "it is clean enough (the table says why each step was skipped).")
+        clean = "图像已足够清晰 it is clean enough" if (mode or "auto") == "auto" else "没有选择步骤 no step was chosen"
+        return (f"**{mode or 'auto'}**: 没有步骤改变图像 no step changed this image — {clean} "
+                "(the table says why each step was skipped).")
     return (f"**{mode or 'auto'}** 应用了 applied: **{', '.join(applied)}**{angle} — 下表给出每一步的原因 "
             "the table gives each step's measured reason; the pictures show the input and each applied step.")
 

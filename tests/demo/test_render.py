@@ -143,3 +143,15 @@ def test_a_cached_answer_says_so_beside_its_first_read_times():
     page = SimpleNamespace(timings={"detect": 0.5, "total": 1.0}, rotation=0, lines=[], confidence=0.0)
     assert "cached" not in timings_markdown(page) and "cached" not in timings_markdown(page, 0.9)
     assert "缓存 cached: 本次 20 ms" in timings_markdown(page, 0.02)
+
+
+def test_the_preprocessing_summary_says_off_when_it_is_off():
+    """Mode "off" was summarised as "no step changed this image — it is clean enough" (black-box pass)."""
+    from types import SimpleNamespace
+
+    from demo.render import steps_summary
+
+    nothing = SimpleNamespace(applied=[], angle=0.0)
+    assert "Preprocessing is off" in steps_summary(nothing, "off") and "clean enough" not in steps_summary(nothing, "off")
+    assert "clean enough" in steps_summary(nothing, "auto")
+    assert "no step was chosen" in steps_summary(nothing, "manual")
