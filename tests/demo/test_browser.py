@@ -162,9 +162,8 @@ def test_example_thumbnail_click_reads_it(app_url, browser):
     page.close()
 
 
-def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
-    """A fax-like TIFF of two pages in the PDF / TIFF box: page 1 is read, the page picker says 1 / 2, and
-    moving it to the end reads page 2 (two example pages with different first lines)."""
+def open_two_page_tiff(app_url, browser, tmp_path):
+    """A new page with a two-page TIFF (shipping label, then receipt) in the PDF / TIFF box, page 1 read."""
     from PIL import Image
 
     first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
@@ -175,6 +174,13 @@ def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
     page.goto(app_url + "/", wait_until="domcontentloaded")
     page.locator("#doc-upload input[type=file]").set_input_files(str(tif))
     wait_for_text(page, "SWIFTWAY")
+    return page
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
+    """A fax-like TIFF of two pages in the PDF / TIFF box: page 1 is read, the page picker says 1 / 2, and
+    moving it to the end reads page 2 (two example pages with different first lines)."""
+    page = open_two_page_tiff(app_url, browser, tmp_path)
     picker = page.locator("#doc-page")
     picker.get_by_text("(1 / 2)").wait_for(state="visible", timeout=STEP_MS)
     slider = picker.locator("input[type=range]")
@@ -188,16 +194,7 @@ def test_a_multi_page_tiff_is_read_page_by_page(app_url, browser, tmp_path):
 def test_enter_and_arrow_keys_on_the_page_picker_read_that_page(app_url, browser, tmp_path):
     """Typing a page number and pressing Enter, or moving the slider with an arrow key, read nothing until the
     box lost focus or the mouse was used (black-box passes)."""
-    from PIL import Image
-
-    first, second = (Image.open(EXAMPLES / name).convert("RGB") for name in ("shipping_label.png", "receipt_en.png"))
-    tif = tmp_path / "two_pages.tif"
-    first.save(tif, save_all=True, append_images=[second], compression="tiff_deflate")
-    page = browser.new_page(viewport={"width": 1400, "height": 1500})
-    page.set_default_timeout(STEP_MS)
-    page.goto(app_url + "/", wait_until="domcontentloaded")
-    page.locator("#doc-upload input[type=file]").set_input_files(str(tif))
-    wait_for_text(page, "SWIFTWAY")
+    page = open_two_page_tiff(app_url, browser, tmp_path)
     number = page.locator("#doc-page input[type=number]")
     number.fill("2")
     number.press("Enter")
