@@ -228,8 +228,8 @@ def _document_page_view(service: OCRService, ui: "Components", doc_value: Any, p
             raise
         # one damaged page of several: say so, and keep the picker so the other pages can still be read
         note = "  \n其他页仍可在上方选择 The other pages can still be picked above."
-        return {ui.image: None, ui.doc_page: picker,
-                ui.status: gr.update(value=render.user_message(exc.code, exc.message) + note, visible=True, elem_classes=[])}
+        message = render.user_message(exc.code, exc.message) + note
+        return {ui.image: None, ui.doc_page: picker, ui.status: gr.update(value=message, visible=True, elem_classes=[])}
     return {ui.image: rgb, ui.status: gr.update(visible=False), ui.doc_page: picker}
 
 
@@ -354,13 +354,15 @@ def read_image(service: OCRService, ui: "Components", image_value: Any, settings
     choices = line_choices(page)
     no_text = "" if page.lines else "ℹ️ 没有找到文字 No text was found in this image."
     status = "\n\n".join(note for note in (pages_note(pages), no_text) if note)
-    return {ui.status: gr.update(value=status, visible=bool(status), elem_classes=["status-info"]), ui.text: page.text,
+    info = gr.update(value=status, visible=bool(status), elem_classes=["status-info"])  # notes, not errors: blue
+    return {ui.status: info, ui.text: page.text,
             ui.page_img: VIEWS.image_file(page, "page", lambda: render.page_view(page)),
             ui.highlighted: VIEWS.get(page, "highlighted", lambda: render.highlighted(page)),
             ui.lines_df: VIEWS.get(page, "lines", lambda: render.lines_table(page)),
             ui.page_json: VIEWS.get(page, "json", lambda: render.compact_json(page)),
             ui.dl_txt: gr.update(value=txt_path, interactive=True),
-            ui.dl_json: gr.update(value=json_path, interactive=True), ui.summary: render.timings_markdown(page, answered),
+            ui.dl_json: gr.update(value=json_path, interactive=True),
+            ui.summary: render.timings_markdown(page, answered),
             ui.line_dd: gr.update(choices=choices, value=0 if choices else None),
             ui.char_dd: gr.update(choices=char_choices(page, 0), value=WHOLE_LINE),
             ui.line_crop: _crop_file(page, 0), ui.truth: page.lines[0].text if page.lines else "",

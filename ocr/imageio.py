@@ -136,7 +136,6 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-# -- byte sniffing -------------------------------------------------------------
 def quiet_pillow_warnings() -> None:
     """Silence Pillow's warnings (corrupt EXIF, its own pixel limit) in a command-line process: they print its
     install path and source line, and this module's errors already say what is wrong with an image."""
@@ -145,6 +144,7 @@ def quiet_pillow_warnings() -> None:
     warnings.filterwarnings("ignore", module=r"PIL\.")
 
 
+# -- byte sniffing -------------------------------------------------------------
 # The one file-signature check for bytes from outside (uploads, URLs, batch
 # inputs): nothing is decoded. ``demo/http_input.py`` and ``ocr/url_fetch.py`` use it.
 
