@@ -86,11 +86,9 @@ MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accur
                    "+7.5), ~3.5× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~13%), within 0.5 "
                    "points of Accurate, at 38–61% of its time (validation slice / eval lines)")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
-LM_TRADE_OFF = ("按词表纠正不确定的字 Beam search with a character language model (jieba + wordfreq words, shop "
-                "reviews), only on unsure characters: scene words +1.3 char / +3.0 line points, ~+0.6 ms per word; "
-                "rendered web-style Chinese lines (held-out reviews) +0.9 over word lists alone; then an English "
-                "word list corrects a word one unsure letter off: scene words +0.4 / +2.5, receipts +0.2 / +1.7 "
-                "(fast model, validation slice); on by default for both models")
+LM_TRADE_OFF = ("用常见词句纠正不确定的字 Settles unsure characters by which text is likely (a character language "
+                "model, and an English word list for a word one letter off): scene words +1.7 char / +5.5 line points "
+                "over greedy decoding (fast model, validation slice), ~+0.6 ms per word; on by default")
 
 
 # ---------------------------------------------------------------- wiring
