@@ -492,7 +492,7 @@ def _explanation_notes(result: dict, note: str) -> str:
     if timings:
         notes.append("耗时 time: " + " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
     for choice in result.get("decoder_choices") or []:
-        notes.append(f"“{choice['char']}” 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
+        notes.append(f"“{render.cell_char(choice['char'])}” (#{choice['index'] + 1}) 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
                      f"by this crop's frames alone: the decoder (language model, word list or plate rules) or the "
                      f"page's read, where the line was read in a batch with others (with the language model off, "
                      f"only the latter); this crop's frames alone prefer "

@@ -26,7 +26,8 @@ def check_known_fields(fields: dict, known: frozenset[str]) -> None:
     unknown = sorted(str(k) for k in fields if k not in known)
     if unknown:
         shown = ", ".join(repr(k[:40]) for k in unknown[:5])
-        raise APIError(422, "unknown_field", f"unknown field(s) {shown}; this route reads: {', '.join(sorted(known))}")
+        raise APIError(422, "unknown_field", f"unknown field(s) {shown}; this route reads: {', '.join(sorted(known))} "
+                       "(the image as multipart field 'image', 'image_base64' or 'image_url')")
 
 
 def kind_field(fields: dict) -> str:

@@ -170,15 +170,16 @@ def intro(text: str) -> None:
 
 def input_panel(examples: list[list[str]], default_model: str = "auto", default_lm: bool = False,
                 example_labels: list[str] | None = None) -> dict[str, Any]:
-    """The upload, the one place for messages, the examples (named: several look alike as thumbnails, and
-    they sat below the fold), the documents box, the model switch, the read button, and the result beside them."""
+    """Left: the upload, the one place for messages, the documents box and its page picker (beside the message
+    a page change may give), the model switch, the read button. Right: the result, and under it the examples
+    (captioned: several look alike as thumbnails; under the upload they pushed the documents box off the
+    first screen, and below everything they were off it themselves)."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             image = gr.Image(show_label=False, sources=["upload", "clipboard", "webcam"], type="filepath",
                              image_mode=None, format="png", height=320, elem_id="input-image",
                              placeholder="拖入或点击上传图片 Drop an image here or click to upload (PNG, JPEG, BMP, WebP, TIFF, GIF)")
             status = gr.Markdown(visible=False, elem_id="status")
-            examples_view = examples_gallery(examples, example_labels or [p[0] for p in examples])
             with gr.Row(equal_height=True):
                 doc = gr.File(label="PDF / TIFF 文件 file (发票、传真 invoices, faxes; 每页可读 every page can be read)",
                               file_types=[".pdf", ".tif", ".tiff"], height=150, elem_id="doc-upload", scale=3)
@@ -196,6 +197,7 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
             with gr.Row():
                 dl_txt = gr.DownloadButton("下载 .txt Download", interactive=False, size="sm")
                 dl_json = gr.DownloadButton("下载 .json Download", interactive=False, size="sm")
+            examples_view = examples_gallery(examples, example_labels or [p[0] for p in examples])
     return dict(image=image, run_btn=run_btn, status=status, text=text, summary=summary, dl_txt=dl_txt,
                 dl_json=dl_json, model=model, lm=lm, doc=doc, doc_page=doc_page, examples=examples_view)
 
@@ -205,7 +207,7 @@ def examples_gallery(examples: list[list[str]], labels: list[str]) -> Any:
     if not examples:
         return None
     return gr.Gallery(value=[(row[0], label) for row, label in zip(examples, labels)],
-                      label="示例（点击即识别） Examples — click one to read it", columns=3, height="auto",
+                      label="示例（点击即识别） Examples — click one to read it", columns=5, height=290,
                       allow_preview=False, object_fit="contain", buttons=[], elem_id="examples")
 
 
