@@ -195,6 +195,12 @@ def _image_url(fields: dict[str, Any], has_image: bool) -> str | None:
     return url
 
 
+def _refuse_repeated(fields: dict[str, Any], key: str) -> None:
+    """422 for an option given twice (``?kind=line&kind=page`` was read as the last one, silently)."""
+    if key in fields:
+        raise APIError(422, "invalid_field", f"field {key[:40]!r} is given more than once; give it once")
+
+
 async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest:
     """The image bytes (checked: size, type) and the other fields of a JSON, multipart or raw body."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -215,6 +221,7 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
                 if key == "image":
                     uploads.append(value)
                 continue
+            _refuse_repeated(fields, key)
             fields[key] = value
         if len(uploads) + bool(fields.get("image_base64")) > 1:
             raise APIError(422, "conflicting_fields",
@@ -240,7 +247,11 @@ async def parse_image_request(request: Request, max_bytes: int) -> ParsedRequest
     if ctype.startswith("image/") or ctype in ("application/octet-stream", "application/pdf"):
         body = await _read_body(request, max_bytes, max_bytes)
         check_image_bytes(body, max_bytes)
-        return ParsedRequest(body, dict(request.query_params), len(body))
+        options: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            _refuse_repeated(options, key)
+            options[key] = value
+        return ParsedRequest(body, options, len(body))
 
     # JSON (also when the client sent no or another content type, e.g. text/plain: try to read it as JSON)
     body = await _read_body(request, (max_bytes + 2) // 3 * 4 + _BODY_OVERHEAD, max_bytes)

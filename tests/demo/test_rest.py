@@ -714,3 +714,12 @@ def test_an_unknown_field_is_refused_not_ignored(client, line_png):
     for route_body, known in ((IMAGE_BODY, OCR_FIELDS), (EXPLAIN_BODY, EXPLAIN_FIELDS)):
         documented = set(route_body["content"]["application/json"]["schema"]["properties"])
         assert documented == set(known), (documented ^ set(known))
+
+
+def test_an_option_given_twice_is_refused(client, line_png):
+    """``?kind=line&kind=page`` was read as a page, silently (black-box pass)."""
+    body = assert_error(client.post(OCR + "?kind=line&kind=page", content=line_png[0],
+                                    headers={"content-type": "image/png"}), 422, "invalid_field")
+    assert "'kind'" in body["error"]["message"]
+    assert_error(client.post(OCR, files={"image": ("x.png", line_png[0], "image/png")},
+                             data={"kind": ["line", "page"]}), 422, "invalid_field")
