@@ -206,9 +206,9 @@ def examples_gallery(examples: list[list[str]], labels: list[str]) -> Any:
     """The sample pages as captioned thumbnails: a click puts one into the image input, which reads it."""
     if not examples:
         return None
-    return gr.Gallery(value=[(row[0], label) for row, label in zip(examples, labels)],
-                      label="示例（点击即识别） Examples — click one to read it", columns=5, height=290,
-                      allow_preview=False, object_fit="contain", buttons=[], elem_id="examples")
+    gr.Markdown("**示例（点击即识别） Examples — click one to read it**", elem_classes=["small-note"])
+    return gr.Gallery(value=[(row[0], label) for row, label in zip(examples, labels)], show_label=False,
+                      columns=5, height=270, allow_preview=False, object_fit="contain", buttons=[], elem_id="examples")
 
 
 def result_tab() -> dict[str, Any]:

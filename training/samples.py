@@ -110,8 +110,8 @@ class TextRun:
 
 #: the short caption each sample shows under its thumbnail in the UI (the description is too long to fit)
 CAPTIONS = {"invoice_zh": "发票 invoice", "receipt_en": "收据 receipt", "shipping_label": "面单 label",
-            "line_zh": "单行 line", "invoice_zh_blur": "模糊 blurred", "invoice_zh_tilt": "倾斜 tilted",
-            "invoice_zh_jpeg": "JPEG 25", "receipt_en_shadow": "阴影 shadow", "receipt_en_lowcontrast": "褪色 faded"}
+            "line_zh": "单行 line", "invoice_zh_blur": "模糊 blur", "invoice_zh_tilt": "倾斜 tilted",
+            "invoice_zh_jpeg": "JPEG 25", "receipt_en_shadow": "阴影 shade", "receipt_en_lowcontrast": "褪色 faded"}
 
 
 @dataclass

@@ -403,7 +403,7 @@ def test_preprocessing_controls_grey_out_when_it_is_off_and_examples_have_captio
     assert all(u["interactive"] is False for u in handlers.mode_controls("off"))
     assert all(u["interactive"] is True for u in handlers.mode_controls("auto") + handlers.mode_controls("manual"))
     paths, captions = load_examples()
-    assert len(paths) == len(captions) >= 9 and "模糊 blurred" in captions
+    assert len(paths) == len(captions) >= 9 and "模糊 blur" in captions
     assert all(len(c) <= 10 for c in captions)  # they fit under a thumbnail
     picked = type("Select", (), {"value": {"image": {"path": paths[1][0]}, "caption": captions[1]}})()
     assert handlers.example_picked(picked) == paths[1][0]
