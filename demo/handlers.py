@@ -87,8 +87,9 @@ MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accur
                    "points of Accurate, at 38–61% of its time (validation slice / eval lines)")
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("用常见词句纠正不确定的字 Settles unsure characters by which text is likely (a character language "
-                "model, and an English word list for a word one letter off): scene words +1.7 char / +5.5 line points "
-                "over greedy decoding (fast model, validation slice), ~+0.6 ms per word; on by default")
+                "model, and an English word list for a word one letter off). Fast model, validation slice, scene words: the "
+                "language model +1.3 char / +3.0 line points over greedy, the word list +0.4 / +2.5 more; ~+0.6 ms "
+                "per word; on by default")
 
 
 # ---------------------------------------------------------------- wiring
@@ -193,9 +194,9 @@ def document_page(service: OCRService, ui: "Components", doc_value: Any, page: f
     return _document_page_view(service, ui, doc_value, int(page or 1))
 
 
-def mode_controls(mode: str) -> list[Any]:
+def mode_controls(service: OCRService, ui: "Components", mode: str) -> dict:
     """The Preprocess tab's step boxes and settings: live in auto and manual mode, greyed out when it is off."""
-    return [gr.update(interactive=mode != "off") for _ in range(6)]
+    return {control: gr.update(interactive=mode != "off") for control in ui.prep_controls}
 
 
 def example_picked(evt: gr.SelectData) -> Any:
@@ -309,7 +310,7 @@ def line_choices(page: PageResult) -> list[tuple[str, int]]:
 def char_choices(page: PageResult | None, line: int | None) -> list[tuple[str, int]]:
     choices = [("整行 whole line", WHOLE_LINE)]
     if page is not None and line is not None and 0 <= line < len(page.lines):
-        choices += [(f"{i + 1}: {render.cell_char(c.char)}  ({c.confidence:.0%})", i)
+        choices += [(f"{i + 1}: {render.shown_space(c.char)}  ({c.confidence:.0%})", i)
                     for i, c in enumerate(page.lines[line].chars)]
     return choices
 
@@ -492,7 +493,7 @@ def _explanation_notes(result: dict, note: str) -> str:
     if timings:
         notes.append("耗时 time: " + " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
     for choice in result.get("decoder_choices") or []:
-        notes.append(f"“{render.cell_char(choice['char'])}” (#{choice['index'] + 1}) 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
+        notes.append(f"“{render.shown_space(choice['char'])}” (#{choice['index'] + 1}) 由解码器（语言模型、词表或车牌规则）或整页批量识别选定 chosen by the reading, not "
                      f"by this crop's frames alone: the decoder (language model, word list or plate rules) or the "
                      f"page's read, where the line was read in a batch with others (with the language model off, "
                      f"only the latter); this crop's frames alone prefer "
@@ -589,7 +590,7 @@ def explain(service: OCRService, ui: "Components", image_value: Any, settings: U
                                       reading=view.line_result)
         target = None
     shown = target is not None and target < len(view.chars)
-    which = f"“{render.cell_char(view.chars[target].char)}” (#{target + 1})" if shown else "—"
+    which = f"“{render.shown_space(view.chars[target].char)}” (#{target + 1})" if shown else "—"
     note = (f"第 {view.index + 1} 行 Line {view.index + 1}: **{view.text}** · 置信度 confidence {view.confidence:.1%} · "
             f"单字 character: {which}{target_note} · {(time.perf_counter() - started):.2f} s")
     return explanation_outputs(ui, result, view.crop, target, note)

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-from explain.render import SPACE_GLYPH, with_colorbar
+from explain.render import shown_space, with_colorbar
 from ocr.results import HIGH_CONFIDENCE, LOW_CONFIDENCE
 
 #: per-character confidence classes, shown in the Result tab's coloured text (bounds: ``ocr.results``)
@@ -240,11 +240,6 @@ def mark_errors(crop: np.ndarray | None, errors: Sequence[dict]) -> np.ndarray |
 TIMESTEP_HEADERS = ["t", "x (px)", "字 Char", "第1 Top-1", "第2 Top-2", "第3 Top-3"]
 
 
-def cell_char(char: str) -> str:
-    """A character as a table cell shows it: a space as ␣ (a blank cell reads as "no character")."""
-    return SPACE_GLYPH * len(char) if char and char.isspace() else char
-
-
 def timestep_table(alignment: dict | None, chars: Sequence[dict]) -> tuple[list[str], list[list[Any]]]:
     """One row per CTC time step: its image columns, the character it belongs to, its top-3 classes."""
     if not alignment or "topk" not in alignment:
@@ -255,11 +250,11 @@ def timestep_table(alignment: dict | None, chars: Sequence[dict]) -> tuple[list[
     owner: dict[int, str] = {}
     for c in chars:
         for t in range(int(c.get("t_start", 0)), int(c.get("t_end", -1)) + 1):
-            owner[t] = cell_char(c.get("char", ""))
+            owner[t] = shown_space(c.get("char", ""))
     rows = []
     for t, (labs, ps) in enumerate(zip(labels, probs)):
         x = f"{cols[t][0]:.0f}–{cols[t][1]:.0f}" if t < len(cols) else ""
-        top = [f"{cell_char(lab)} {p:.2f}" for lab, p in list(zip(labs, ps))[:3]]
+        top = [f"{shown_space(lab)} {p:.2f}" for lab, p in list(zip(labs, ps))[:3]]
         rows.append([t, x, owner.get(t, ""), *(top + [""] * (3 - len(top)))])
     return TIMESTEP_HEADERS, rows
 

@@ -148,12 +148,15 @@ class Components:
     examples: Any = None  # the sample pages' gallery (None without examples)
 
     @property
+    def prep_controls(self) -> list[Any]:
+        """The Preprocess tab's step boxes and settings (the mode switch aside)."""
+        return [self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c, self.deskew_angle]
+
+    @property
     def settings(self) -> list[Any]:
         """The reading's controls, in ``handlers.UISettings`` order (the model switch and the
         language-model checkbox last, when there)."""
-        controls = [self.mode, self.steps, self.denoise_h, self.clahe_clip, self.block_size, self.bin_c,
-                    self.deskew_angle]
-        return controls + ([self.model, self.lm] if self.model is not None else [])
+        return [self.mode, *self.prep_controls] + ([self.model, self.lm] if self.model is not None else [])
 
 
 def titled_image(title: str, **kwargs: Any) -> Any:
@@ -363,8 +366,7 @@ def wire_reading(c: Components, service: OCRService) -> None:
     for tab in c.other_tabs:
         tab.select(handlers.shown_other_tab, None, c.prep_shown, queue=False, api_visibility="private")
     # preprocessing off: its controls change nothing, so they are greyed out (they looked live; black-box pass)
-    c.mode.change(handlers.mode_controls, [c.mode], [c.steps, c.denoise_h, c.clahe_clip, c.block_size, c.bin_c,
-                                                    c.deskew_angle], queue=False, api_visibility="private")
+    c.mode.change(bind(handlers.mode_controls), [c.mode], c.prep_controls, queue=False, api_visibility="private")
     if c.examples is not None:  # a sample page goes into the image input too
         c.examples.select(handlers.example_picked, None, [c.image], queue=False, api_visibility="private")
     # a document's page (PDF, multi-page TIFF) goes into the image input, whose change reads it like any upload

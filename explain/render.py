@@ -124,12 +124,17 @@ def _font_for_char(ch: str) -> str | None:
     return None
 
 
+def shown_space(text: str) -> str:
+    """A label that is only spaces as ␣ (a blank label or cell reads as "nothing there"); anything else as is."""
+    return SPACE_GLYPH * len(text) if text and text.isspace() else text
+
+
 def shown_label(label: str) -> str:
     """A character label as pictures show it: the blank as ε, a space as ␣, a glyph no font has as �."""
     if label == BLANK_LABEL:
         return BLANK_GLYPH
     if label and label.isspace():
-        return SPACE_GLYPH * len(label)
+        return shown_space(label)
     return "".join(c if c.isspace() or _font_for_char(c) else MISSING_GLYPH for c in label)
 
 

@@ -22,6 +22,10 @@ class OCRError(Exception):
     def message(self) -> str:
         return str(self)
 
+    def to_dict(self) -> dict[str, str]:
+        """The ``{"code", "message"}`` object an answer or a record carries for this error."""
+        return {"code": self.code, "message": self.message}
+
 
 class InvalidImageError(OCRError):
     """Empty input, not an image, or a truncated / corrupt image."""

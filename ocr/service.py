@@ -168,7 +168,7 @@ class OCRService:
         for page in doc.pages(keep_going=True):
             if isinstance(page, OCRError):
                 failed.append(page)
-                pages.append({"success": False, "error": {"code": page.code, "message": page.message}})
+                pages.append({"success": False, "error": page.to_dict()})
             else:
                 pages.append(self.page_answer(page, preprocess=preprocess, kind=kind, model=model, lm=lm))
         if len(failed) == len(pages):

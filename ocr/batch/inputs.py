@@ -244,7 +244,7 @@ def task_bytes(task: PageTask) -> bytes:
 
 def _error_task(source: str, digest: str | None, kind: str, exc: OCRError,
                 member: Member | None = None) -> PageTask:
-    return PageTask(source, None, digest, kind, {"code": exc.code, "message": exc.message}, member)
+    return PageTask(source, None, digest, kind, exc.to_dict(), member)
 
 
 def _pages_of(content: Path | bytes, source: str, digest: str | None, limits: PdfLimits,

@@ -131,11 +131,6 @@ def read_back(path: Path) -> Existing:
     return existing
 
 
-def finished(path: Path) -> set[Key]:
-    """(sha256, page) of every record in ``path`` (error records too: resume does not retry them)."""
-    return read_back(path).done
-
-
 def options_conflict(existing: Existing, options: dict[str, Any]) -> str | None:
     """What differs between the options of the records already written and this run's, as "model: fast
     there, auto now"; None if nothing does (keys a record does not store are not compared)."""

@@ -397,11 +397,15 @@ def test_the_default_character_to_explain_is_never_a_space():
 
 
 def test_preprocessing_controls_grey_out_when_it_is_off_and_examples_have_captions():
+    from types import SimpleNamespace
+
     from demo import handlers
     from demo.ui import load_examples
 
-    assert all(u["interactive"] is False for u in handlers.mode_controls("off"))
-    assert all(u["interactive"] is True for u in handlers.mode_controls("auto") + handlers.mode_controls("manual"))
+    ui = SimpleNamespace(prep_controls=["steps", "h", "clip", "block", "c", "angle"])
+    off, auto, manual = (handlers.mode_controls(None, ui, mode) for mode in ("off", "auto", "manual"))
+    assert len(off) == 6 and all(u["interactive"] is False for u in off.values())
+    assert all(u["interactive"] is True for u in [*auto.values(), *manual.values()])
     paths, captions = load_examples()
     assert len(paths) == len(captions) >= 9 and "模糊 blur" in captions
     assert all(len(c) <= 10 for c in captions)  # they fit under a thumbnail

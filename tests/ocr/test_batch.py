@@ -22,7 +22,7 @@ from PIL import Image
 from demo.rest import create_api
 from ocr.batch import cli
 from ocr.batch.inputs import PageTask, expand, plan
-from ocr.batch.output import JsonlWriter, finished, remaining, repair_tail
+from ocr.batch.output import JsonlWriter, read_back, remaining, repair_tail
 from ocr.batch.reader import TIMING_KEYS, ServiceReader
 from ocr.batch.runner import read_page, run_inline
 from ocr.engines import sha256_of
@@ -198,7 +198,7 @@ def test_torn_tail_is_cut(tmp_path) -> None:
     with open(path, "ab") as f:
         f.write(b'{"sha256": "b", "pa')
     assert repair_tail(path) == len(b'{"sha256": "b", "pa')
-    assert finished(path) == {("a", 1)} and repair_tail(path) == 0
+    assert read_back(path).done == {("a", 1)} and repair_tail(path) == 0
 
 
 def test_remaining_skips_finished_pages_and_failed_inputs() -> None:
