@@ -21,8 +21,9 @@ import numpy as np
 
 from ocr.cache import DEFAULT_CACHE_MB, ResultCache, page_keys
 from ocr.detect import (VARIANT_WEIGHTS, ClassicalDetector, DetectionResult, TextBox, TextDetector, crop_line,
-                        rotate, sort_reading_order)
+                        rotate)
 from ocr.detect.geometry import map_points, page_char_quads, reorder_quad, rot90_matrix
+from ocr.detect.ruling import reading_order
 from ocr.imageio import load_image
 from ocr.orientation import lies_sideways, upside_down
 from ocr.preprocess import PreprocessConfig, Preprocessor, PreprocessResult
@@ -114,7 +115,7 @@ class OCRPipeline:
             alt = self.detector.detect(rotated)
             if len(alt.boxes) >= len(detection.boxes) // 2:
                 page = _Page(rotated, rot90_matrix(90, image.shape[1], image.shape[0]) @ to_page, alt, [], 90)
-        page.boxes = sort_reading_order(page.detection.boxes)
+        page.boxes = reading_order(page.image, page.detection.boxes)
         return page
 
     def _recognize(self, page: _Page, auto_rotate: bool, recognizer: Any,
@@ -130,7 +131,7 @@ class OCRPipeline:
             page.image = rotate(page.image, 180)
             page.rotation = (page.rotation + 180) % 360
             page.detection = self.detector.detect(page.image)
-            page.boxes = sort_reading_order(page.detection.boxes)
+            page.boxes = reading_order(page.image, page.detection.boxes)
             crops, results = self._read_lines(first, page.image, page.boxes, lm)
         return crops, recognizer.refine(crops, results, lm=lm)
 
