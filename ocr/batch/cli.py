@@ -1,6 +1,7 @@
 """``python -m ocr batch``: read a whole archive into one JSON-lines file.
 
     python -m ocr batch INPUT... --out results.jsonl [--workers N] [--resume] [--ray [ADDRESS]] [--fields]
+    python -m ocr batch --files-from list.txt --out results.jsonl       # one INPUT per line; - reads stdin
 
 INPUT: image, PDF or TIFF files (a PDF or a multi-page TIFF: every page), folders (read recursively),
 glob patterns (quote them; ``**`` recurses) and zip / tar / tar.gz archives (every member that is a page).
@@ -74,7 +75,10 @@ def positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The batch options (also the ``batch`` subcommand of ``python -m ocr``); ``--max-pages``
     defaults to ``OCR_PDF_MAX_PAGES`` (None here: read when the run starts)."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, glob patterns")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files, folders, glob patterns, archives")
+    parser.add_argument("--files-from", metavar="LIST", default=None,
+                        help="also read the inputs listed in LIST, one per line (- for stdin; blank lines skipped): "
+                        "more paths than a command line holds")
     parser.add_argument("--out", type=Path, required=True, help="results, one JSON line per page")
     parser.add_argument("--workers", type=positive_int, default=None,
                         help=f"worker processes (default: the cores, {default_workers()}); with --ray, actors")
@@ -113,6 +117,24 @@ def _check_output(out: Path, resume: bool) -> None:
     if not resume and out.exists() and out.stat().st_size > 0:
         raise OCRError(f"{out} already holds {count_lines(out)} record(s): pass --resume to continue it, "
                        "or choose another --out")
+
+
+def listed_inputs(args: argparse.Namespace) -> list[str]:
+    """The command line's inputs, then those of ``--files-from`` (one per line, as typed: relative to the
+    current folder; a line is a whole path, spaces included). None at all is a usage error."""
+    inputs = list(args.inputs)
+    source = getattr(args, "files_from", None)
+    if source is not None:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a UTF-8 text file"
+            raise OCRError(f"--files-from {source}: {reason}") from None
+        inputs += [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    if not inputs:
+        where = f" ({source} lists none)" if source is not None else ""
+        raise OCRError(f"no input given{where}: name files, folders, globs or archives, or --files-from LIST")
+    return inputs
 
 
 def _listing(names: list[str], shown: int = 5) -> str:
@@ -180,7 +202,7 @@ def run(args: argparse.Namespace, factory: ReaderFactory | None = None) -> Summa
     limits = dataclasses.replace(limits, max_pages=args.max_pages or limits.max_pages)
     options = reading_options(args, settings, limits)
     existing = _existing(args, options)
-    work = plan(args.inputs, limits, options["max_members"])
+    work = plan(listed_inputs(args), limits, options["max_members"])
     _describe(work)
     _check_plan(work)
     todo, skipped = remaining(work.tasks, existing.done, existing.failed)

@@ -228,3 +228,34 @@ def test_load_page_of_a_member_equals_the_file(tmp_path) -> None:
     (member_task,) = plan([make_zip(tmp_path / "l.zip", {"line.png": line})]).tasks
     assert member_task.sha256 == file_task.sha256
     assert np.array_equal(load_page(member_task), load_page(file_task))
+
+
+def test_files_from_lists_inputs_one_per_line(fake_cli, tmp_path, monkeypatch) -> None:
+    """``--files-from``: more inputs than a command line holds; paths with spaces, blank lines skipped,
+    the command line's inputs first, ``-`` for stdin."""
+    (tmp_path / "a b.png").write_bytes(png_bytes(30))
+    (tmp_path / "c.png").write_bytes(png_bytes(40))
+    (tmp_path / "d.png").write_bytes(png_bytes(50))
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 'a b.png'}\r\n\n{tmp_path / 'c.png'}\n", encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    assert fake_cli(tmp_path / "d.png", "--files-from", listing, "--out", out) == 0
+    assert [Path(r["source"]).name for r in read_jsonl(out)] == ["d.png", "a b.png", "c.png"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{tmp_path / 'c.png'}\n"))
+    out2 = tmp_path / "r2.jsonl"
+    assert fake_cli("--files-from", "-", "--out", out2) == 0
+    assert [Path(r["source"]).name for r in read_jsonl(out2)] == ["c.png"]
+
+
+def test_no_input_or_an_unreadable_list_is_a_usage_error(fake_cli, tmp_path, capsys) -> None:
+    out = tmp_path / "r.jsonl"
+    assert fake_cli("--out", out) == 2
+    assert "no input given" in capsys.readouterr().err
+    assert fake_cli("--files-from", tmp_path / "missing.txt", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "--files-from" in err and "No such file" in err and "Traceback" not in err
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    assert fake_cli("--files-from", tmp_path / "empty.txt", "--out", out) == 2
+    assert "lists none" in capsys.readouterr().err
+    assert not out.exists() or out.stat().st_size == 0
