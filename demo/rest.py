@@ -149,14 +149,16 @@ def explain(service: OCRService, parsed: ParsedRequest) -> dict:
     source = source_bytes(service, parsed)
     page = int_field(fields, "page", 0) or 0
     image = service.load_page(source, page)
+    lm = lm_field(fields)
     view = service.line_view(image, kind=kind, line=line, preprocess=preprocess_field(service, fields), model=model,
-                             lm=lm_field(fields))
+                             lm=lm)
     result = service.explain_line(view.crop, methods=methods, char_index=char_index, model=view.model,
                                   reading=view.line_result, progress=stop_if_abandoned)
     if not include_maps:
         result = {k: v for k, v in result.items() if k != "maps"}  # float maps: large; images carry them
     out = jsonable(result)
     out.setdefault("line", view.index)
+    out.setdefault("lm", service.reader(view.model).uses_lm(lm))  # how the explained reading was decoded
     out.setdefault("methods", list(methods))
     if image is not source:  # a document: say which page was explained
         out.setdefault("page", page)

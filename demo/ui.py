@@ -41,13 +41,18 @@ CSS = """
   .tab-wrapper button { white-space: pre-line; line-height: 1.15; font-size: 0.8rem !important; padding: 2px 6px !important; }
 }
 #lines-table th, #timesteps th, #steps-table th { white-space: nowrap; min-width: 4rem; }
+/* preprocessing "off": the step boxes are disabled; ticked ones stayed accent-blue, as if they still applied */
+#prep-steps:has(input:disabled) { --checkbox-background-color-selected: var(--neutral-400);
+  --checkbox-border-color-selected: var(--neutral-400); --checkbox-label-background-fill-selected: transparent;
+  --checkbox-label-border-color-selected: var(--border-color-primary); --checkbox-label-text-color-selected: inherit;
+  opacity: 0.6; }
 """
 #: run once when the page loads. Every slider here acts on "release", which Gradio's slider sends on a pointer-up
 #: or when its number box loses focus: Enter in the number box and the arrow keys on the slider did nothing (the
 #: page picker and the preprocessing settings showed a value that was not the one read). Enter now leaves the
 #: box, and a key that moves a slider sends the pointer-up a mouse would. A PDF dropped on the image input goes
 #: to the PDF / TIFF box.
-JS = """() => {
+JS = r"""() => {
   const sliderOf = (el) => el instanceof HTMLInputElement && el.closest(".block")?.querySelector("input[type=range]");
   document.addEventListener("keydown", (event) => {
     const box = event.target;
@@ -249,7 +254,8 @@ def preprocess_tab() -> dict[str, Any]:
                 steps = gr.CheckboxGroup([(STEP_LABELS[s], s) for s in STEP_ORDER], value=["contrast", "deskew"],
                                          label="步骤（手动模式） Steps (manual mode)",
                                          info="自动模式每步自行决定，只取“尺寸归一” · auto decides each step itself and "
-                                              "takes only normalize size from here; the settings below apply to both")
+                                              "takes only normalize size from here; the settings below apply to both",
+                                         elem_id="prep-steps")
                 denoise_h = gr.Slider(0, 30, value=7, step=1, label="去噪强度 Denoise h")
                 clahe_clip = gr.Slider(0.5, 10, value=2.0, step=0.5, label="CLAHE 限幅 clip limit")
                 block_size = gr.Slider(3, 99, value=11, step=2, label="二值化窗口 Binarize block size")

@@ -260,3 +260,27 @@ def test_on_a_phone_every_tab_is_in_view(app_url, browser):
     for name in ("结果 Result", "预处理 Preprocess", "解释 Explain", "模型 Model"):
         assert page.get_by_role("tab", name=name).count() == 1
     page.close()
+
+
+def test_preprocessing_off_greys_the_ticked_step_boxes(app_url, browser):
+    """In "off" mode the step boxes are disabled, but the ticked ones stayed accent-blue, as if they applied
+    (black-box pass): their fill is now the neutral grey of the other disabled controls."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.set_default_timeout(STEP_MS)
+    page.goto(app_url + "/", wait_until="domcontentloaded")
+    page.get_by_role("tab", name="预处理 Preprocess").click()
+    ticked = page.locator("#prep-steps input[type=checkbox]:checked").first
+    ticked.wait_for(state="visible")
+
+    def fill() -> str:
+        return ticked.evaluate("el => getComputedStyle(el).backgroundColor")
+
+    live = fill()
+    page.get_by_label("关闭 off").check()
+    page.wait_for_function("() => document.querySelector('#prep-steps input[type=checkbox]:checked').disabled")
+    page.wait_for_timeout(300)  # the style follows the disabled state
+    greyed = fill()
+    assert greyed != live, (live, greyed)
+    red, green, blue = (int(v) for v in greyed[greyed.index("(") + 1:greyed.index(")")].split(",")[:3])
+    assert max(red, green, blue) - min(red, green, blue) < 32, greyed  # a (slate) grey, not the accent colour
+    page.close()

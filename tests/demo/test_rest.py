@@ -467,6 +467,7 @@ def test_explain_kind_line_explains_the_reading_of_the_lm_asked_for(client, serv
         read = client.post(OCR, json=fields).json()
         explained = client.post(EXPLAIN, json={**fields, "methods": ["alignment"]}).json()
         assert explained["text"] == read["text"], (lm, explained["text"], read["text"])
+        assert explained["lm"] is read["lm"] is lm  # the answer says how the explained reading was decoded
         texts[lm] = read["text"]
     assert texts[False] != texts[True]
 
@@ -477,6 +478,7 @@ def test_explain_page_line_multipart(client, example_page):
                        data={"line": "1", "methods": "gradcam,alignment"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["line"] == 1 and _find_images(resp.json())
+    assert isinstance(resp.json()["lm"], bool)  # the model's default, said (a black-box pass found it null)
 
 
 def test_explain_without_explanations_wired_is_501(service, line_png):
