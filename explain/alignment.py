@@ -18,7 +18,7 @@ from ocr.recognize.charset import BLANK, Charset
 from ocr.decode import CharSpan, LineDecoding, decoding_of, greedy_decode
 from ocr.detect.geometry import is_tall, rotate
 from ocr.imageio import load_image
-from ocr.recognize.lineprep import PreparedLine, batch_tensor, prepare_line
+from ocr.recognize.lineprep import PreparedLine, batch_tensor
 from ocr.recognize.network import STRIDE_X
 
 #: what every explanation runs on, whatever engine read the line (stated in every explanation)
@@ -200,7 +200,7 @@ def align_line(recognizer: Any, image: Any, k: int = 5, reading: Any = None) -> 
     ``reading``: the :class:`~ocr.results.LineResult` already read from ``image`` (else it is read here).
     """
     rgb, reading = as_read(recognizer, load_image(image), reading)
-    prepared = prepare_line(rgb)
+    prepared = recognizer.prepare(rgb)
     probs = reference_probabilities(recognizer, prepared)
     h, w = rgb.shape[:2]
     decoding, forced = explained_decoding(recognizer, rgb, probs, prepared, reading)

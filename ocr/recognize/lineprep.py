@@ -41,11 +41,19 @@ class PreparedLine:
     #: the narrowest batch the line is read in: its model's minimum padded width (the accurate
     #: model's attention sees the padding, so explanations must pad exactly as inference did)
     pad_to: int = PAD_MIN_WIDTH
+    #: time steps read past the content (its model's ``ModelSpec.tail_frames``): a tightly cropped word's last
+    #: character peaks a frame beyond the last column it covers, and was cut off (``profit`` read ``profi``)
+    tail_frames: int = 0
 
     @property
     def steps(self) -> int:
-        """CTC time steps that carry image content (the rest is padding)."""
-        return max(1, math.ceil(self.width / STRIDE_X))
+        """CTC time steps decoded: those that carry image content, and ``tail_frames`` more."""
+        return max(1, math.ceil(self.width / STRIDE_X)) + self.tail_frames
+
+    @property
+    def padded_width(self) -> int:
+        """The narrowest batch width that holds every decoded step of this line."""
+        return max(self.pad_to, self.width + STRIDE_X * self.tail_frames)
 
 
 def input_width(h: int, w: int, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH) -> int:
@@ -59,23 +67,23 @@ def input_columns(h: int, w: int, pad_to: int = PAD_MIN_WIDTH) -> int:
 
 
 def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH,
-                 pad_to: int = PAD_MIN_WIDTH) -> PreparedLine:
+                 pad_to: int = PAD_MIN_WIDTH, tail_frames: int = 0) -> PreparedLine:
     """``rgb``: HxWx3 uint8. Aspect ratio kept; the width is capped at ``max_width``; ``pad_to``:
-    the minimum batch width of the model that will read it."""
+    the minimum batch width of the model that will read it; ``tail_frames``: its steps read past the content."""
     h, w = rgb.shape[:2]
     target_w = input_width(h, w, height, max_width)
     resized = cv2.resize(rgb, (target_w, height), interpolation=cv2.INTER_LINEAR if target_w > w else cv2.INTER_AREA)
     bgr = resized[:, :, ::-1].astype(np.float32)
     tensor = (bgr.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
-    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w, pad_to)
+    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w, pad_to, tail_frames)
 
 
 def batch_array(lines: list[PreparedLine], pad_to: int | None = None) -> np.ndarray:
-    """Stack prepared lines, zero-padding on the right to the widest (at least ``pad_to``;
+    """Stack prepared lines, zero-padding on the right to the widest with its tail frames (at least ``pad_to``;
     default: the lines' own ``pad_to``, their model's)."""
     if pad_to is None:
         pad_to = max(line.pad_to for line in lines)
-    width = max(pad_to, max(line.width for line in lines))
+    width = max(pad_to, max(line.padded_width for line in lines))
     width = int(math.ceil(width / STRIDE_X) * STRIDE_X)
     out = np.zeros((len(lines), 3, lines[0].tensor.shape[1], width), np.float32)
     for i, line in enumerate(lines):

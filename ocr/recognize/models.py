@@ -39,12 +39,15 @@ class ModelSpec:
     max_batch_columns: int
     #: the CNN layer Grad-CAM hooks by default: the last block before the height is pooled away
     cam_layer: str
+    #: time steps decoded past a line's content (``PreparedLine.tail_frames``; chosen on the validation slice)
+    tail_frames: int = 0
 
 
 SPECS: dict[str, ModelSpec] = {
-    "fast": ModelSpec("fast", "crnn.pt", "charset.txt", PAD_MIN_WIDTH, 3200, "backbone.blocks.8"),
+    # tail_frames=1 for both: chosen on the validation slice (training.choose_tail; model card, "The last frame")
+    "fast": ModelSpec("fast", "crnn.pt", "charset.txt", PAD_MIN_WIDTH, 3200, "backbone.blocks.8", tail_frames=1),
     "accurate": ModelSpec("accurate", "crnn_accurate.pt", "charset_accurate.txt", ACCURATE_PAD_WIDTH, 1600,
-                          "backbone.blocks.12"),
+                          "backbone.blocks.12", tail_frames=1),
 }
 
 

@@ -206,11 +206,12 @@ class Recognizer(TorchBehindEngine):
                  engine: OnnxEngine | None = None, build: Callable[[], "CRNN | AccurateCRNN"] | None = None,
                  decoder: str = "greedy", beam_width: int = LM_BEAM_WIDTH, spec: ModelSpec = SPECS["fast"],
                  pad_min_width: int | None = None, lm: bool | None = None, lm_weight: float | None = None,
-                 lexicon_margin: float | None = None, word_list: bool = True, turn_tall: bool = True) -> None:
+                 lexicon_margin: float | None = None, word_list: bool = True, turn_tall: bool = True,
+                 tail_frames: int | None = None) -> None:
         """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
 
         ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
-        ``pad_min_width`` / ``max_batch_columns`` override the spec's. ``lm``: decode with the
+        ``pad_min_width`` / ``max_batch_columns`` / ``tail_frames`` override the spec's. ``lm``: decode with the
         character language model by default (None: as chosen on the validation slice, ``lm_choice``);
         every ``recognize`` call may say otherwise; with it, the word list corrects Latin words where the frames
         allow (``ocr.recognize.lexicon``) if ``lexicon_margin`` (None: as chosen, ``lm_choice``) is set and ``word_list``
@@ -233,6 +234,7 @@ class Recognizer(TorchBehindEngine):
         self.max_batch_columns = max_batch_columns or spec.max_batch_columns
         self.spec = spec
         self.pad_min_width = pad_min_width or spec.pad_min_width
+        self.tail_frames = spec.tail_frames if tail_frames is None else tail_frames
         self._lock = threading.Lock()
         self.engine = engine
         if decoder not in ("greedy", "beam"):
@@ -251,6 +253,10 @@ class Recognizer(TorchBehindEngine):
         self.turn_tall = turn_tall
         self._model: BuildOnce["CRNN"] = (BuildOnce(value=self._prepare(model)) if model is not None
                                           else BuildOnce(build=lambda: self._prepare(build())))  # type: ignore[misc]
+
+    def prepare(self, rgb: np.ndarray) -> PreparedLine:
+        """A line image as this network reads it (its padding and tail frames): inference and explanations alike."""
+        return prepare_line(rgb, pad_to=self.pad_min_width, tail_frames=self.tail_frames)
 
     def _prepare(self, model: "CRNN") -> "CRNN":
         set_torch_threads(self.threads)
@@ -318,7 +324,7 @@ class Recognizer(TorchBehindEngine):
         order = sorted(range(len(prepared)), key=lambda i: prepared[i].width)
         batches: list[list[int]] = []
         for i in order:
-            padded = max(prepared[i].width, self.pad_min_width)  # the widest so far: the batch's padded width
+            padded = prepared[i].padded_width  # the widest so far: the batch's padded width
             if (batches and len(batches[-1]) < self.batch_size
                     and (len(batches[-1]) + 1) * padded <= self.max_batch_columns
                     and prepared[i].width <= self.max_width_ratio * prepared[batches[-1][0]].width):
@@ -338,7 +344,7 @@ class Recognizer(TorchBehindEngine):
 
     def probabilities(self, images: Sequence[Any]) -> list[tuple[np.ndarray, PreparedLine]]:
         """Per-line frame probabilities [T_valid, C] and the prepared input, in input order."""
-        prepared = [prepare_line(load_image(img), pad_to=self.pad_min_width) for img in images]
+        prepared = [self.prepare(load_image(img)) for img in images]
         out: list[tuple[np.ndarray, PreparedLine] | None] = [None] * len(prepared)
         for idx in self._buckets(prepared):
             probs = self._forward(batch_array([prepared[i] for i in idx]))
@@ -361,7 +367,7 @@ class Recognizer(TorchBehindEngine):
             if is_blank(rgb):  # nothing drawn: say so instead of letting the model guess at noise
                 results[i] = LineResult("", 1.0, [], rgb.shape[1], rgb.shape[0], self.model_name)
         todo = [i for i in range(len(rgbs)) if results[i] is None]
-        prepared = {i: prepare_line(rgbs[i], pad_to=self.pad_min_width) for i in todo}
+        prepared = {i: self.prepare(rgbs[i]) for i in todo}
         scorer = self._scorer(lm)
         lexicon = None
         if self.uses_lm(lm) and self.lexicon_margin is not None:

@@ -24,7 +24,6 @@ from explain.maps import to_image_size
 from explain.occlusion import occlusion_maps
 from explain.saliency import gradient_extent, ig_maps, saliency_maps
 from explain.targets import CharScore, CTCLossScore, LinePathScore, char_targets
-from ocr.recognize.lineprep import prepare_line
 from training.synth import render_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +36,7 @@ def long_line(recognizer, cjk_font):
     line = render_text(LONG, cjk_font, 32)
     result = recognizer.recognize_one(line.image)
     assert result.text == LONG  # clean rendering: boxes and spans pair up one to one
-    return line, result, prepare_line(line.image)
+    return line, result, recognizer.prepare(line.image)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def short_line(recognizer, cjk_font):
     line = render_text(SHORT, cjk_font, 32)
     result = recognizer.recognize_one(line.image)
     assert result.text == SHORT
-    return line, result, prepare_line(line.image)
+    return line, result, recognizer.prepare(line.image)
 
 
 def _state(model):

@@ -348,3 +348,19 @@ def test_batches_read_side_by_side_on_several_cores_give_the_very_same_readings(
     assert [r.to_dict() for r in side_by_side] == [r.to_dict() for r in sequential]
     # one batch alone keeps the two-thread session
     assert Recognizer.load(threads=2).recognize(images[:1])[0].text == sequential[0].text
+
+
+def test_tail_frames_are_decoded_and_padded_for():
+    """A tightly cropped word's last character may peak one frame past its content (``profit`` read
+    ``profi``): each model decodes ``tail_frames`` steps more, and a batch is padded so those steps exist,
+    even for its widest line."""
+    import math
+
+    from ocr.recognize.lineprep import STRIDE_X, batch_array, prepare_line
+    from ocr.recognize.models import SPECS
+
+    rgb = np.full((48, 400, 3), 255, np.uint8)
+    plain, tailed = prepare_line(rgb), prepare_line(rgb, tail_frames=1)
+    assert tailed.steps == plain.steps + 1 == math.ceil(400 / STRIDE_X) + 1
+    assert batch_array([tailed]).shape[-1] >= STRIDE_X * tailed.steps > batch_array([plain]).shape[-1] - 1
+    assert all(spec.tail_frames == 1 for spec in SPECS.values())
