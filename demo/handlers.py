@@ -81,10 +81,25 @@ class UISettings:
 
 SETTING_NAMES = tuple(f.name for f in fields(UISettings))
 MODEL_CHOICES = [("快速 Fast", "fast"), ("自动 Auto", "auto"), ("精确 Accurate", "accurate")]
-#: the measured trade-off (validation slice of ../shared/train, README "Fast, Auto or Accurate")
-MODEL_TRADE_OFF = ("快速 Fast ≈ 4 ms/词 per word (1 thread) · 精确 Accurate +2.1 分 points (场景词 scene words "
-                   "+7.5), ~3.5× 时间 the time · 自动 Auto: 低置信行重读 re-reads unsure lines (~13%), within 0.5 "
-                   "points of Accurate, at 38–61% of its time (validation slice / eval lines)")
+def model_trade_off() -> str:
+    """The Fast / Auto / Accurate switch's one-line trade-off, from the figures the cascade was chosen on
+    (validation slice of ../shared/train, ``ocr.recognize.cascade_choice``; README "Fast, Auto or Accurate")."""
+    from ocr.recognize.cascade_choice import ACCURATE_PAD_WIDTH, FIGURES
+
+    fast, accurate, auto = FIGURES["fast"], FIGURES[f"accurate_pad{ACCURATE_PAD_WIDTH}"], FIGURES["auto"]
+
+    def mean(figures: dict) -> float:
+        return 100 * sum(figures["char_accuracy"].values()) / len(figures["char_accuracy"])
+
+    scene = 100 * (accurate["char_accuracy"]["en_scene_ic15_train"] - fast["char_accuracy"]["en_scene_ic15_train"])
+    slower = accurate["ms_per_line_all"] / fast["ms_per_line_all"]
+    share = auto["ms_per_line_all"] / accurate["ms_per_line_all"]
+    return (f"快速 Fast ≈ {fast['ms_per_word_scene']:.0f} ms/词 per word (1 thread) · 精确 Accurate "
+            f"+{mean(accurate) - mean(fast):.1f} 分 points (场景词 scene words +{scene:.1f}), ~{slower:.1f}× 时间 the time · "
+            f"自动 Auto: 低置信行重读 re-reads unsure lines (~{100 * auto['reread_share']:.0f}%), within 0.5 points of "
+            f"Accurate, at {100 * share:.0f}% of its time (validation slice)")
+
+
 #: the language model's measured effect (validation slice, ``ocr.recognize.lm_choice``; README "Language model")
 LM_TRADE_OFF = ("用常见词句纠正不确定的字 Settles unsure characters by which text is likely (a character language "
                 "model, and an English word list for a word one letter off). Fast model, validation slice, scene words: the "

@@ -194,7 +194,7 @@ def input_panel(examples: list[list[str]], default_model: str = "auto", default_
                 doc_page = gr.Slider(1, 2, value=1, step=1, label="页 Page", visible=False, elem_id="doc-page",
                                      scale=2)
             model = gr.Radio(handlers.MODEL_CHOICES, value=default_model, label="模型 Model", elem_id="model-switch",
-                             info=handlers.MODEL_TRADE_OFF)
+                             info=handlers.model_trade_off())
             lm = gr.Checkbox(value=default_lm, label="语言模型 Language model", elem_id="lm-switch",
                              info=handlers.LM_TRADE_OFF)
             run_btn = gr.Button("识别 Read text", variant="primary", elem_id="run-button")
