@@ -49,8 +49,22 @@ def stop_if_abandoned(_fraction: float = 0.0) -> None:
 
 #: what a call is assumed to take before any has been timed (an invoice page read, on a quiet machine)
 FIRST_GUESS_SECONDS = 1.0
+#: an explanation's first guess before one of its kind has been timed: the page reads' mean said 0.2 s, so a queue
+#: formed behind the first slow one was told to retry at once. Measured on lines of examples/invoice_zh.png, 1 thread,
+#: ``OCRService.explain_line`` (2026-12-07): Grad-CAM + alignment 0.1 s (3 characters) to 2.1 s (13, the first
+#: call, which builds the torch model); with occlusion 1.0-3.4 s; with occlusion and integrated gradients 0.9-7.8 s
+FIRST_GUESS_EXPLAIN_SECONDS = 2.0
+FIRST_GUESS_SLOW_EXPLAIN_SECONDS = 8.0
 #: weight of the newest call in the running mean of call times
 SMOOTHING = 0.3
+
+
+def first_guess(kind: str) -> float:
+    """A call's expected seconds before any of its kind has been timed (``demo.rest._call_kind`` names kinds)."""
+    if not kind.startswith("explain:"):
+        return 0.0
+    methods = set(kind.partition(":")[2].split(","))
+    return FIRST_GUESS_SLOW_EXPLAIN_SECONDS if methods & {"occlusion", "ig"} else FIRST_GUESS_EXPLAIN_SECONDS
 
 
 class WorkLimiter:
@@ -88,8 +102,11 @@ class WorkLimiter:
         return self._admitted
 
     def expected_seconds(self, kind: str) -> float:
-        """What a call of ``kind`` is expected to take: its kind's running mean, else every call's."""
-        return self.mean_seconds_by_kind.get(kind, self.mean_call_seconds)
+        """What a call of ``kind`` is expected to take: its kind's running mean; before one has been timed, every
+        call's mean, or an explanation's first guess if that is longer."""
+        if kind in self.mean_seconds_by_kind:
+            return self.mean_seconds_by_kind[kind]
+        return max(self.mean_call_seconds, first_guess(kind))
 
     def expected_wait(self) -> float:
         """Seconds a request admitted now would wait before its call starts."""

@@ -725,3 +725,33 @@ def test_an_option_given_twice_is_refused(client, line_png):
     assert "'kind'" in body["error"]["message"]
     assert_error(client.post(OCR, files={"image": ("x.png", line_png[0], "image/png")},
                              data={"kind": ["line", "page"]}), 422, "invalid_field")
+
+
+def test_the_first_slow_explanation_is_expected_to_be_slow():
+    """Before any explanation has been timed, a request queued behind one with occlusion was told to retry after
+    the page reads' mean (~0.2 s; black-box pass): an explanation's kind now starts from its own first guess."""
+    import asyncio
+    import threading
+
+    from demo.limiter import FIRST_GUESS_SLOW_EXPLAIN_SECONDS, BusyError, WorkLimiter, first_guess
+
+    assert first_guess("ocr") == 0.0 < first_guess("explain:alignment,gradcam") < first_guess("explain:occlusion")
+    release = threading.Event()
+
+    async def scenario() -> BusyError:
+        limiter = WorkLimiter(workers=1, queue=4, wait_seconds=60, max_wait=5.0)
+        for _ in range(5):
+            await limiter.run(time.sleep, 0.01, kind="ocr")
+        slow = asyncio.ensure_future(limiter.run(release.wait, 30, kind="explain:alignment,occlusion"))
+        await asyncio.sleep(0.05)
+        try:
+            await limiter.run(time.sleep, 0.01, kind="ocr")
+        except BusyError as exc:
+            return exc
+        finally:
+            release.set()
+            await slow
+        raise AssertionError("admitted behind an explanation expected to take seconds")
+
+    refused = asyncio.run(scenario())
+    assert refused.retry_after >= FIRST_GUESS_SLOW_EXPLAIN_SECONDS
