@@ -4,8 +4,12 @@ Why: a form's cells stand side by side (an invoice's buyer block beside its ciph
 lines at the same heights, so reading row by row interleaves them. A receipt's item and price columns
 look exactly the same to box geometry; what tells the two apart is a printed vertical rule between
 the cells. So lines are grouped by the vertical rules either side of them, and each group is read
-whole, in the place of its cell's top edge. Horizontal rules only place a cell (its top edge): a
-partial one, such as the short rule above a receipt's total, never groups anything.
+whole, in the place of its cell's top edge. Horizontal rules cut such a group only where they run its
+whole width, and place it: a partial one, such as the short rule above a receipt's total, groups nothing.
+Cells of short entries side by side (a label | value table, a ruled price column) and three or more
+multi-line cells side by side are a table, read row by row as before. Studied on 60 drawn pages (forms,
+invoices, tables, receipts, articles, tilted copies; a one-off study, not in the repository): the share of
+consecutive lines in the drawn order rose from 0.68 (row by row) to 0.80, no page read worse.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ MIN_RULE_LINE_HEIGHTS = 2.2
 MAX_RULE_THICKNESS_PX = 5
 #: pages are searched for rules at most this many pixels on their longer side (rules survive the shrink)
 RULE_SEARCH_SIDE = 1200
+#: a rule may drift this much across per pixel along (tan 2 degrees: the deskew step leaves smaller tilts)
+MAX_TILT = 0.035
+#: a cell whose lines are this many line heights wide (median) holds text, not a table column's entries
+LONG_LINE_HEIGHTS = 6.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,9 @@ def _segments(ink: np.ndarray, length: int, thickness: float, scale: float, vert
     out = []
     for x, y, bw, bh in map(cv2.boundingRect, contours):
         across, along, pos, start = (bw, bh, x + bw / 2, y) if vertical else (bh, bw, y + bh / 2, x)
-        if across <= max(thickness, 2) and along >= length:
+        # thin on average, and no wider than a rule tilted up to MAX_TILT (pages under 2 degrees are not deskewed)
+        mean_thickness = cv2.countNonZero(runs[y:y + bh, x:x + bw]) / max(along, 1)
+        if along >= length and mean_thickness <= max(thickness, 2) and across <= max(thickness, 2) + along * MAX_TILT:
             out.append(Rule(pos / scale, start / scale, (start + along) / scale))
     return _without_hatching(out, gap=length / scale / MIN_RULE_LINE_HEIGHTS)
 
@@ -114,15 +124,20 @@ def _bands(cell: list[TextBox], left: Rule | None, right: Rule | None, rules: Ru
     return [sort_reading_order(band) for _, band in sorted(bands.items())]
 
 
-def _cell_top(boxes: Sequence[TextBox], rules: Rules) -> float:
-    """Where a cell's lines start: the nearest horizontal rule above its first line spanning the cell's
-    lines, or that line's centre when none does (as a line outside any cell is placed)."""
+def _cell_top(boxes: Sequence[TextBox], rules: Rules, others: Sequence[TextBox]) -> float:
+    """Where a cell's lines start: the nearest horizontal rule above its first line spanning the cell's lines,
+    if no other line (of ``others``) stands between them; else that line's centre (as a line outside any cell is
+    placed). A page border far above is not the top of a column's cell."""
     first = min(boxes, key=lambda b: b.aabb[1])
     x0 = min(b.aabb[0] for b in boxes)
     x1 = max(b.aabb[2] for b in boxes)
     top = first.aabb[1]
     above = [r.pos for r in rules.horizontal if r.pos <= top + 1 and r.start <= x0 and r.end >= x1]
-    return max(above) if above else first.center[1]
+    if not above:
+        return first.center[1]
+    rule = max(above)
+    between = any(rule < b.center[1] < top and b.aabb[2] > x0 and b.aabb[0] < x1 for b in others)
+    return first.center[1] if between else rule
 
 
 def sort_by_cells(boxes: Sequence[TextBox], rules: Rules) -> list[TextBox]:
@@ -150,10 +165,10 @@ def sort_by_cells(boxes: Sequence[TextBox], rules: Rules) -> list[TextBox]:
     if not cells:
         return sort_reading_order(boxes)
     units = [band for key, cell in cells.items() for band in _bands(cell, *sides[key], rules, line_height)]
-    table = _table_columns(units)
+    table = _table_columns(units, line_height)
     free += [box for i in sorted(table) for box in units[i]]
     units = [unit for i, unit in enumerate(units) if i not in table]
-    anchors = free + [_anchor(unit, rules) for unit in units]
+    anchors = free + [_anchor(unit, rules, boxes) for unit in units]
     members = {id(box): [box] for box in free}
     members.update({id(anchor): unit for anchor, unit in zip(anchors[len(free):], units)})
     return [box for anchor in sort_reading_order(anchors) for box in members[id(anchor)]]
@@ -163,28 +178,47 @@ def sort_by_cells(boxes: Sequence[TextBox], rules: Rules) -> list[TextBox]:
 TABLE_COLUMNS = 3
 
 
-def _table_columns(units: list[list[TextBox]]) -> set[int]:
-    """The cells that are columns of a table: at least :data:`TABLE_COLUMNS` cells of two lines or more
-    overlapping mostly in height. A form puts at most two multi-line blocks side by side (an invoice's
-    buyer and cipher blocks, its labels being one line each); a ruled table's columns are many, and a
-    table is read row by row."""
-    spans = {i: (min(b.aabb[1] for b in unit), max(b.aabb[3] for b in unit))
-             for i, unit in enumerate(units) if len(unit) >= 2}
+def _table_columns(units: list[list[TextBox]], line_height: float) -> set[int]:
+    """The cells that are columns of a table, read row by row across them. Cells of two lines or more that
+    overlap mostly in height stand side by side; they are a table's columns if they are
+    :data:`TABLE_COLUMNS` or more, or if one of them holds short entries (its lines' median width under
+    :data:`LONG_LINE_HEIGHTS` line heights: labels, values, dates, prices). A form puts blocks of text side by
+    side (an invoice's buyer and cipher blocks; two address blocks); a label | value table or a ruled price
+    column is entries. A label printed one character a line (stacked glyphs) is neither."""
+    every = {i: (min(b.aabb[1] for b in unit), max(b.aabb[3] for b in unit)) for i, unit in enumerate(units)}
+    spans = {i: span for i, span in every.items() if len(units[i]) >= 2}
+    stacked = {i for i in spans if _stacked_glyphs(units[i], line_height)}
     out = set()
-    for i, (a0, a1) in spans.items():
-        beside = [j for j, (b0, b1) in spans.items()
-                  if min(a1, b1) - max(a0, b0) >= 0.5 * min(a1 - a0, b1 - b0)]
-        if len(beside) >= TABLE_COLUMNS:  # itself included
+    for i in spans.keys() - stacked:
+        beside = [j for j in spans.keys() - stacked if _side_by_side(spans[i], spans[j])]
+        short = any(np.median([b.aabb[2] - b.aabb[0] for b in units[j]]) < LONG_LINE_HEIGHTS * line_height
+                    for j in beside)
+        if len(beside) >= TABLE_COLUMNS or (len(beside) >= 2 and short):  # itself included
             out.add(i)
-    return out
+    # any other cell beside a table is that table's too: narrow one-character entries (a quantity column), a
+    # column's lone entry (a ledger's one debit)
+    return out | {i for i in every if any(_side_by_side(every[i], every[j]) for j in out)}
 
 
-def _anchor(unit: list[TextBox], rules: Rules) -> TextBox:
+def _side_by_side(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Two vertical extents that overlap by at least half the shorter one."""
+    return min(a[1], b[1]) - max(a[0], b[0]) >= 0.5 * min(a[1] - a[0], b[1] - b[0])
+
+
+def _stacked_glyphs(unit: list[TextBox], line_height: float) -> bool:
+    """A few narrow boxes touching one above the other: a word printed vertically (``购`` / ``买`` / ``方``)."""
+    unit = sorted(unit, key=lambda b: b.aabb[1])
+    narrow = all(b.aabb[2] - b.aabb[0] <= 1.6 * line_height for b in unit)
+    touching = all(lower.aabb[1] - upper.aabb[3] <= 0.5 * line_height for upper, lower in zip(unit, unit[1:]))
+    return len(unit) <= 4 and narrow and touching
+
+
+def _anchor(unit: list[TextBox], rules: Rules, boxes: Sequence[TextBox]) -> TextBox:
     """A stand-in box for ordering a cell: its first line moved to the cell's top, at its leftmost x,
     with the median height of its lines."""
     x0 = min(b.aabb[0] for b in unit)
     height = float(np.median([b.aabb[3] - b.aabb[1] for b in unit]))
-    cy = _cell_top(unit, rules)
+    cy = _cell_top(unit, rules, boxes)
     pts = np.array([[x0, cy - height / 2], [x0 + 1, cy - height / 2], [x0 + 1, cy + height / 2],
                     [x0, cy + height / 2]], np.float32)
     return TextBox(pts, 1.0)

@@ -134,3 +134,52 @@ def test_the_example_invoice_reads_its_buyer_block_whole(service, name):
     assert texts[start + 3].startswith("开户行及账号：建设银行")
     assert texts[start - 1] == "购买方"
     assert "密码区" in texts[start + 4]
+
+
+def test_a_two_column_label_value_table_reads_row_by_row():
+    """A ruled label | value table (or a receipt's ruled price column) holds short entries: row by row, as before,
+    not all labels then all values (a black-box pass found that)."""
+    img = page()
+    for x in (40, 260, 960):
+        rule(img, (x, 100), (x, 400))
+    rule(img, (40, 100), (960, 100))
+    rule(img, (40, 400), (960, 400))
+    labels = lines_in(50, 150, 120, 5, step=50)
+    values = [box(270, b.aabb[1], 700, b.aabb[3]) for b in labels]  # long values: the short labels decide
+    boxes = values + labels
+    got = reading_order(img, boxes)
+    assert [id(b) for b in got] == [id(b) for b in sort_reading_order(boxes)]
+    assert [id(b) for b in got[:2]] == [id(labels[0]), id(values[0])]
+
+
+def test_a_lone_entry_beside_a_table_is_read_in_its_row():
+    """A ledger whose debit column holds one amount: that amount stays in its row, not after the header."""
+    img = page()
+    for x in (40, 260, 700, 960):
+        rule(img, (x, 100), (x, 400))
+    rule(img, (40, 100), (960, 100))
+    dates = lines_in(50, 150, 120, 5, step=50)
+    entries = [box(270, b.aabb[1], 380, b.aabb[3]) for b in dates]
+    debit = box(720, dates[3].aabb[1], 800, dates[3].aabb[3])
+    boxes = [debit] + entries + dates
+    got = reading_order(img, boxes)
+    assert [id(b) for b in got] == [id(b) for b in sort_reading_order(boxes)]
+
+
+def test_a_label_printed_one_character_a_line_is_not_a_table_column():
+    """购 / 买 / 方 stacked in the label cell: the blocks beside it are still read whole."""
+    img, _, _ = two_blocks_form()
+    glyphs = [box(60, 120 + 35 * k, 90, 150 + 35 * k) for k in range(3)]
+    block_a, block_b = lines_in(120, 560, 110, 4), lines_in(690, 950, 110, 4)
+    label_b = box(610, 160, 670, 180)
+    got = reading_order(img, block_b + [label_b] + block_a + glyphs)
+    assert [id(b) for b in got] == [id(b) for b in glyphs + block_a + [label_b] + block_b]
+
+
+def test_rules_tilted_a_little_are_found():
+    """Pages tilted under 2 degrees are not deskewed: their rules, 8 px across over 900 px, still count."""
+    img = page()
+    rule(img, (40, 100), (940, 116))    # 1 degree
+    rule(img, (500, 150), (505, 450))   # 1 degree
+    found = find_rules(img, LINE_H)
+    assert len(found.horizontal) == 1 and len(found.vertical) == 1
