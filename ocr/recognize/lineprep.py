@@ -44,16 +44,19 @@ class PreparedLine:
     #: time steps read past the content (its model's ``ModelSpec.tail_frames``): a tightly cropped word's last
     #: character peaks a frame beyond the last column it covers, and was cut off (``profit`` read ``profi``)
     tail_frames: int = 0
+    #: decode at least this many steps (the accurate model's attention may put a squeezed word's last characters
+    #: in the padding of its narrowest batch, where PaddleOCR decodes them too: ``ModelSpec.decode_padding``)
+    min_steps: int = 0
 
     @property
     def steps(self) -> int:
-        """CTC time steps decoded: those that carry image content, and ``tail_frames`` more."""
-        return max(1, math.ceil(self.width / STRIDE_X)) + self.tail_frames
+        """CTC time steps decoded: those that carry image content, ``tail_frames`` more, at least ``min_steps``."""
+        return max(max(1, math.ceil(self.width / STRIDE_X)) + self.tail_frames, self.min_steps)
 
     @property
     def padded_width(self) -> int:
         """The narrowest batch width that holds every decoded step of this line."""
-        return max(self.pad_to, self.width + STRIDE_X * self.tail_frames)
+        return max(self.pad_to, self.width + STRIDE_X * self.tail_frames, STRIDE_X * self.min_steps)
 
 
 def input_width(h: int, w: int, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH) -> int:
@@ -67,7 +70,7 @@ def input_columns(h: int, w: int, pad_to: int = PAD_MIN_WIDTH) -> int:
 
 
 def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = MAX_WIDTH,
-                 pad_to: int = PAD_MIN_WIDTH, tail_frames: int = 0) -> PreparedLine:
+                 pad_to: int = PAD_MIN_WIDTH, tail_frames: int = 0, min_steps: int = 0) -> PreparedLine:
     """``rgb``: HxWx3 uint8. Aspect ratio kept; the width is capped at ``max_width``; ``pad_to``:
     the minimum batch width of the model that will read it; ``tail_frames``: its steps read past the content."""
     h, w = rgb.shape[:2]
@@ -75,7 +78,7 @@ def prepare_line(rgb: np.ndarray, height: int = INPUT_HEIGHT, max_width: int = M
     resized = cv2.resize(rgb, (target_w, height), interpolation=cv2.INTER_LINEAR if target_w > w else cv2.INTER_AREA)
     bgr = resized[:, :, ::-1].astype(np.float32)
     tensor = (bgr.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
-    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w, pad_to, tail_frames)
+    return PreparedLine(np.ascontiguousarray(tensor), target_w, w / target_w, pad_to, tail_frames, min_steps)
 
 
 def batch_array(lines: list[PreparedLine], pad_to: int | None = None) -> np.ndarray:

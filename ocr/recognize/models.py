@@ -41,13 +41,17 @@ class ModelSpec:
     cam_layer: str
     #: time steps decoded past a line's content (``PreparedLine.tail_frames``; chosen on the validation slice)
     tail_frames: int = 0
+    #: decode every step of the narrowest batch (``pad_min_width``) even past a short line's content, as PaddleOCR
+    #: decodes its whole padded input (chosen on the validation slice)
+    decode_padding: bool = False
 
 
 SPECS: dict[str, ModelSpec] = {
-    # tail_frames=1 for both: chosen on the validation slice (training.choose_tail; model card, "The last frame")
+    # tail_frames=1 for both, decode_padding for the accurate model: chosen on the validation slice
+    # (training.choose_tail; model card, "The last frame")
     "fast": ModelSpec("fast", "crnn.pt", "charset.txt", PAD_MIN_WIDTH, 3200, "backbone.blocks.8", tail_frames=1),
     "accurate": ModelSpec("accurate", "crnn_accurate.pt", "charset_accurate.txt", ACCURATE_PAD_WIDTH, 1600,
-                          "backbone.blocks.12", tail_frames=1),
+                          "backbone.blocks.12", tail_frames=1, decode_padding=True),
 }
 
 

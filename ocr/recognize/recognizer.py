@@ -27,7 +27,7 @@ from ocr.imageio import load_image
 from ocr.recognize.charset import Charset
 from ocr.recognize.language import CharLanguageModel, default_language_model
 from ocr.recognize.lexicon import Lexicon, corrected_labels, default_lexicon
-from ocr.recognize.lineprep import PreparedLine, batch_array, prepare_line
+from ocr.recognize.lineprep import STRIDE_X, PreparedLine, batch_array, prepare_line
 from ocr.recognize.lm_choice import LEXICON_MARGIN, LM_BEAM_WIDTH, LM_DEFAULT, LM_WEIGHT
 from ocr.recognize.models import SPECS, ModelSpec, check_model
 from ocr.recognize.plates import EDGE_MARKS, PROVINCES, plate_text
@@ -207,11 +207,11 @@ class Recognizer(TorchBehindEngine):
                  decoder: str = "greedy", beam_width: int = LM_BEAM_WIDTH, spec: ModelSpec = SPECS["fast"],
                  pad_min_width: int | None = None, lm: bool | None = None, lm_weight: float | None = None,
                  lexicon_margin: float | None = None, word_list: bool = True, turn_tall: bool = True,
-                 tail_frames: int | None = None) -> None:
+                 tail_frames: int | None = None, decode_padding: bool | None = None) -> None:
         """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
 
         ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
-        ``pad_min_width`` / ``max_batch_columns`` / ``tail_frames`` override the spec's. ``lm``: decode with the
+        ``pad_min_width`` / ``max_batch_columns`` / ``tail_frames`` / ``decode_padding`` override the spec's. ``lm``: decode with the
         character language model by default (None: as chosen on the validation slice, ``lm_choice``);
         every ``recognize`` call may say otherwise; with it, the word list corrects Latin words where the frames
         allow (``ocr.recognize.lexicon``) if ``lexicon_margin`` (None: as chosen, ``lm_choice``) is set and ``word_list``
@@ -235,6 +235,7 @@ class Recognizer(TorchBehindEngine):
         self.spec = spec
         self.pad_min_width = pad_min_width or spec.pad_min_width
         self.tail_frames = spec.tail_frames if tail_frames is None else tail_frames
+        self.decode_padding = spec.decode_padding if decode_padding is None else decode_padding
         self._lock = threading.Lock()
         self.engine = engine
         if decoder not in ("greedy", "beam"):
@@ -256,7 +257,8 @@ class Recognizer(TorchBehindEngine):
 
     def prepare(self, rgb: np.ndarray) -> PreparedLine:
         """A line image as this network reads it (its padding and tail frames): inference and explanations alike."""
-        return prepare_line(rgb, pad_to=self.pad_min_width, tail_frames=self.tail_frames)
+        min_steps = self.pad_min_width // STRIDE_X if self.decode_padding else 0
+        return prepare_line(rgb, pad_to=self.pad_min_width, tail_frames=self.tail_frames, min_steps=min_steps)
 
     def _prepare(self, model: "CRNN") -> "CRNN":
         set_torch_threads(self.threads)

@@ -364,3 +364,7 @@ def test_tail_frames_are_decoded_and_padded_for():
     assert tailed.steps == plain.steps + 1 == math.ceil(400 / STRIDE_X) + 1
     assert batch_array([tailed]).shape[-1] >= STRIDE_X * tailed.steps > batch_array([plain]).shape[-1] - 1
     assert all(spec.tail_frames == 1 for spec in SPECS.values())
+    # the accurate model decodes its narrowest batch whole, as PaddleOCR decodes its padded input
+    short = prepare_line(rgb[:, :40], pad_to=160, tail_frames=1, min_steps=160 // STRIDE_X)
+    assert short.steps == 20 and batch_array([short]).shape[-1] == 160
+    assert SPECS["accurate"].decode_padding and not SPECS["fast"].decode_padding
