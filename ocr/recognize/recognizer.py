@@ -211,8 +211,8 @@ class Recognizer(TorchBehindEngine):
         """``model``, or ``engine`` with ``build`` (makes the torch model on first use of ``.model``).
 
         ``spec``: which network this is (its name, padding, batch bound and Grad-CAM layer);
-        ``pad_min_width`` / ``max_batch_columns`` / ``tail_frames`` / ``decode_padding`` override the spec's. ``lm``: decode with the
-        character language model by default (None: as chosen on the validation slice, ``lm_choice``);
+        ``pad_min_width`` / ``max_batch_columns`` / ``tail_frames`` / ``decode_padding`` override the spec's.
+        ``lm``: decode with the character language model by default (None: as chosen on the validation slice, ``lm_choice``);
         every ``recognize`` call may say otherwise; with it, the word list corrects Latin words where the frames
         allow (``ocr.recognize.lexicon``) if ``lexicon_margin`` (None: as chosen, ``lm_choice``) is set and ``word_list``
         (False: never, the ablation) is on. ``turn_tall``: read tall images turned where that reads
