@@ -19,9 +19,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ocr.imageio import load_image
 from training.choose_lm import runner
-from training.real_data import read_all
+from training.real_data import RealLine, read_all
 
 log = logging.getLogger("training.choose_tail")
 
@@ -42,12 +44,11 @@ def decide(runs: dict[Any, dict[str, Any]]) -> Any:
     return best if gains and no_loss else 0
 
 
-def measure(name: str, threads: int | None, padding: bool = False) -> dict[str, Any]:
+def measure(name: str, lines: list[RealLine], images: list[np.ndarray], threads: int | None,
+            padding: bool = False) -> dict[str, Any]:
     """Each tail of :data:`TAILS`; with ``padding``, the shipped tail with ``decode_padding`` on as well."""
     from ocr.recognize.recognizer import Recognizer
 
-    _, lines = read_all()
-    images = [load_image(str(ln.image)) for ln in lines]
     recognizer = Recognizer.load(model=name, threads=threads, decode_padding=False)
     shipped = recognizer.tail_frames
     runs: dict[Any, dict[str, Any]] = {}
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    choice = {name: measure(name, args.threads, args.padding) for name in args.models}
+    _, lines = read_all()
+    images = [load_image(str(ln.image)) for ln in lines]  # read once, for every model
+    choice = {name: measure(name, lines, images, args.threads, args.padding) for name in args.models}
     for name, result in choice.items():
         print(f"{name}: {result['tail_frames']}  (tail_frames, or decode_padding: ocr/recognize/models.py SPECS)")
     if args.json:

@@ -105,8 +105,7 @@ def sort_reading_order(boxes: Sequence[TextBox]) -> list[TextBox]:
     boxes = list(boxes)
     if len(boxes) < 2:
         return boxes
-    med = float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
-    tol = 0.5 * med
+    tol = 0.5 * median_height(boxes)
     rows: list[list[TextBox]] = []
     row_cy: list[float] = []
     for box in sorted(boxes, key=lambda b: b.center[1]):
@@ -118,6 +117,11 @@ def sort_reading_order(boxes: Sequence[TextBox]) -> list[TextBox]:
             rows.append([box])
             row_cy.append(cy)
     return [box for row in rows for box in sorted(row, key=lambda b: b.aabb[0])]
+
+
+def median_height(boxes: Sequence[TextBox]) -> float:
+    """The boxes' typical (axis-aligned) height: the page's line height, robust to a few tall titles."""
+    return float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
 
 
 def rotate(rgb: np.ndarray, angle: int) -> np.ndarray:

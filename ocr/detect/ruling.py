@@ -20,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ocr.detect.geometry import TextBox, sort_reading_order
+from ocr.detect.geometry import TextBox, median_height, sort_reading_order
 
 #: a ruled line is at least this many median line heights long: longer than any glyph's stroke (a
 #: ``|`` or a tall ideograph is ~1.2), shorter than a two-line cell's side (~2.5-3)
@@ -74,12 +74,13 @@ def _segments(ink: np.ndarray, length: int, thickness: float, scale: float, vert
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, length) if vertical else (length, 1))
     runs = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
     contours, _ = cv2.findContours(runs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thin = max(thickness, 2)
     out = []
     for x, y, bw, bh in map(cv2.boundingRect, contours):
         across, along, pos, start = (bw, bh, x + bw / 2, y) if vertical else (bh, bw, y + bh / 2, x)
         # thin on average, and no wider than a rule tilted up to MAX_TILT (pages under 2 degrees are not deskewed)
         mean_thickness = cv2.countNonZero(runs[y:y + bh, x:x + bw]) / max(along, 1)
-        if along >= length and mean_thickness <= max(thickness, 2) and across <= max(thickness, 2) + along * MAX_TILT:
+        if along >= length and mean_thickness <= thin and across <= thin + along * MAX_TILT:
             out.append(Rule(pos / scale, start / scale, (start + along) / scale))
     return _without_hatching(out, gap=length / scale / MIN_RULE_LINE_HEIGHTS)
 
@@ -150,21 +151,18 @@ def sort_by_cells(boxes: Sequence[TextBox], rules: Rules) -> list[TextBox]:
     boxes = list(boxes)
     if len(boxes) < 2 or not rules.vertical:
         return sort_reading_order(boxes)
-    line_height = float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
-    sides: dict[tuple[int, int], tuple[Rule | None, Rule | None]] = {}
-    cells: dict[tuple[int, int], list[TextBox]] = {}
+    line_height = median_height(boxes)
+    cells: dict[tuple[Rule | None, Rule | None], list[TextBox]] = {}  # by the rules either side
     free: list[TextBox] = []
     for box in boxes:
-        left, right = _side_rules(box, rules)
-        if left is None and right is None:
+        sides = _side_rules(box, rules)
+        if sides == (None, None):
             free.append(box)
-            continue
-        key = (id(left), id(right))
-        sides[key] = (left, right)
-        cells.setdefault(key, []).append(box)
+        else:
+            cells.setdefault(sides, []).append(box)
     if not cells:
         return sort_reading_order(boxes)
-    units = [band for key, cell in cells.items() for band in _bands(cell, *sides[key], rules, line_height)]
+    units = [band for (left, right), cell in cells.items() for band in _bands(cell, left, right, rules, line_height)]
     table = _table_columns(units, line_height)
     free += [box for i in sorted(table) for box in units[i]]
     units = [unit for i, unit in enumerate(units) if i not in table]
@@ -217,7 +215,7 @@ def _anchor(unit: list[TextBox], rules: Rules, boxes: Sequence[TextBox]) -> Text
     """A stand-in box for ordering a cell: its first line moved to the cell's top, at its leftmost x,
     with the median height of its lines."""
     x0 = min(b.aabb[0] for b in unit)
-    height = float(np.median([b.aabb[3] - b.aabb[1] for b in unit]))
+    height = median_height(unit)
     cy = _cell_top(unit, rules, boxes)
     pts = np.array([[x0, cy - height / 2], [x0 + 1, cy - height / 2], [x0 + 1, cy + height / 2],
                     [x0, cy + height / 2]], np.float32)
@@ -229,5 +227,4 @@ def reading_order(rgb: np.ndarray, boxes: Sequence[TextBox]) -> list[TextBox]:
     boxes = list(boxes)
     if len(boxes) < 2:
         return boxes
-    height = float(np.median([b.aabb[3] - b.aabb[1] for b in boxes]))
-    return sort_by_cells(boxes, find_rules(rgb, height))
+    return sort_by_cells(boxes, find_rules(rgb, median_height(boxes)))
