@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import math
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -29,7 +28,7 @@ import cv2
 import numpy as np
 
 from ocr.recognize.lineprep import input_columns
-from training.choose_cascade import MARGIN, domain, line_edits, per_set, read_pass, validation_images
+from training.choose_cascade import MARGIN, domain, line_edits, page_halves, per_set, read_pass, validation_images
 from training.real_data import TRAIN_ROOT, RealLine
 
 log = logging.getLogger("training.reread_study")
@@ -126,7 +125,7 @@ def signals_table(lines: Sequence[RealLine], fast: list[Any], accurate: list[Any
     """Part 2 (module docstring)."""
     ef, ea = line_edits(lines, [r.text for r in fast]), line_edits(lines, [r.text for r in accurate])
     work = np.array([input_columns(r.height, r.width) for r in fast], float)
-    half = np.array([zlib.crc32(ln.source.encode()) % 2 for ln in lines])
+    half = page_halves(lines)
     everywhere = np.ones(len(lines), bool)
     out: dict[str, Any] = {}
     for name, signal_of in SIGNALS.items():

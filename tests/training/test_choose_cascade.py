@@ -9,7 +9,7 @@ import numpy as np
 
 from ocr.recognize import cascade_choice
 from ocr.recognize.models import SPECS
-from training.choose_cascade import MARGIN, PADS, choose_threshold
+from training.choose_cascade import MARGIN, PADS, choose_threshold, page_halves
 from training.real_data import RealLine
 
 
@@ -52,6 +52,20 @@ def test_the_scene_word_sets_are_judged_as_one_domain():
     threshold, by_domain = choose_threshold(lines, conf, fast, accurate)
     assert threshold == 0.0 and set(by_domain) == {"en_scene"}
     assert by_domain["en_scene"] == 1 - 1 / 800
+
+
+def test_the_bound_must_hold_on_each_half_of_the_slice():
+    """A misread kept on one half's few pages may pass on the whole slice and not on that half: the rule
+    re-reads until both halves are within the margin too."""
+    lines = ([RealLine("en_receipts_sroie_train_lines", Path("x.png"), "A" * 100, "A" * 100, "page-a")] * 3
+             + [RealLine("en_receipts_sroie_train_lines", Path("x.png"), "A" * 100, "A" * 100, "page-b")] * 3)
+    halves = np.array([0, 0, 0, 1, 1, 1])
+    conf = np.array([0.3, 0.99, 0.99, 0.8, 0.99, 0.99])
+    fast = np.array([2, 0, 0, 2, 0, 0])  # one misread line on each half: 2 of 300 characters there
+    accurate = np.zeros(6, int)
+    assert choose_threshold(lines, conf, fast, accurate)[0] == 0.305  # 2 of 600 left: within 0.5 points
+    assert choose_threshold(lines, conf, fast, accurate, halves=halves)[0] == 0.805  # 2 of 300 are not
+    assert set(page_halves(lines)) <= {0, 1} and page_halves(lines)[0] == page_halves(lines)[2]
 
 
 def test_the_shipped_choice_obeys_its_rule():
