@@ -7,8 +7,9 @@
 A line whose fast reading has a confidence below ``threshold`` is read again by the accurate
 model, and that reading is kept. The threshold is the one chosen on the validation slice of
 ``../shared/train`` (``python -m training.choose_cascade``, written to
-``ocr.recognize.cascade_choice``): the lowest that keeps every set within 0.5 points of char
-accuracy of the accurate model alone, so the fewest lines pay for the accurate model.
+``ocr.recognize.cascade_choice``): the lowest that keeps every kind of text within 0.5 points of char
+accuracy of the accurate model alone, on the whole slice and on each half of it (split by source page), so
+the fewest lines pay for the accurate model.
 """
 
 from __future__ import annotations
