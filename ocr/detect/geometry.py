@@ -100,7 +100,8 @@ def sort_reading_order(boxes: Sequence[TextBox]) -> list[TextBox]:
     centre is within half the median box height of the row's mean centre.
     Rows are not split into columns: in a two-column page the two columns'
     lines at the same height interleave (left, right, left, right, ...);
-    ``ocr.detect.ruling`` keeps a form's ruled cells whole on top of this.
+    ``ocr.detect.ruling`` keeps a form's ruled cells whole on top of this, and ``ocr.detect.columns`` reads
+    an unruled page's columns of running text one after another.
     """
     boxes = list(boxes)
     if len(boxes) < 2:

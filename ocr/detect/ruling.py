@@ -20,6 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ocr.detect.columns import column_order
 from ocr.detect.geometry import TextBox, median_height, sort_reading_order
 
 #: a ruled line is at least this many median line heights long: longer than any glyph's stroke (a
@@ -223,8 +224,10 @@ def _anchor(unit: list[TextBox], rules: Rules, boxes: Sequence[TextBox]) -> Text
 
 
 def reading_order(rgb: np.ndarray, boxes: Sequence[TextBox]) -> list[TextBox]:
-    """``boxes`` of the page ``rgb`` in reading order: ruled cells kept whole (:func:`sort_by_cells`)."""
+    """``boxes`` of the page ``rgb`` in reading order: ruled cells kept whole (:func:`sort_by_cells`); on a page
+    without vertical rules, columns of running text one after another (``ocr.detect.columns``)."""
     boxes = list(boxes)
     if len(boxes) < 2:
         return boxes
-    return sort_by_cells(boxes, find_rules(rgb, median_height(boxes)))
+    rules = find_rules(rgb, median_height(boxes))
+    return sort_by_cells(boxes, rules) if rules.vertical else column_order(boxes)
