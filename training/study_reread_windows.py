@@ -15,7 +15,7 @@ Reported per domain (XFUND, SROIE, scene words pooled, web-style): char accuracy
 (input columns, each read padded to its 160 px) as a share of reading every line whole.
 
 The rule, written before the first run: windows replace whole lines at the context with the least work among
-those whose char accuracy at the threshold in force is within ``TOLERANCE`` of ``whole`` on every domain, if that
+those whose char accuracy at the threshold in force (``IN_FORCE``) is within ``TOLERANCE`` of ``whole`` on every domain, if that
 work is at most ``MAX_WORK`` of ``whole``'s. The threshold is then chosen again by ``training.choose_cascade``.
 
 Run once (2026-12-08 00:51 UTC, ``runs/reread_windows.json``): **not adopted**. At the threshold in force the
@@ -30,14 +30,12 @@ import argparse
 import json
 import logging
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from ocr.decode import CharSpan
-from ocr.recognize.cascade_choice import ACCURATE_PAD_WIDTH, THRESHOLD
-from ocr.recognize.charset import Charset
-from ocr.recognize.lineprep import STRIDE_X, input_width
+from ocr.recognize.cascade_choice import ACCURATE_PAD_WIDTH
+from ocr.recognize.lineprep import input_width
 from ocr.results import LineResult
 from ocr.textdist import edit_distance, normalize
 
@@ -95,16 +93,6 @@ def windows_to_read(line: LineResult, below: float, pad_to: int, context: int = 
     return spans if cost <= MAX_WINDOW_SHARE * whole else None
 
 
-def _kept(c: CharSpan, charset: Charset) -> CharSpan:
-    """A fast-model character as the accurate model's charset indexes it (it holds every fast character)."""
-    return replace(c, index=charset.encode(c.char)[0])
-
-
-def _shifted(c: CharSpan, x0: int, t0: int) -> CharSpan:
-    """A window's character placed on the line's frames and columns."""
-    return replace(c, t_start=c.t_start + t0, t_end=c.t_end + t0, x_start=c.x_start + x0, x_end=c.x_end + x0)
-
-
 def _trimmed(chars: list[CharSpan]) -> list[CharSpan]:
     """A window's reading without spaces at its edges (the line's own characters there carry them)."""
     start, end = 0, len(chars)
@@ -115,28 +103,19 @@ def _trimmed(chars: list[CharSpan]) -> list[CharSpan]:
     return chars[start:end]
 
 
-def spliced(line: LineResult, spans: Sequence[Span], readings: Sequence[LineResult], charset: Charset,
-            model: str) -> LineResult:
-    """``line`` with each stretch replaced by the window's reading (``readings[k]`` of ``spans[k]``), every
-    character indexed in ``charset`` (the accurate model's, which holds all of the fast one's) and placed on the
-    line's frames and columns; confidence as a decoder gives it (geometric mean of the characters')."""
-    scale = line.width / max(1, input_width(line.height, line.width))  # image pixels per input column
-    chars: list[CharSpan] = []
+def spliced_text(line: LineResult, spans: Sequence[Span], readings: Sequence[LineResult]) -> str:
+    """The text of ``line`` with each stretch replaced by the window's reading (``readings[k]`` of ``spans[k]``)."""
+    pieces: list[str] = []
     done = 0
     for (start, end), reading in zip(spans, readings):
-        chars += [_kept(c, charset) for c in line.chars[done:start]]
-        x0 = span_columns(line, (start, end))[0]
-        t0 = int(round(x0 / (STRIDE_X * scale)))
-        chars += [_shifted(c, x0, t0) for c in _trimmed(reading.chars)]
+        pieces += [c.char for c in line.chars[done:start]] + [c.char for c in _trimmed(reading.chars)]
         done = end
-    chars += [_kept(c, charset) for c in line.chars[done:]]
-    logs = [math.log(max(c.confidence, 1e-12)) for c in chars]
-    confidence = math.exp(sum(logs) / len(logs)) if chars else 0.0
-    return replace(line, text="".join(c.char for c in chars), confidence=float(min(1.0, confidence)), chars=chars,
-                   model=model, reread=True)
+    return "".join(pieces + [c.char for c in line.chars[done:]])
 
 
-THRESHOLDS = (0.85, 0.875, THRESHOLD, 0.92, 0.95, 0.97)
+#: the cascade's threshold when this ran (0.895) and around it
+THRESHOLDS = (0.85, 0.875, 0.895, 0.92, 0.95, 0.97)
+IN_FORCE = 0.895
 #: char accuracy (fraction) windows may lose against whole lines on any domain
 TOLERANCE = 0.0005
 #: the windows must save at least a third of the accurate model's work to be worth a second code path
@@ -152,6 +131,18 @@ def _accuracy(labels: list[tuple[str, str, str]], texts: list[str]) -> dict[str,
         chars[dom] = chars.get(dom, 0) + len(truth)
         errs[dom] = errs.get(dom, 0) + edit_distance(normalize(text, protocol), truth)
     return {d: round(100 * (1 - errs[d] / chars[d]), 3) for d in chars}
+
+
+def verdict(row: dict[str, Any], contexts: Sequence[int]) -> str:
+    """The rule (module docstring) on the threshold in force: the context to adopt, or why none."""
+    whole = row["whole"]
+    passing = [k for k in contexts
+               if all(row[f"windows_{k}"]["char"][d] >= whole["char"][d] - 100 * TOLERANCE for d in whole["char"])
+               and row[f"windows_{k}"]["work"] <= MAX_WORK * whole["work"]]
+    if not passing:
+        return "not adopted: no context keeps every domain within the tolerance at most MAX_WORK of the work"
+    best = min(passing, key=lambda k: row[f"windows_{k}"]["work"])
+    return f"adopt context {best}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,11 +197,12 @@ def main(argv: list[str] | None = None) -> None:
             cache.update(zip(new, auto.accurate.recognize(crops)))
             for i, spans in todo:
                 readings = [cache[(i, span_columns(fast[i], s))] for s in spans]
-                texts[i] = spliced(fast[i], spans, readings, auto.accurate.charset, "accurate").text
+                texts[i] = spliced_text(fast[i], spans, readings)
             row[f"windows_{k}"] = {"char": _accuracy(labels, texts), "work": round(work / sum(whole_cost), 4),
                                    "windowed_share": round(windowed / max(1, len(unsure)), 4)}
         report["by_threshold"][str(t)] = row
         log.info("t=%s %s", t, json.dumps(row))
+    report["verdict"] = verdict(report["by_threshold"][str(IN_FORCE)], args.contexts)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
