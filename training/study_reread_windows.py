@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 from ocr.decode import CharSpan
 from ocr.recognize.cascade_choice import ACCURATE_PAD_WIDTH
-from ocr.recognize.lineprep import input_width
+from ocr.recognize.lineprep import input_columns
 from ocr.results import LineResult
 from ocr.textdist import edit_distance, normalize
 
@@ -75,11 +75,6 @@ def span_columns(line: LineResult, span: Span) -> tuple[int, int]:
     return max(0, int(math.floor(x0))), min(line.width, int(math.ceil(x1)))
 
 
-def columns_read(height: int, width: int, pad_to: int) -> int:
-    """The input columns the accurate model reads for an image of this size alone (its cost)."""
-    return max(pad_to, input_width(height, width))
-
-
 def windows_to_read(line: LineResult, below: float, pad_to: int, context: int = CONTEXT) -> list[Span] | None:
     """The stretches to re-read, or None to re-read the whole line: a line with no doubtful character (a low
     confidence spread thin), a turned one, or one whose windows would cost over ``MAX_WINDOW_SHARE`` of it."""
@@ -88,8 +83,8 @@ def windows_to_read(line: LineResult, below: float, pad_to: int, context: int = 
     spans = doubtful_spans(line, below, context)
     if not spans:
         return None
-    whole = columns_read(line.height, line.width, pad_to)
-    cost = sum(columns_read(line.height, x1 - x0, pad_to) for x0, x1 in (span_columns(line, s) for s in spans))
+    whole = input_columns(line.height, line.width, pad_to)
+    cost = sum(input_columns(line.height, x1 - x0, pad_to) for x0, x1 in (span_columns(line, s) for s in spans))
     return spans if cost <= MAX_WINDOW_SHARE * whole else None
 
 
@@ -166,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     fast = auto.fast.recognize(images)
     accurate = auto.accurate.recognize(images)
     log.info("read: %d lines", len(images))
-    whole_cost = [columns_read(*img.shape[:2], ACCURATE_PAD_WIDTH) for img in images]
+    whole_cost = [input_columns(*img.shape[:2], ACCURATE_PAD_WIDTH) for img in images]
     report: dict[str, Any] = {"lines": len(images), "fast": _accuracy(labels, [r.text for r in fast]),
                               "accurate": _accuracy(labels, [r.text for r in accurate]), "by_threshold": {}}
     cache: dict[tuple[int, tuple[int, int]], Any] = {}
@@ -188,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                     texts[i], work = accurate[i].text, work + whole_cost[i]
                     continue
                 windowed += 1
-                work += sum(columns_read(images[i].shape[0], x1 - x0, ACCURATE_PAD_WIDTH)
+                work += sum(input_columns(images[i].shape[0], x1 - x0, ACCURATE_PAD_WIDTH)
                             for x0, x1 in (span_columns(fast[i], s) for s in spans))
                 todo.append((i, spans))
             keys = [(i, span_columns(fast[i], s)) for i, spans in todo for s in spans]

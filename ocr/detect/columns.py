@@ -35,13 +35,15 @@ MIN_COLUMN_LINES = 3
 MAX_DEPTH = 6
 
 
-def column_order(boxes: Sequence[TextBox]) -> list[TextBox]:
+def column_order(boxes: Sequence[TextBox], line_height: float | None = None) -> list[TextBox]:
     """``boxes`` in reading order: columns of running text one after another, everything else row by row
-    (a page with no such columns exactly as :func:`~ocr.detect.geometry.sort_reading_order` orders it)."""
+    (a page with no such columns exactly as :func:`~ocr.detect.geometry.sort_reading_order` orders it).
+    ``line_height``: the boxes' median height, if the caller has it already."""
     boxes = list(boxes)
     if len(boxes) < 2 * MIN_COLUMN_LINES:
         return sort_reading_order(boxes)
-    return _ordered(boxes, median_height(boxes), 0) or sort_reading_order(boxes)
+    height = median_height(boxes) if line_height is None else line_height
+    return _ordered(boxes, height, 0) or sort_reading_order(boxes)
 
 
 def _ordered(boxes: list[TextBox], line_height: float, depth: int) -> list[TextBox] | None:

@@ -229,5 +229,6 @@ def reading_order(rgb: np.ndarray, boxes: Sequence[TextBox]) -> list[TextBox]:
     boxes = list(boxes)
     if len(boxes) < 2:
         return boxes
-    rules = find_rules(rgb, median_height(boxes))
-    return sort_by_cells(boxes, rules) if rules.vertical else column_order(boxes)
+    line_height = median_height(boxes)
+    rules = find_rules(rgb, line_height)
+    return sort_by_cells(boxes, rules) if rules.vertical else column_order(boxes, line_height)
